@@ -1,0 +1,1 @@
+"""faasq's connectors: see DESIGN.md; built in a later increment."""

@@ -1,0 +1,1 @@
+"""faasq: the command line and the embedded-stack supervisor."""

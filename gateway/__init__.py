@@ -1,0 +1,1 @@
+"""faasq's gateway: see DESIGN.md; built in a later increment."""

@@ -1,0 +1,1 @@
+"""The provider: wire types, the provider protocol, its REST server and its backends."""

@@ -1,0 +1,230 @@
+"""The shared vocabulary: faas-provider's wire types with OpenFaaS's JSON field names.
+
+Every component speaks these models. JSON names are OpenFaaS's (``envProcess``,
+``availableReplicas``, ...); Python names are snake_case. Unknown fields are ignored,
+as Go's ``encoding/json`` does, so newer faas-cli versions keep working. Serialise
+with :func:`wire` to drop unset optional fields (Go's ``omitempty``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "DeleteFunctionRequest",
+    "FunctionDeployment",
+    "FunctionResources",
+    "FunctionStatus",
+    "FunctionUsage",
+    "GoDuration",
+    "LogMessage",
+    "LogRequest",
+    "ProviderInfo",
+    "ScaleServiceRequest",
+    "Secret",
+    "VersionInfo",
+    "parse_go_duration",
+    "split_namespace",
+    "wire",
+]
+
+DEFAULT_NAMESPACE = "openfaas-fn"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+def parse_go_duration(value: object) -> timedelta:
+    """Parse a Go duration ("30s", "1m5s", "250ms") or a bare number of seconds, as OpenFaaS does.
+
+    Raises:
+        ValueError: the value is neither a number nor a Go duration.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as '30s' or a number of seconds, got {value!r}")
+    text = value.strip()
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    parts = _DURATION_PART.findall(body)
+    if not body or "".join(n + u for n, u in parts) != body:
+        raise ValueError(f"invalid duration {value!r}: use a number of seconds or a Go duration like '1m30s'")
+    return timedelta(seconds=sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+GoDuration = Annotated[timedelta, BeforeValidator(parse_go_duration)]
+"""A duration setting: "30s", "1m5s", "500ms", or a bare number of seconds."""
+
+
+def _decode_base64(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("rawValue must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"rawValue is not valid base64: {exc}") from exc
+
+
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_decode_base64),
+    PlainSerializer(lambda raw: base64.b64encode(raw).decode("ascii"), return_type=str),
+]
+
+
+def split_namespace(name: str, default: str) -> tuple[str, str]:
+    """Split ``fn.ns`` at the last dot into (function, namespace), as the OpenFaaS gateway does."""
+    function, dot, namespace = name.rpartition(".")
+    if dot and function and namespace:
+        return function, namespace
+    return name, default
+
+
+def wire(model: BaseModel) -> dict[str, Any]:
+    """Dump a model as OpenFaaS JSON: JSON names, unset optional fields left out."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class WireModel(BaseModel):
+    """Base for wire types: camelCase JSON names, snake_case in Python, unknown fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True, extra="ignore"
+    )
+
+
+class FunctionResources(WireModel):
+    """Resource limits or requests, in Kubernetes quantity notation ("128Mi", "100m")."""
+
+    memory: str | None = None
+    cpu: str | None = None
+    nvidia_gpu: str | None = Field(None, alias="nvidia.com/gpu")
+    amd_gpu: str | None = Field(None, alias="amd.com/gpu")
+    intel_gpu: str | None = Field(None, alias="intel.com/gpu")
+
+
+class _FunctionSpec(WireModel):
+    image: str = ""
+    namespace: str | None = None
+    env_process: str | None = None
+    env_vars: dict[str, str] | None = None
+    constraints: list[str] | None = None
+    secrets: list[str] | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    limits: FunctionResources | None = None
+    requests: FunctionResources | None = None
+    read_only_root_filesystem: bool | None = None
+
+
+class FunctionDeployment(_FunctionSpec):
+    """A request to deploy or update a function (``POST``/``PUT /system/functions``).
+
+    ``service`` must be a DNS label, as faas-netes requires.
+    """
+
+    service: str = Field(pattern=_DNS_LABEL, description="The function's name, a DNS label.")
+
+
+class FunctionUsage(WireModel):
+    """Resource usage of a function's replicas."""
+
+    cpu: float = 0.0
+    total_memory_bytes: float = 0.0
+
+
+class FunctionStatus(_FunctionSpec):
+    """A deployed function as ``GET /system/functions`` reports it."""
+
+    name: str
+    invocation_count: float | None = None
+    replicas: int | None = None
+    available_replicas: int | None = None
+    created_at: datetime | None = None
+    usage: FunctionUsage | None = None
+
+
+class ScaleServiceRequest(WireModel):
+    """Body of ``POST /system/scale-function/<name>``."""
+
+    service_name: str = ""
+    replicas: int = Field(ge=0)
+    namespace: str | None = None
+
+
+class DeleteFunctionRequest(WireModel):
+    """Body of ``DELETE /system/functions``."""
+
+    function_name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class VersionInfo(BaseModel):
+    """Build information; its JSON names are snake_case upstream too."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    commit_message: str | None = None
+    sha: str = ""
+    release: str = ""
+
+
+class ProviderInfo(WireModel):
+    """Body of the provider's ``GET /system/info``."""
+
+    provider: str
+    orchestration: str
+    version: VersionInfo
+
+
+class Secret(WireModel):
+    """A secret; ``GET /system/secrets`` reports names only, never values."""
+
+    name: str = Field(pattern=_DNS_LABEL)
+    namespace: str | None = None
+    value: str | None = None
+    raw_value: Base64Bytes | None = None
+
+    def payload(self) -> bytes:
+        """The secret's bytes: ``rawValue`` if given, else ``value``."""
+        if self.raw_value is not None:
+            return self.raw_value
+        return (self.value or "").encode()
+
+
+class LogRequest(WireModel):
+    """Query of ``GET /system/logs``."""
+
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+    instance: str | None = None
+    since: datetime | None = None
+    tail: int = 0
+    follow: bool = False
+
+
+class LogMessage(WireModel):
+    """One line of ``GET /system/logs`` (NDJSON)."""
+
+    name: str
+    namespace: str
+    instance: str
+    timestamp: datetime
+    text: str

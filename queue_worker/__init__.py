@@ -1,0 +1,1 @@
+"""faasq's queue worker: see DESIGN.md; built in a later increment."""
