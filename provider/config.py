@@ -1,0 +1,31 @@
+"""Settings of the provider REST server and the local provider, read once from the environment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from provider.types import DEFAULT_NAMESPACE, GoDuration
+
+__all__ = ["ProviderSettings"]
+
+
+class ProviderSettings(BaseSettings):
+    """The provider's environment; names follow faas-provider and the OpenFaaS gateway where they have one."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    bind_address: str = Field("127.0.0.1", description="Address the REST server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the REST server listens on (faas-provider: port).")
+    state_dir: Path = Field(Path(".faasq/provider"), description="Where deployments, secrets and logs are kept.")
+    function_namespace: str = Field(DEFAULT_NAMESPACE, description="The namespace functions go to by default.")
+    read_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time to read a request.")
+    write_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time to write a response.")
+    upstream_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time an invocation may take.")
+    ready_timeout: GoDuration = Field(
+        timedelta(seconds=30),
+        description="How long an invocation waits for a replica to become ready (scale from zero).",
+    )
