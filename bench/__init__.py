@@ -1,0 +1,1 @@
+"""Benchmark scripts: each runs a reference implementation in the same run and reports the ratio."""
