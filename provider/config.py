@@ -29,3 +29,8 @@ class ProviderSettings(BaseSettings):
         timedelta(seconds=30),
         description="How long an invocation waits for a replica to become ready (scale from zero).",
     )
+    replica_stop_timeout: GoDuration = Field(
+        timedelta(seconds=10),
+        description="How long a local replica may drain after SIGTERM before its process group is killed.",
+    )
+    log_buffer_lines: int = Field(10_000, ge=1, description="Log lines the local provider keeps per function.")
