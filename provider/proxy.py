@@ -1,0 +1,257 @@
+"""The invocation proxy: ``/function/<name>[/<path>]`` reverse-proxied to a ready replica.
+
+A raw ASGI app (no FastAPI dependency chain: this is the hot path) with an aiohttp
+client, since httpx's pool is slow under concurrency. Request and response bodies
+stream through; status, headers and body pass through unchanged, except for
+hop-by-hop headers, which are dropped, and ``X-Duration-Seconds`` and ``X-Call-Id``,
+which are set (faas-provider's proxy and the OpenFaaS gateway do the same).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+from urllib.parse import unquote
+
+import aiohttp
+from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
+
+from provider.calllog import call_id as call_id_var
+from provider.errors import NoReplicaAvailable, ProviderError
+from provider.protocol import Provider
+from provider.statuses import status_for
+from provider.types import split_namespace
+
+__all__ = ["METHODS", "FunctionProxy", "Target", "request_headers", "response_headers", "target_of"]
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
+"""Methods faas-provider's proxy forwards; others get 405."""
+
+Headers = list[tuple[bytes, bytes]]
+
+# RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+_PREFIX = b"/function/"
+# aiohttp would otherwise add these; the function should see only what the caller sent.
+_NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one invocation goes: the function, its namespace and the raw path and query for the replica."""
+
+    name: str
+    namespace: str
+    path: str
+    query: str
+
+    def url(self, base: str) -> URL:
+        """The replica URL, the path and query kept byte for byte."""
+        suffix = f"?{self.query}" if self.query else ""
+        return URL(f"{base.rstrip('/')}{self.path}{suffix}", encoded=True)
+
+
+def target_of(scope: Scope, default_namespace: str) -> Target:
+    """Parse ``/function/<name>[.<ns>][/<path>]`` from an ASGI scope; ``name.ns`` selects a namespace."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    head, slash, rest = raw[len(_PREFIX) :].partition(b"?")[0].partition(b"/")
+    name, namespace = split_namespace(unquote(head.decode("latin-1")), default_namespace)
+    path = "/" + rest.decode("latin-1") if slash else "/"
+    return Target(name, namespace, path, scope.get("query_string", b"").decode("latin-1"))
+
+
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    listed = (value for key, value in headers if key.lower() == b"connection")
+    return frozenset(token.strip().lower() for value in listed for token in value.split(b","))
+
+
+def _filtered(headers: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> Headers:
+    headers = list(headers)
+    dropped = dropped | _HOP_BY_HOP | _connection_tokens(headers)
+    return [(key, value) for key, value in headers if key.lower() not in dropped]
+
+
+def request_headers(scope: Scope, call_id: str) -> list[tuple[str, str]]:
+    """Headers for the replica: the caller's minus hop-by-hop and Host, plus call id and forwarding headers."""
+    incoming: Headers = scope["headers"]
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in _filtered(incoming, frozenset({b"host"}))]
+    if not _has(incoming, b"x-call-id"):
+        headers.append(("X-Call-Id", call_id))
+    host = next((value for key, value in incoming if key == b"host"), None)
+    if host is not None:
+        headers.append(("X-Forwarded-Host", host.decode("latin-1")))
+    if client := scope.get("client"):
+        headers.append(("X-Forwarded-For", client[0]))
+    return headers
+
+
+def response_headers(upstream: Iterable[tuple[bytes, bytes]], call_id: str, seconds: float) -> Headers:
+    """Headers for the caller: the replica's minus hop-by-hop, with our duration and call id."""
+    headers = _filtered(upstream, frozenset({b"x-duration-seconds", b"x-call-id"}))
+    headers.append((b"x-duration-seconds", f"{seconds:f}".encode()))
+    headers.append((b"x-call-id", call_id.encode("latin-1")))
+    return headers
+
+
+def _has(headers: Headers, name: bytes) -> bool:
+    return any(key.lower() == name for key, _ in headers)
+
+
+def _header(headers: Headers, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in headers if k.lower() == name), None)
+
+
+class _ClientGone(Exception):
+    """The caller disconnected while its body was being forwarded."""
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        if chunk := message.get("body", b""):
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+def _has_body(headers: Headers) -> bool:
+    length = _header(headers, b"content-length")
+    return (length is not None and length.strip() != "0") or _has(headers, b"transfer-encoding")
+
+
+async def _send_error(send: Send, status: int, text: str, call_id: str) -> None:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"x-openfaas-internal", b"proxy"),
+        (b"x-call-id", call_id.encode("latin-1")),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+class FunctionProxy:
+    """ASGI app for ``/function/<name>[/<path>]``; open it (``async with``) before serving.
+
+    Args:
+        provider: resolves a function to a ready replica's base URL.
+        default_namespace: the namespace of a name without ``.ns``.
+        timeout: longest time, in seconds, an invocation may take (``upstream_timeout``).
+    """
+
+    def __init__(self, provider: Provider, *, default_namespace: str, timeout: float) -> None:
+        self._provider = provider
+        self._namespace = default_namespace
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # A shared jar would replay one caller's cookies to the next.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one invocation."""
+        started = time.perf_counter()
+        call_id = _header(scope["headers"], b"x-call-id") or str(uuid.uuid4())
+        call_id_var.set(call_id)
+        target = target_of(scope, self._namespace)
+        try:
+            base = await self._provider.resolve(target.name, target.namespace)
+        except ProviderError as exc:
+            await _send_error(send, status_for(exc), _resolve_message(exc, target), call_id)
+            return
+        await self._forward(scope, receive, send, target.url(base), call_id, started)
+
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, url: URL, call_id: str, started: float
+    ) -> None:
+        if self._session is None:
+            raise RuntimeError("FunctionProxy used outside its 'async with' block")
+        data = _body(receive) if _has_body(scope["headers"]) else None
+        relay = _Relay(send, call_id, started)
+        try:
+            async with self._session.request(
+                scope["method"],
+                url,
+                headers=request_headers(scope, call_id),
+                data=data,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as upstream:
+                await relay.stream(upstream)
+        except _ClientGone:
+            logger.info("caller disconnected before its request body was sent to %s", url)
+        except TimeoutError:
+            await relay.fail(504, f"timed out after {self._timeout.total:g}s waiting for {url.path}")
+        except aiohttp.ClientError as exc:
+            await relay.fail(502, f"cannot reach the function's replica: {str(exc) or type(exc).__name__}")
+
+
+def _resolve_message(exc: ProviderError, target: Target) -> str:
+    if isinstance(exc, NoReplicaAvailable):
+        # OpenFaaS: faas-provider's proxy says exactly this.
+        return f"No endpoints available for: {target.name}."
+    return str(exc)
+
+
+class _Relay:
+    """Sends the replica's response to the caller; after the status line, failures can only cut the body."""
+
+    def __init__(self, send: Send, call_id: str, started: float) -> None:
+        self._send = send
+        self._call_id = call_id
+        self._started = started
+        self._responded = False
+
+    async def stream(self, upstream: aiohttp.ClientResponse) -> None:
+        seconds = time.perf_counter() - self._started
+        headers = response_headers(upstream.raw_headers, self._call_id, seconds)
+        self._responded = True
+        await self._send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+        async for chunk in upstream.content.iter_any():
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+        end: Message = {"type": "http.response.body", "body": b""}
+        await self._send(end)
+
+    async def fail(self, status: int, text: str) -> None:
+        logger.warning("invocation failed with %d: %s", status, text)
+        if self._responded:
+            # The status is already sent: cut the response, so the caller sees it is incomplete.
+            raise ConnectionAbortedError(text)
+        await _send_error(self._send, status, text, self._call_id)
