@@ -1,0 +1,221 @@
+"""The local provider: every replica is a watchdog subprocess on a loopback port the kernel chose.
+
+State lives under ``settings.state_dir``::
+
+    functions/<namespace>/<name>.json   deployment, desired replicas, createdAt
+    secrets/<namespace>/<name>          one file per secret, 0600
+    run/<namespace>/<name>/<replica>/   the replica's lock file and secret copies (wiped at start-up)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.metadata
+import logging
+import shutil
+import sys
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import httpx
+
+from provider.config import ProviderSettings
+from provider.errors import FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
+from provider.local.function import LocalFunction, Runtime
+from provider.local.policy import clamp_replicas, scale_policy
+from provider.local.replica import Instance, http_probe
+from provider.local.secretstore import SecretStore
+from provider.local.state import StateStore, StoredFunction, private_dir
+from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret, VersionInfo
+
+__all__ = ["LocalProvider"]
+
+logger = logging.getLogger(__name__)
+
+_NEEDS_PROCESS = "the local provider runs processes, not container images: set fprocess/envProcess"
+
+
+class LocalProvider:
+    """Runs functions as watchdog subprocesses on this machine; implements ``provider.protocol.Provider``.
+
+    Args:
+        settings: the provider's settings; ``state_dir``, ``function_namespace``, ``ready_timeout``,
+            ``replica_stop_timeout`` and ``log_buffer_lines`` apply here.
+        watchdog_command: argv that starts one watchdog (default ``python -m watchdog``).
+    """
+
+    def __init__(self, settings: ProviderSettings, *, watchdog_command: Sequence[str] | None = None) -> None:
+        self._settings = settings
+        self._namespace = settings.function_namespace
+        self._command = tuple(watchdog_command or (sys.executable, "-m", "watchdog"))
+        self._state = StateStore(settings.state_dir / "functions")
+        self._secrets = SecretStore(settings.state_dir / "secrets")
+        self._functions: dict[str, LocalFunction] = {}
+        self._client: httpx.AsyncClient | None = None
+        self._runtime: Runtime | None = None
+
+    async def startup(self) -> None:
+        """Restore the deployments kept in the state directory and start their replicas."""
+        private_dir(self._settings.state_dir)
+        run_root = self._settings.state_dir / "run"
+        shutil.rmtree(run_root, ignore_errors=True)  # leftovers of a provider that died
+        self._client = httpx.AsyncClient()
+        self._runtime = Runtime(
+            command=self._command,
+            probe=functools.partial(http_probe, self._client),
+            secrets=self._secrets,
+            run_root=private_dir(run_root),
+            stop_timeout=self._settings.replica_stop_timeout.total_seconds(),
+            log_lines=self._settings.log_buffer_lines,
+        )
+        for record in self._state.load(self._namespace):
+            self._run(record)
+        logger.info("local provider: restored %d functions from %s", len(self._functions), self._settings.state_dir)
+
+    async def shutdown(self) -> None:
+        """Stop every replica (SIGTERM, then SIGKILL); the state stays on disk."""
+        functions, self._functions = list(self._functions.values()), {}
+        await asyncio.gather(*(fn.close() for fn in functions))
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        logger.info("local provider: stopped %d functions", len(functions))
+
+    async def deploy(self, request: FunctionDeployment) -> None:
+        """Create a function; its ``com.openfaas.scale.min`` replicas start in the background."""
+        namespace = self._check_namespace(request.namespace)
+        self._validate(request, namespace)
+        if request.service in self._functions:
+            raise FunctionExists(request.service, namespace)
+        deployment = request.model_copy(update={"namespace": namespace})
+        replicas = scale_policy(deployment.labels).min_replicas
+        record = StoredFunction(deployment=deployment, replicas=replicas, created_at=datetime.now(UTC))
+        self._state.save(namespace, record)
+        self._run(record)
+
+    async def update(self, request: FunctionDeployment) -> None:
+        """Replace a function's definition and roll its replicas, keeping their count."""
+        namespace = self._check_namespace(request.namespace)
+        function = self._lookup(request.service, namespace)
+        self._validate(request, namespace)
+        deployment = request.model_copy(update={"namespace": namespace})
+        self._state.save(namespace, function.record.model_copy(update={"deployment": deployment}))
+        function.redefine(deployment, self._settings.ready_timeout.total_seconds())
+
+    async def delete(self, name: str, namespace: str) -> None:
+        """Remove a function and stop its replicas."""
+        function = self._lookup(name, self._check_namespace(namespace))
+        del self._functions[name]
+        self._state.remove(function.namespace, name)
+        await function.close()
+
+    async def list_functions(self, namespace: str) -> list[FunctionStatus]:
+        """All functions of the namespace, sorted by name."""
+        self._check_namespace(namespace)
+        return [self._functions[name].status() for name in sorted(self._functions)]
+
+    async def get(self, name: str, namespace: str) -> FunctionStatus:
+        """One function with its desired and available replicas."""
+        return self._lookup(name, self._check_namespace(namespace)).status()
+
+    async def scale(self, name: str, namespace: str, replicas: int) -> None:
+        """Set the desired count, clamped by :func:`provider.local.policy.clamp_replicas`."""
+        function = self._lookup(name, self._check_namespace(namespace))
+        if replicas < 0:
+            raise InvalidRequest(f"replicas must be at least 0, got {replicas}", name=name, namespace=namespace)
+        self._set_replicas(function, clamp_replicas(replicas, function.policy))
+
+    async def resolve(self, name: str, namespace: str) -> str:
+        """URL of a ready replica (round robin); scales from zero to ``com.openfaas.scale.min`` first."""
+        function = self._lookup(name, self._check_namespace(namespace))
+        if function.record.replicas == 0:
+            logger.info("function %s.%s: scaling from zero", name, namespace)
+            self._set_replicas(function, function.policy.min_replicas)
+        timeout = self._settings.ready_timeout.total_seconds()
+        try:
+            async with asyncio.timeout(timeout):
+                return await function.ready_url()
+        except TimeoutError:
+            message = f"no replica of {name} became ready within {timeout:g}s"
+            raise NoReplicaAvailable(message, name=name, namespace=namespace) from None
+
+    async def logs(self, request: LogRequest) -> AsyncIterator[LogMessage]:
+        """Stored lines of the function's replicas; with ``follow``, new ones until the function goes."""
+        function = self._lookup(request.name, self._check_namespace(request.namespace or self._namespace))
+        async for message in function.log.read(request):
+            yield message
+
+    async def namespaces(self) -> list[str]:
+        """The one namespace this provider deploys to."""
+        return [self._namespace]
+
+    async def info(self) -> ProviderInfo:
+        """``faasq-local`` / ``local`` and the faasq version."""
+        version = VersionInfo(release=importlib.metadata.version("faasq"))
+        return ProviderInfo(provider="faasq-local", orchestration="local", version=version)
+
+    async def list_secrets(self, namespace: str) -> list[Secret]:
+        """Names of the namespace's secrets, sorted."""
+        namespace = self._check_namespace(namespace)
+        return [Secret(name=name, namespace=namespace) for name in self._secrets.names(namespace)]
+
+    async def create_secret(self, secret: Secret) -> None:
+        """Store a new secret as a 0600 file."""
+        self._secrets.create(secret, self._check_namespace(secret.namespace))
+
+    async def update_secret(self, secret: Secret) -> None:
+        """Replace a secret; running replicas that use it see the new value in their secret files."""
+        namespace = self._check_namespace(secret.namespace)
+        self._secrets.update(secret, namespace)
+        for function in self._functions.values():
+            if secret.name in (function.record.deployment.secrets or []):
+                function.refresh_secrets()
+
+    async def delete_secret(self, name: str, namespace: str) -> None:
+        """Remove a secret; replicas already running keep their copy."""
+        self._secrets.delete(name, self._check_namespace(namespace))
+
+    def instances(self, name: str, namespace: str) -> list[Instance]:
+        """The live replicas of a function (local only: for operators and tests).
+
+        Raises:
+            FunctionNotFound: no such function.
+        """
+        return self._lookup(name, self._check_namespace(namespace)).instances()
+
+    def _run(self, record: StoredFunction) -> None:
+        if self._runtime is None:
+            raise RuntimeError("LocalProvider.startup() must be called first")
+        function = LocalFunction(record, self._namespace, self._runtime)
+        self._functions[function.name] = function
+        function.start()
+
+    def _set_replicas(self, function: LocalFunction, replicas: int) -> None:
+        self._state.save(function.namespace, function.record.model_copy(update={"replicas": replicas}))
+        function.set_replicas(replicas)
+
+    def _check_namespace(self, namespace: str | None) -> str:
+        if namespace is None or namespace == "":
+            return self._namespace
+        if namespace != self._namespace:
+            raise InvalidRequest(
+                f"namespace {namespace!r} is not allowed: this provider deploys to {self._namespace!r}",
+                namespace=namespace,
+            )
+        return namespace
+
+    def _lookup(self, name: str, namespace: str) -> LocalFunction:
+        function = self._functions.get(name)
+        if function is None:
+            raise FunctionNotFound(name, namespace)
+        return function
+
+    def _validate(self, request: FunctionDeployment, namespace: str) -> None:
+        name = request.service
+        if not (request.env_process or "").strip():
+            raise InvalidRequest(_NEEDS_PROCESS, name=name, namespace=namespace)
+        scale_policy(request.labels)
+        missing = [s for s in request.secrets or [] if not self._secrets.exists(s, namespace)]
+        if missing:
+            raise InvalidRequest(f"secrets not found: {', '.join(missing)}", name=name, namespace=namespace)
