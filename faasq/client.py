@@ -1,0 +1,106 @@
+"""The gateway as faas-cli sees it: URL resolution and a small synchronous HTTP client.
+
+Every transport failure becomes :class:`GatewayUnreachable` and every unexpected status
+:class:`GatewayError`, so commands never leak an httpx traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from faasq.errors import GatewayError, GatewayUnreachable
+
+__all__ = ["ANY_STATUS", "DEFAULT_GATEWAY", "SUCCESS", "Gateway", "error_message", "resolve_gateway"]
+
+DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+SUCCESS = range(200, 300)
+ANY_STATUS = range(100, 600)
+
+
+def resolve_gateway(flag: str | None, stack_gateway: str | None, environment_url: str | None) -> str:
+    """The gateway URL, in faas-cli's order: ``--gateway``, the stack's ``provider.gateway``, ``OPENFAAS_URL``.
+
+    As faas-cli does, a trailing ``/`` is dropped and a URL without a scheme gets ``http://``.
+    """
+    url = next((candidate for candidate in (flag, stack_gateway, environment_url) if candidate), DEFAULT_GATEWAY)
+    url = url.strip().rstrip("/")
+    return url if url.startswith(("http://", "https://")) else f"http://{url}"
+
+
+class Gateway:
+    """A client of the gateway's HTTP API; a context manager that closes its connections."""
+
+    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None, timeout: float | None = 30.0) -> None:
+        self.url = url
+        self._client = httpx.Client(base_url=url, transport=transport, timeout=httpx.Timeout(timeout, connect=5.0))
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._client.close()
+
+    def request(self, method: str, path: str, *, accept: Container[int] = SUCCESS, **options: Any) -> httpx.Response:
+        """Send one request and read the whole response.
+
+        Args:
+            method: the HTTP method.
+            path: the path below the gateway URL.
+            accept: the statuses returned to the caller; any other raises :class:`GatewayError`.
+            **options: passed to :meth:`httpx.Client.request` (``json``, ``params``, ``content``, ...).
+
+        Raises:
+            GatewayUnreachable: the gateway did not answer.
+            GatewayError: it answered with a status outside ``accept``.
+        """
+        with self._transport_errors():
+            response = self._client.request(method, path, **options)
+        if response.status_code not in accept:
+            raise GatewayError(error_message(response), status=response.status_code)
+        return response
+
+    @contextmanager
+    def stream(self, method: str, path: str, **options: Any) -> Iterator[httpx.Response]:
+        """Send one request and yield the response unread, for streamed bodies (logs).
+
+        Raises:
+            GatewayUnreachable: the gateway did not answer, or stopped answering mid-stream.
+            GatewayError: it answered with a status other than 2xx.
+        """
+        with self._transport_errors(), self._client.stream(method, path, **options) as response:
+            if response.status_code not in SUCCESS:
+                response.read()
+                raise GatewayError(error_message(response), status=response.status_code)
+            yield response
+
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.ConnectError:
+            raise GatewayUnreachable(
+                f"cannot connect to {self.url}: is faasq running? (start it with `make up` or `faasq up`)"
+            ) from None
+        except httpx.TimeoutException:
+            raise GatewayUnreachable(f"{self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise GatewayUnreachable(f"error talking to {self.url}: {exc or type(exc).__name__}") from None
+
+
+def error_message(response: httpx.Response) -> str:
+    """``<status> <reason>: <the server's message>``, the message taken from FastAPI's ``detail`` if present."""
+    text = response.text.strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("detail"), str | list):
+        text = str(document["detail"])
+    status = f"{response.status_code} {response.reason_phrase}".strip()
+    return f"{status}: {text}" if text else status

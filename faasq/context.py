@@ -1,0 +1,69 @@
+"""What every command gets: the console streams, the environment, and a way to reach the gateway."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+from faasq.client import Gateway, resolve_gateway
+from faasq.stack import Stack, load_stack
+
+__all__ = ["Console", "Context", "add_gateway_options"]
+
+
+@dataclass(frozen=True)
+class Console:
+    """The process's byte streams; text is written as UTF-8 and flushed at once, so it interleaves with children."""
+
+    stdin: BinaryIO
+    stdout: BinaryIO
+    stderr: BinaryIO
+
+    def out(self, text: str = "") -> None:
+        """Write one line to stdout."""
+        self.write(text + "\n")
+
+    def write(self, text: str | bytes) -> None:
+        """Write text or raw bytes to stdout as is."""
+        self.stdout.write(text.encode() if isinstance(text, str) else text)
+        self.stdout.flush()
+
+    def err(self, text: str | bytes) -> None:
+        """Write one line (or raw bytes, as is) to stderr."""
+        self.stderr.write(text.encode() + b"\n" if isinstance(text, str) else text)
+        self.stderr.flush()
+
+
+@dataclass(frozen=True)
+class Context:
+    """The world a command runs in; tests build one with byte buffers and an ``httpx.MockTransport``."""
+
+    console: Console
+    environ: Mapping[str, str]
+    transport: httpx.BaseTransport | None = field(default=None)
+
+    def stack(self, path: Path) -> Stack:
+        """Load a stack file with this context's environment for ``${VAR}`` substitution."""
+        return load_stack(path, self.environ)
+
+    def gateway(self, args: argparse.Namespace, stack: Stack | None = None, timeout: float | None = 30.0) -> Gateway:
+        """A client of the gateway chosen by ``--gateway``, the stack file (given or ``-f``), or ``OPENFAAS_URL``."""
+        if stack is None and getattr(args, "yaml", None):
+            stack = self.stack(Path(args.yaml))
+        stack_gateway = stack.provider.gateway if stack is not None else None
+        url = resolve_gateway(getattr(args, "gateway", None), stack_gateway, self.environ.get("OPENFAAS_URL"))
+        return Gateway(url, transport=self.transport, timeout=timeout)
+
+
+def add_gateway_options(parser: argparse.ArgumentParser, *, stack_file: bool = True) -> argparse.ArgumentParser:
+    """Add ``--gateway``, ``--namespace`` and (unless the command has its own) ``--yaml`` to a command."""
+    parser.add_argument("-g", "--gateway", help="gateway URL (default: the stack's, $OPENFAAS_URL, or :8080)")
+    parser.add_argument("-n", "--namespace", help="the namespace (default: the provider's)")
+    if stack_file:
+        parser.add_argument("-f", "--yaml", help="a stack file whose provider.gateway to use")
+    return parser

@@ -1,0 +1,87 @@
+"""``faasq invoke``: call a function synchronously or asynchronously, as ``faas-cli invoke`` does."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+from urllib.parse import quote
+
+from faasq.client import ANY_STATUS
+from faasq.context import Context, add_gateway_options
+from faasq.errors import CliError
+
+__all__ = ["function_path", "parse_pairs", "register", "signature"]
+
+
+def parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
+    """Split ``key=value`` options at the first ``=``.
+
+    Raises:
+        CliError: a value has no ``=`` or an empty key.
+    """
+    pairs = []
+    for value in values:
+        key, equals, rest = value.partition("=")
+        if not equals or not key.strip():
+            raise CliError(f"invalid {what} {value!r}: use key=value")
+        pairs.append((key.strip(), rest))
+    return pairs
+
+
+def function_path(name: str, namespace: str | None, *, asynchronous: bool) -> str:
+    """``/function/<name>[.<namespace>]`` or its ``/async-function/`` twin."""
+    target = f"{name}.{namespace}" if namespace else name
+    return f"/{'async-function' if asynchronous else 'function'}/{quote(target)}"
+
+
+def signature(body: bytes, key: str) -> str:
+    """faas-cli's ``--sign`` value: ``sha256=<hex HMAC-SHA256 of the body>``."""
+    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    headers = {"Content-Type": args.content_type, **dict(parse_pairs(args.header, "header"))}
+    if bool(args.sign) != bool(args.key):
+        raise CliError("--sign and --key go together: --sign names the header, --key is the HMAC key")
+    if ctx.console.stdin.isatty():
+        ctx.console.err("Reading from STDIN - hit (Control + D) to stop.")
+    body = ctx.console.stdin.read()
+    if args.sign:
+        headers[args.sign] = signature(body, args.key)
+    path = function_path(args.name, args.namespace, asynchronous=args.asynchronous)
+    with ctx.gateway(args, timeout=None) as gateway:
+        response = gateway.request(
+            args.method.upper(),
+            path,
+            content=body,
+            headers=headers,
+            params=parse_pairs(args.query, "query"),
+            accept=ANY_STATUS,
+        )
+    if args.asynchronous and response.status_code == 202:
+        ctx.console.err("Function submitted asynchronously.")
+        if call_id := response.headers.get("X-Call-Id"):
+            ctx.console.out(call_id)
+        return 0
+    if 200 <= response.status_code < 300 and not args.asynchronous:
+        ctx.console.write(response.content)
+        return 0
+    ctx.console.err(f"Server returned unexpected status code: {response.status_code} - ".encode() + response.content)
+    if not response.content.endswith(b"\n"):
+        ctx.console.err(b"\n")
+    return 1
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``invoke`` to the command line."""
+    parser = add_gateway_options(commands.add_parser("invoke", help="call a function with stdin as the body"))
+    parser.add_argument("name", help="the function")
+    parser.add_argument("-a", "--async", dest="asynchronous", action="store_true", help="queue the call; print its id")
+    parser.add_argument("-H", "--header", action="append", default=[], metavar="KEY=VALUE", help="add a header")
+    parser.add_argument("--query", action="append", default=[], metavar="KEY=VALUE", help="add a query parameter")
+    parser.add_argument("-m", "--method", default="POST", help="HTTP method (default: POST)")
+    parser.add_argument("--content-type", default="text/plain", help="Content-Type (default: text/plain)")
+    parser.add_argument("--sign", metavar="HEADER", help="sign the body with HMAC-SHA256 into this header")
+    parser.add_argument("--key", help="the HMAC key for --sign")
+    parser.set_defaults(run=run)

@@ -1,0 +1,158 @@
+"""``faasq up``: run the embedded stack on this machine and deploy a stack file's functions to it.
+
+Today the stack is the provider REST server with the local provider; the gateway, nats-server
+and queue workers join the same list of :class:`ChildSpec` in later increments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+
+from faasq.client import DEFAULT_GATEWAY, Gateway
+from faasq.context import Console, Context
+from faasq.deploy import build_deployment, deploy_functions
+from faasq.errors import GatewayError, StackFailed
+from faasq.functions import fetch_function
+from faasq.stack import Stack
+from faasq.supervisor import ChildSpec, Stopped, Supervisor
+from provider.config import ProviderSettings
+
+__all__ = ["banner", "provider_spec", "register", "reserve_port"]
+
+_HOST = "127.0.0.1"
+
+
+def reserve_port(port: int, host: str = _HOST) -> socket.socket:
+    """A listening socket on ``host:port`` (0: the kernel picks), so a taken port fails early and clearly.
+
+    Raises:
+        StackFailed: the port is in use or cannot be bound.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StackFailed(
+                f"port {port} on {host} is already in use: is faasq already running? (choose another with --port)"
+            ) from None
+        raise StackFailed(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(1024)
+    return sock
+
+
+def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, str]) -> ChildSpec:
+    """The provider REST server on ``sock``'s address; it inherits the socket if it can take one."""
+    port = sock.getsockname()[1]
+    env = {**environ, "bind_address": _HOST, "port": str(port), "state_dir": str(state_dir / "provider")}
+    pass_fds: tuple[int, ...] = ()
+    if "listen_fd" in ProviderSettings.model_fields:
+        env["listen_fd"] = str(sock.fileno())
+        pass_fds = (sock.fileno(),)
+    return ChildSpec(
+        name="provider",
+        argv=[sys.executable, "-m", "provider.main"],
+        env=env,
+        ready_url=f"http://{_HOST}:{port}/healthz",
+        pass_fds=pass_fds,
+    )
+
+
+def banner(url: str, functions: list[str]) -> list[str]:
+    """What ``faasq up`` prints once everything is ready."""
+    lines = [f"faasq is up: {url}", f"Functions: {', '.join(functions) or '(none)'}", "Try:"]
+    if url != DEFAULT_GATEWAY:
+        lines.append(f"  export OPENFAAS_URL={url}")
+    example = "echo" if "echo" in functions else (functions[0] if functions else "NAME")
+    lines += [f"  echo hi | faasq invoke {example}", "  faasq list", f"  faasq describe {example}"]
+    return [*lines, f"  faasq logs {example}", "Press Ctrl+C to stop."]
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _deploy(stack: Stack, gateway: Gateway, console: Console) -> list[str]:
+    deployments = [build_deployment(function) for function in stack.select(None)]
+    failed = deploy_functions(gateway, deployments, console)
+    if failed:
+        raise StackFailed(f"could not deploy {', '.join(failed)} from {stack.path}")
+    return [deployment.service for deployment in deployments]
+
+
+def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, stack: Stack, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = {function.name: function.namespace for function in stack.select(None)}
+    while waiting:
+        for name, namespace in list(waiting.items()):
+            status = fetch_function(gateway, name, namespace)
+            if status is not None and (status.available_replicas or 0) > 0:
+                del waiting[name]
+        if waiting and time.monotonic() > deadline:
+            raise StackFailed(f"not ready after {timeout:g}s: {', '.join(sorted(waiting))} (see the logs above)")
+        if waiting:
+            supervisor.check()
+            supervisor.pause()
+
+
+def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, stack: Stack) -> str:
+    with reserve_port(args.port) as sock:
+        spec = provider_spec(sock, Path(args.state_dir), ctx.environ)
+        if not spec.pass_fds:
+            sock.close()  # the provider binds the port itself
+        supervisor.start(spec)
+    url = f"http://{_HOST}:{spec.env['port']}"
+    with Gateway(url, transport=ctx.transport) as gateway:
+        try:
+            names = _deploy(stack, gateway, ctx.console)
+            _wait_until_ready(supervisor, gateway, stack, args.timeout)
+        except GatewayError as exc:
+            raise StackFailed(f"the provider refused: {exc}") from None
+    for line in banner(url, names):
+        ctx.console.out(line)
+    return url
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    stack = ctx.stack(Path(args.yaml))
+    stop = threading.Event()
+    with _stop_on_signals(stop), Supervisor(stop, start_timeout=args.timeout) as supervisor:
+        try:
+            _bring_up(supervisor, args, ctx, stack)
+            supervisor.watch()
+        except Stopped:
+            pass
+        ctx.console.out("Stopping faasq...")
+    ctx.console.out("faasq stopped.")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``up`` to the command line."""
+    parser = commands.add_parser("up", help="run faasq on this machine and deploy a stack file")
+    parser.add_argument("-f", "--yaml", default="examples/stack.yml", help="stack file (default: examples/stack.yml)")
+    parser.add_argument("--port", type=int, default=8080, help="port of the API on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state (default: .faasq)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the stack to be ready")
+    parser.set_defaults(run=run)

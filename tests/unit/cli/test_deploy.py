@@ -1,0 +1,132 @@
+"""deploy sends faas-cli's body: PUT first, POST when the function is new, DELETE first with --replace."""
+
+import json
+from pathlib import Path
+
+import httpx
+
+from faasq.deploy import build_deployment
+from faasq.stack import StackFunction, load_stack
+from provider.types import wire
+from tests.unit.cli.conftest import Cli
+
+STACK = """
+provider: {name: openfaas, gateway: http://stack-gw:8080}
+functions:
+  echo:
+    image: functions/alpine:latest
+    fprocess: cat
+    environment: {a: "1"}
+  wc:
+    image: functions/alpine:latest
+    fprocess: wc -c
+    namespace: other
+    limits: {memory: 64Mi}
+"""
+
+
+def test_body_has_faas_cli_fields_and_always_sends_maps() -> None:
+    body = wire(build_deployment(StackFunction(name="echo", image="img", fprocess="cat")))
+    assert body == {
+        "service": "echo",
+        "image": "img",
+        "envProcess": "cat",
+        "envVars": {},
+        "constraints": [],
+        "secrets": [],
+        "labels": {},
+        "annotations": {},
+        "readOnlyRootFilesystem": False,
+    }
+
+
+def test_body_of_a_full_function(tmp_path: Path) -> None:
+    (tmp_path / "env.yml").write_text("environment: {FROM_FILE: x, SHARED: file}\n")
+    (tmp_path / "stack.yml").write_text(
+        """
+functions:
+  fn:
+    image: img:1
+    fprocess: python3 handler.py
+    environment: {SHARED: inline}
+    environment_file: [env.yml]
+    secrets: [key]
+    labels: {com.openfaas.scale.min: 2}
+    annotations: {topic: t}
+    constraints: [x == y]
+    limits: {memory: 128Mi, cpu: 100m}
+    requests: {cpu: 50m}
+    readonly_root_filesystem: true
+"""
+    )
+    fn = load_stack(tmp_path / "stack.yml", {}).functions["fn"]
+    assert wire(build_deployment(fn, "ns1")) == {
+        "service": "fn",
+        "image": "img:1",
+        "namespace": "ns1",
+        "envProcess": "python3 handler.py",
+        "envVars": {"FROM_FILE": "x", "SHARED": "inline"},
+        "constraints": ["x == y"],
+        "secrets": ["key"],
+        "labels": {"com.openfaas.scale.min": "2"},
+        "annotations": {"topic": "t"},
+        "limits": {"memory": "128Mi", "cpu": "100m"},
+        "requests": {"cpu": "50m"},
+        "readOnlyRootFilesystem": True,
+    }
+
+
+def test_stack_namespace_wins_over_the_flag() -> None:
+    assert build_deployment(StackFunction(name="f", namespace="mine"), "flag").namespace == "mine"
+
+
+def stack_file(tmp_path: Path) -> str:
+    path = tmp_path / "stack.yml"
+    path.write_text(STACK)
+    return str(path)
+
+
+def test_deploy_puts_then_posts_new_functions(cli: Cli, tmp_path: Path) -> None:
+    cli.routes["PUT /system/functions"] = lambda r: httpx.Response(
+        202 if json.loads(r.content)["service"] == "echo" else 404
+    )
+    cli.routes["POST /system/functions"] = httpx.Response(202)
+    assert cli("deploy", "-f", stack_file(tmp_path)) == 0
+    assert [(m, p, body["service"]) for m, p, body in cli.bodies()] == [  # type: ignore[index]
+        ("PUT", "/system/functions", "echo"),
+        ("PUT", "/system/functions", "wc"),
+        ("POST", "/system/functions", "wc"),
+    ]
+    assert all(r.url.host == "stack-gw" for r in cli.requests)
+    assert cli.stdout == (
+        "Deploying: echo.\nDeployed. 202 Accepted.\nURL: http://stack-gw:8080/function/echo\n"
+        "Deploying: wc.\nDeployed. 202 Accepted.\nURL: http://stack-gw:8080/function/wc\n"
+    )
+
+
+def test_deploy_replace_deletes_first_and_filter_selects(cli: Cli, tmp_path: Path) -> None:
+    cli.routes["DELETE /system/functions"] = httpx.Response(404)
+    cli.routes["POST /system/functions"] = httpx.Response(200)
+    assert cli("deploy", "-f", stack_file(tmp_path), "--replace", "--filter", "w*", "-g", "http://flag") == 0
+    assert next((m, body) for m, _, body in cli.bodies()) == ("DELETE", {"functionName": "wc", "namespace": "other"})
+    assert [m for m, _, _ in cli.bodies()] == ["DELETE", "POST"]
+    assert cli.requests[0].url.host == "flag"
+
+
+def test_deploy_reports_failures_and_continues(cli: Cli, tmp_path: Path) -> None:
+    cli.routes["PUT /system/functions"] = lambda r: (
+        httpx.Response(400, text="validation failed: no envProcess")
+        if json.loads(r.content)["service"] == "echo"
+        else httpx.Response(202)
+    )
+    assert cli("deploy", "-f", stack_file(tmp_path)) == 1
+    assert cli.stderr == (
+        "Unexpected status deploying echo: 400 Bad Request: validation failed: no envProcess\nFailed to deploy: echo\n"
+    )
+    assert "Deployed. 202 Accepted." in cli.stdout
+
+
+def test_deploy_with_a_bad_stack_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    assert cli("deploy", "-f", str(tmp_path / "missing.yml")) == 1
+    assert cli.stderr == f"faasq: {tmp_path / 'missing.yml'}: no such file\n"
+    assert cli.requests == []
