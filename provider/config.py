@@ -34,3 +34,12 @@ class ProviderSettings(BaseSettings):
         description="How long a local replica may drain after SIGTERM before its process group is killed.",
     )
     log_buffer_lines: int = Field(10_000, ge=1, description="Log lines the local provider keeps per function.")
+    listen_fd: int | None = Field(
+        None,
+        ge=0,
+        description="An inherited, listening TCP socket to serve on instead of bind_address:port (tests, systemd).",
+    )
+    shutdown_timeout: GoDuration = Field(
+        timedelta(seconds=5),
+        description="How long open requests (invocations, followed logs) may run on after SIGTERM.",
+    )

@@ -107,7 +107,8 @@ def request_headers(scope: Scope, call_id: str) -> list[tuple[str, str]]:
 
 def response_headers(upstream: Iterable[tuple[bytes, bytes]], call_id: str, seconds: float) -> Headers:
     """Headers for the caller: the replica's minus hop-by-hop, with our duration and call id."""
-    headers = _filtered(upstream, frozenset({b"x-duration-seconds", b"x-call-id"}))
+    # uvicorn writes its own Date; a second one would make the response ambiguous.
+    headers = _filtered(upstream, frozenset({b"date", b"x-duration-seconds", b"x-call-id"}))
     headers.append((b"x-duration-seconds", f"{seconds:f}".encode()))
     headers.append((b"x-call-id", call_id.encode("latin-1")))
     return headers

@@ -214,7 +214,7 @@ def test_request_headers_drop_hop_by_hop_and_host() -> None:
 
 
 def test_response_headers_replace_duration_and_call_id() -> None:
-    upstream = [(b"Content-Length", b"3"), (b"X-Call-Id", b"theirs"), (b"Keep-Alive", b"timeout=5")]
+    upstream = [(b"Content-Length", b"3"), (b"X-Call-Id", b"theirs"), (b"Keep-Alive", b"timeout=5"), (b"Date", b"x")]
     assert response_headers(upstream, "ours", 0.5) == [
         (b"Content-Length", b"3"),
         (b"x-duration-seconds", b"0.500000"),
