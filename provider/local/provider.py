@@ -15,7 +15,7 @@ import importlib.metadata
 import logging
 import shutil
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -140,7 +140,7 @@ class LocalProvider:
             message = f"no replica of {name} became ready within {timeout:g}s"
             raise NoReplicaAvailable(message, name=name, namespace=namespace) from None
 
-    async def logs(self, request: LogRequest) -> AsyncIterator[LogMessage]:
+    async def logs(self, request: LogRequest) -> AsyncGenerator[LogMessage, None]:
         """Stored lines of the function's replicas; with ``follow``, new ones until the function goes."""
         function = self._lookup(request.name, self._check_namespace(request.namespace or self._namespace))
         async for message in function.log.read(request):
