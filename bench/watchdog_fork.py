@@ -1,0 +1,132 @@
+"""Fork-mode watchdog throughput against a raw asyncio subprocess loop doing the same work.
+
+Starts ``python -m watchdog`` with ``fprocess=cat`` on a loopback socket, sends 1 KB bodies from
+8 concurrent keep-alive clients, then runs 8 concurrent ``cat`` spawns directly, and prints both
+rates and their ratio (watchdog / raw). Run: ``.venv/bin/python bench/watchdog_fork.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = os.urandom(512).hex().encode()  # 1 KB
+CONCURRENCY = 8
+
+
+class Client:
+    """A minimal HTTP/1.1 keep-alive client: cheap enough not to be what is measured."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, port: int) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        head = b"POST / HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+        self.writer.write(head % len(body) + body)
+        status_line, _, headers = (await self.reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
+        length = 0
+        for line in headers.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def _client_loop(port: int, count: int) -> None:
+    client = await Client.connect(port)
+    try:
+        for _ in range(count):
+            status, body = await client.post(BODY)
+            if status != 200 or body != BODY:
+                raise RuntimeError(f"unexpected answer {status}: {body[:80]!r}")
+    finally:
+        await client.close()
+
+
+async def _wait_healthy(port: int, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.write(b"GET /_/health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        if answer.startswith(b"HTTP/1.1 200"):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the watchdog did not become healthy")
+
+
+async def bench_watchdog(requests: int) -> float:
+    """Calls per second through the watchdog."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    env = {**os.environ, "fprocess": "cat", "suppress_lock": "true", "listen_fd": str(sock.fileno())}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "watchdog", env=env, pass_fds=[sock.fileno()], cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+    sock.close()
+    try:
+        await _wait_healthy(port)
+        await asyncio.gather(*(_client_loop(port, 20) for _ in range(CONCURRENCY)))  # warm up
+        started = time.perf_counter()
+        await asyncio.gather(*(_client_loop(port, requests // CONCURRENCY) for _ in range(CONCURRENCY)))
+        return requests / (time.perf_counter() - started)
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+
+
+async def _raw_loop(count: int) -> None:
+    for _ in range(count):
+        process = await asyncio.create_subprocess_exec(
+            "cat", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        output, _ = await process.communicate(BODY)
+        if output != BODY:
+            raise RuntimeError("cat did not echo its input")
+
+
+async def bench_raw(requests: int) -> float:
+    """Spawns per second of a bare asyncio loop: spawn cat, write 1 KB, read it back."""
+    await asyncio.gather(*(_raw_loop(20) for _ in range(CONCURRENCY)))  # warm up
+    started = time.perf_counter()
+    await asyncio.gather(*(_raw_loop(requests // CONCURRENCY) for _ in range(CONCURRENCY)))
+    return requests / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=4000, help="calls per side (default 4000)")
+    args = parser.parse_args()
+    watchdog = asyncio.run(bench_watchdog(args.requests))
+    raw = asyncio.run(bench_raw(args.requests))
+    print(f"watchdog (fork mode, fprocess=cat): {watchdog:8.1f} calls/s")
+    print(f"raw asyncio subprocess loop:        {raw:8.1f} spawns/s")
+    print(f"ratio watchdog/raw:                 {watchdog / raw:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
