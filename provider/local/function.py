@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import secrets
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from provider.types import FunctionDeployment, FunctionStatus
 __all__ = ["LocalFunction", "Runtime"]
 
 logger = logging.getLogger(__name__)
+
+_RETRY_APPLY = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,10 @@ class LocalFunction:
         self.record = self.record.model_copy(update={"replicas": replicas})
         self._poke()
 
-    def redefine(self, deployment: FunctionDeployment, roll_timeout: float) -> None:
+    def redefine(self, deployment: FunctionDeployment, replicas: int, roll_timeout: float) -> None:
         """Replace the definition; old replicas serve until new ones are ready or ``roll_timeout`` passed."""
         self.policy = scale_policy(deployment.labels)
-        self.record = self.record.model_copy(update={"deployment": deployment})
+        self.record = self.record.model_copy(update={"deployment": deployment, "replicas": replicas})
         self._generation += 1
         self._roll_deadline = asyncio.get_running_loop().time() + roll_timeout
         self._poke()
@@ -126,6 +129,7 @@ class LocalFunction:
             await asyncio.gather(self._task, return_exceptions=True)
         replicas, self._replicas = self._replicas, []
         await asyncio.gather(*(r.stop() for r in replicas), *list(self._stopping))
+        shutil.rmtree(self._runtime.run_root / self.namespace / self.name, ignore_errors=True)
         self.log.close()
         self._changed.notify()
 
@@ -142,7 +146,13 @@ class LocalFunction:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            self._apply(self._plan(loop.time()))
+            try:
+                self._apply(self._plan(loop.time()))
+            except OSError as exc:  # out of descriptors or disk: try again shortly
+                logger.error("function %s.%s: cannot start a replica: %s", self.name, self.namespace, exc)
+                self._wake.set()
+                await asyncio.sleep(_RETRY_APPLY)
+                continue
             timeout = None if self._roll_deadline is None else max(0.0, self._roll_deadline - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)

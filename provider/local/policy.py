@@ -14,11 +14,12 @@ Scaling rules (labels, as OpenFaaS names them):
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from provider.errors import InvalidRequest
-from provider.types import parse_go_duration
+from provider.types import FunctionDeployment, parse_go_duration
 
 __all__ = [
     "DEFAULT_MAX_REPLICAS",
@@ -26,6 +27,7 @@ __all__ = [
     "Plan",
     "ReplicaView",
     "ScalePolicy",
+    "check_runnable",
     "clamp_replicas",
     "count_failures",
     "plan_rollout",
@@ -41,6 +43,7 @@ SCALE_ZERO_DURATION = "com.openfaas.scale.zero-duration"
 DEFAULT_MAX_REPLICAS = 20
 DEFAULT_FACTOR = 20
 _BOOLEANS = {"true", "false", "1", "0"}
+NEEDS_PROCESS = "the local provider runs processes, not container images: set fprocess/envProcess"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,26 @@ def clamp_replicas(requested: int, policy: ScalePolicy) -> int:
     if policy.fixed:
         return policy.min_replicas
     return max(policy.min_replicas, min(requested, policy.max_replicas))
+
+
+def check_runnable(deployment: FunctionDeployment) -> None:
+    """Check that a watchdog can be started for the deployment: a process to run, a usable environment.
+
+    Raises:
+        InvalidRequest: no ``envProcess``, one that cannot be split into words, or an impossible envVar.
+    """
+    process = deployment.env_process or ""
+    if not process.strip():
+        raise InvalidRequest(NEEDS_PROCESS)
+    try:
+        shlex.split(process)
+    except ValueError as exc:
+        raise InvalidRequest(f"envProcess {process!r} cannot be split into words: {exc}") from None
+    for key, value in (deployment.env_vars or {}).items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise InvalidRequest(f"envVars: {key!r} cannot be set in a process environment")
+    if "\0" in process:
+        raise InvalidRequest("envProcess must not contain NUL characters")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import httpx
 from provider.config import ProviderSettings
 from provider.errors import FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
 from provider.local.function import LocalFunction, Runtime
-from provider.local.policy import clamp_replicas, scale_policy
+from provider.local.policy import check_runnable, clamp_replicas, scale_policy
 from provider.local.replica import Instance, http_probe
 from provider.local.secretstore import SecretStore
 from provider.local.state import StateStore, StoredFunction, private_dir
@@ -32,8 +32,6 @@ from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRe
 __all__ = ["LocalProvider"]
 
 logger = logging.getLogger(__name__)
-
-_NEEDS_PROCESS = "the local provider runs processes, not container images: set fprocess/envProcess"
 
 
 class LocalProvider:
@@ -57,7 +55,7 @@ class LocalProvider:
 
     async def startup(self) -> None:
         """Restore the deployments kept in the state directory and start their replicas."""
-        private_dir(self._settings.state_dir)
+        self._settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         run_root = self._settings.state_dir / "run"
         shutil.rmtree(run_root, ignore_errors=True)  # leftovers of a provider that died
         self._client = httpx.AsyncClient()
@@ -70,7 +68,7 @@ class LocalProvider:
             log_lines=self._settings.log_buffer_lines,
         )
         for record in self._state.load(self._namespace):
-            self._run(record)
+            self._run(record, self._runtime)
         logger.info("local provider: restored %d functions from %s", len(self._functions), self._settings.state_dir)
 
     async def shutdown(self) -> None:
@@ -84,6 +82,7 @@ class LocalProvider:
 
     async def deploy(self, request: FunctionDeployment) -> None:
         """Create a function; its ``com.openfaas.scale.min`` replicas start in the background."""
+        runtime = self._started()
         namespace = self._check_namespace(request.namespace)
         self._validate(request, namespace)
         if request.service in self._functions:
@@ -92,16 +91,21 @@ class LocalProvider:
         replicas = scale_policy(deployment.labels).min_replicas
         record = StoredFunction(deployment=deployment, replicas=replicas, created_at=datetime.now(UTC))
         self._state.save(namespace, record)
-        self._run(record)
+        self._run(record, runtime)
 
     async def update(self, request: FunctionDeployment) -> None:
-        """Replace a function's definition and roll its replicas, keeping their count."""
+        """Replace a function's definition and roll its replicas.
+
+        The replica count is kept, clamped to the new scaling labels (0 stays 0). Old replicas
+        serve until the new ones are ready, or at most ``ready_timeout``.
+        """
         namespace = self._check_namespace(request.namespace)
         function = self._lookup(request.service, namespace)
         self._validate(request, namespace)
         deployment = request.model_copy(update={"namespace": namespace})
-        self._state.save(namespace, function.record.model_copy(update={"deployment": deployment}))
-        function.redefine(deployment, self._settings.ready_timeout.total_seconds())
+        replicas = clamp_replicas(function.record.replicas, scale_policy(deployment.labels))
+        self._state.save(namespace, function.record.model_copy(update={"deployment": deployment, "replicas": replicas}))
+        function.redefine(deployment, replicas, self._settings.ready_timeout.total_seconds())
 
     async def delete(self, name: str, namespace: str) -> None:
         """Remove a function and stop its replicas."""
@@ -184,10 +188,13 @@ class LocalProvider:
         """
         return self._lookup(name, self._check_namespace(namespace)).instances()
 
-    def _run(self, record: StoredFunction) -> None:
+    def _started(self) -> Runtime:
         if self._runtime is None:
             raise RuntimeError("LocalProvider.startup() must be called first")
-        function = LocalFunction(record, self._namespace, self._runtime)
+        return self._runtime
+
+    def _run(self, record: StoredFunction, runtime: Runtime) -> None:
+        function = LocalFunction(record, self._namespace, runtime)
         self._functions[function.name] = function
         function.start()
 
@@ -213,9 +220,11 @@ class LocalProvider:
 
     def _validate(self, request: FunctionDeployment, namespace: str) -> None:
         name = request.service
-        if not (request.env_process or "").strip():
-            raise InvalidRequest(_NEEDS_PROCESS, name=name, namespace=namespace)
-        scale_policy(request.labels)
+        try:
+            check_runnable(request)
+            scale_policy(request.labels)
+        except InvalidRequest as exc:
+            raise InvalidRequest(str(exc), name=name, namespace=namespace) from None
         missing = [s for s in request.secrets or [] if not self._secrets.exists(s, namespace)]
         if missing:
             raise InvalidRequest(f"secrets not found: {', '.join(missing)}", name=name, namespace=namespace)

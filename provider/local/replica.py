@@ -218,7 +218,7 @@ class Replica:
     async def _run_once(self) -> str:
         try:
             proc = await self._spawn()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             return f"could not start: {exc}"
         self._proc = proc
         try:

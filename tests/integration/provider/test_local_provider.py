@@ -254,6 +254,25 @@ async def test_scaling_down_stops_the_newest_replicas(local: LocalProvider) -> N
     assert [i.id for i in local.instances("echo", NAMESPACE)] == [oldest.id]
 
 
+async def test_update_clamps_the_kept_count_to_the_new_labels(local: LocalProvider) -> None:
+    await local.deploy(echo(labels={"com.openfaas.scale.min": "3"}))
+    await local.update(echo(labels={"com.openfaas.scale.max": "2"}))
+    await replicas_settle(local, "echo", 2)
+    await local.scale("echo", NAMESPACE, 0)
+    await local.update(echo(labels={"com.openfaas.scale.min": "2"}))
+    await replicas_settle(local, "echo", 0)
+
+
+async def test_invalid_processes_are_rejected(local: LocalProvider) -> None:
+    with pytest.raises(InvalidRequest, match="cannot be split into words") as raised:
+        await local.deploy(echo(envProcess="python3 'oops"))
+    assert (raised.value.name, raised.value.namespace) == ("echo", NAMESPACE)
+    await local.deploy(echo())
+    with pytest.raises(InvalidRequest, match="cannot be set"):
+        await local.update(echo(envVars={"A=B": "x"}))
+    assert (await local.get("echo", NAMESPACE)).env_vars is None
+
+
 async def test_scale_from_zero_gives_up_after_the_ready_timeout(tmp_path: Path) -> None:
     never_ready = [sys.executable, "-c", "import time; time.sleep(60)"]
     provider = LocalProvider(settings_for(tmp_path / "state", ready_timeout="0.3s"), watchdog_command=never_ready)

@@ -8,12 +8,14 @@ from provider.local.policy import (
     Plan,
     ReplicaView,
     ScalePolicy,
+    check_runnable,
     clamp_replicas,
     count_failures,
     plan_rollout,
     restart_delay,
     scale_policy,
 )
+from provider.types import FunctionDeployment
 
 MIN = "com.openfaas.scale.min"
 MAX = "com.openfaas.scale.max"
@@ -117,3 +119,28 @@ def views(*specs: str) -> list[ReplicaView]:
 )
 def test_plan_rollout(desired: int, generation: int, replicas: list[ReplicaView], expired: bool, plan: Plan) -> None:
     assert plan_rollout(desired, generation, replicas, roll_expired=expired) == plan
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "set fprocess/envProcess"),
+        ({"envProcess": " "}, "set fprocess/envProcess"),
+        ({"envProcess": "python3 'unbalanced"}, "cannot be split into words"),
+        ({"envProcess": "cat\0"}, "must not contain NUL"),
+        ({"envProcess": "cat", "envVars": {"A=B": "1"}}, "cannot be set in a process environment"),
+        ({"envProcess": "cat", "envVars": {"": "1"}}, "cannot be set in a process environment"),
+        ({"envProcess": "cat", "envVars": {"A": "x\0y"}}, "cannot be set in a process environment"),
+    ],
+)
+def test_check_runnable_rejects(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        check_runnable(FunctionDeployment.model_validate({"service": "fn", "image": "x", **fields}))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"envProcess": "cat"}, {"envProcess": "python3 'my handler.py'", "envVars": {"mode": "http", "A": ""}}],
+)
+def test_check_runnable_accepts(fields: dict[str, object]) -> None:
+    check_runnable(FunctionDeployment.model_validate({"service": "fn", **fields}))
