@@ -1,8 +1,8 @@
 """The provider REST server: faas-provider's HTTP API in front of any :class:`~provider.protocol.Provider`.
 
 Build one with :func:`create_app`; ``provider.main`` serves it with uvicorn. The system
-API (``/system/*``, ``/healthz``) is FastAPI; ``/function/<name>`` is a raw ASGI route
-(:class:`~provider.proxy.FunctionProxy`) because it is the hot path.
+API (``/system/*``, ``/healthz``) is FastAPI; ``/function/<name>`` is served by pure ASGI
+(:class:`~provider.proxy.FunctionRoute`) in front of it, because it is the hot path.
 """
 
 from __future__ import annotations
@@ -15,18 +15,26 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from provider import routes, routes_logs
 from provider.config import ProviderSettings
 from provider.errors import ProviderError
 from provider.protocol import Provider
-from provider.proxy import METHODS, FunctionProxy
+from provider.proxy import FunctionProxy, FunctionRoute
 from provider.statuses import status_for
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
+
+
+_INVOKE_DOC = """\
+Functions are invoked at `/function/<name>[.<namespace>][/<path>]` with GET, POST, PUT,
+PATCH, DELETE, OPTIONS or HEAD: the request (method, path, query, headers, body) is
+streamed to a ready replica, scaled up from zero if need be, and its response streamed
+back with `X-Duration-Seconds` and `X-Call-Id`. Unknown function: 404; no replica ready
+in time: 503; replica unreachable: 502; `upstream_timeout` exceeded: 504.
+"""
 
 
 def _version() -> str:
@@ -78,7 +86,8 @@ def create_app(settings: ProviderSettings, provider: Provider) -> FastAPI:
 
     app = FastAPI(
         title="faasq provider",
-        summary="faas-provider's REST API: deploy, list, scale, remove, logs, secrets, and invoke functions.",
+        summary="faas-provider's REST API: deploy, list, scale, remove, logs and secrets.",
+        description=_INVOKE_DOC,
         version=_version(),
         lifespan=lifespan,
         exception_handlers={
@@ -91,6 +100,5 @@ def create_app(settings: ProviderSettings, provider: Provider) -> FastAPI:
     app.state.provider = provider
     app.include_router(routes.router)
     app.include_router(routes_logs.router)
-    for path in ("/function/{name}", "/function/{name}/{path:path}"):
-        app.router.routes.append(Route(path, proxy, methods=METHODS, include_in_schema=False))
+    app.add_middleware(FunctionRoute, proxy=proxy)
     return app

@@ -19,7 +19,7 @@ from typing import Self
 from urllib.parse import unquote
 
 import aiohttp
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
 from provider.calllog import call_id as call_id_var
@@ -28,7 +28,7 @@ from provider.protocol import Provider
 from provider.statuses import status_for
 from provider.types import split_namespace
 
-__all__ = ["METHODS", "FunctionProxy", "Target", "request_headers", "response_headers", "target_of"]
+__all__ = ["METHODS", "FunctionProxy", "FunctionRoute", "Target", "request_headers", "response_headers", "target_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -216,11 +216,13 @@ class FunctionProxy:
                 timeout=self._timeout,
             ) as upstream:
                 await relay.stream(upstream)
-        except _ClientGone:
-            logger.info("caller disconnected before its request body was sent to %s", url)
         except TimeoutError:
             await relay.fail(504, f"timed out after {self._timeout.total:g}s waiting for {url.path}")
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, _ClientGone) as exc:
+            # aiohttp wraps an error raised by the body iterator in a ClientConnectionError.
+            if isinstance(exc, _ClientGone) or isinstance(exc.__cause__, _ClientGone):
+                logger.info("caller disconnected before its request body was sent to %s", url)
+                return
             await relay.fail(502, f"cannot reach the function's replica: {str(exc) or type(exc).__name__}")
 
 
@@ -256,3 +258,36 @@ class _Relay:
             # The status is already sent: cut the response, so the caller sees it is incomplete.
             raise ConnectionAbortedError(text)
         await _send_error(self._send, status, text, self._call_id)
+
+
+def is_invocation(path: str) -> bool:
+    """Whether ``path`` is ``/function/<name>[/<path>]`` with a non-empty name."""
+    return path.startswith("/function/") and len(path) > len(_PREFIX) and path[len(_PREFIX)] != "/"
+
+
+class FunctionRoute:
+    """Pure ASGI middleware that hands ``/function/<name>[/<path>]`` straight to the proxy.
+
+    Skipping FastAPI's routing and exception middleware on the hot path roughly doubles
+    invocation throughput; everything else goes on to the app.
+
+    Args:
+        app: the rest of the application.
+        proxy: serves invocations.
+    """
+
+    def __init__(self, app: ASGIApp, proxy: FunctionProxy) -> None:
+        self.app = app
+        self.proxy = proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve an invocation, or pass the request on."""
+        if scope["type"] != "http" or not is_invocation(scope["path"]):
+            await self.app(scope, receive, send)
+        elif scope["method"] not in METHODS:
+            # OpenFaaS: faas-provider's proxy answers other methods with 405.
+            headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"allow", ", ".join(METHODS).encode())]
+            await send({"type": "http.response.start", "status": 405, "headers": headers})
+            await send({"type": "http.response.body", "body": b"Method Not Allowed"})
+        else:
+            await self.proxy(scope, receive, send)

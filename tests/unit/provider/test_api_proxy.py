@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -13,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from starlette.types import Receive, Scope, Send
+from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from provider.app import create_app
 from provider.config import ProviderSettings
-from provider.proxy import Target, request_headers, response_headers, target_of
+from provider.proxy import Target, is_invocation, request_headers, response_headers, target_of
 from provider.types import FunctionDeployment
 from tests.support import bound_socket, eventually
 from tests.unit.provider.test_api_fake import FakeProvider, app, client, fake, settings
@@ -143,8 +145,30 @@ async def test_head_and_options(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.usefixtures("echo")
 async def test_other_methods_are_405(client: httpx.AsyncClient) -> None:
-    response = await client.request("TRACE", "/function/echo")
-    assert response.status_code == 405
+    response = await client.request("TRACE", "/function/echo/x")
+    assert (response.status_code, response.text) == (405, "Method Not Allowed")
+    assert response.headers["allow"] == "GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/function/fn", True),
+        ("/function/fn/", True),
+        ("/function/fn.ns/a/b", True),
+        ("/function/", False),
+        ("/function//x", False),
+        ("/functions/fn", False),
+        ("/system/functions", False),
+    ],
+)
+def test_is_invocation(path: str, expected: bool) -> None:
+    assert is_invocation(path) is expected
+
+
+async def test_function_without_a_name_is_not_routed(client: httpx.AsyncClient) -> None:
+    response = await client.post("/function/", content=b"x")
+    assert response.status_code == 404
 
 
 async def test_unknown_function_is_404(client: httpx.AsyncClient) -> None:
@@ -220,3 +244,37 @@ def test_response_headers_replace_duration_and_call_id() -> None:
         (b"x-duration-seconds", b"0.500000"),
         (b"x-call-id", b"ours"),
     ]
+
+
+@pytest.mark.usefixtures("echo")
+async def test_a_caller_leaving_mid_body_gets_no_response(app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
+    incoming: list[Message] = [
+        {"type": "http.request", "body": b"part", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/function/echo",
+        "raw_path": b"/function/echo",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"provider"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 1),
+        "server": ("provider", 80),
+    }
+    with caplog.at_level(logging.INFO, logger="provider.proxy"):
+        await app(scope, receive, send)
+    assert sent == []
+    assert "caller disconnected before its request body was sent" in caplog.text
