@@ -10,18 +10,19 @@ State lives under ``settings.state_dir``::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.metadata
 import logging
 import shutil
 import sys
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from datetime import UTC, datetime
 
 import httpx
 
 from provider.config import ProviderSettings
-from provider.errors import FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
+from provider.errors import DeployFailed, FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
 from provider.local.function import LocalFunction, Runtime
 from provider.local.policy import check_runnable, clamp_replicas, scale_policy
 from provider.local.replica import Instance, http_probe
@@ -32,6 +33,15 @@ from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRe
 __all__ = ["LocalProvider"]
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _on_disk(action: str, name: str, namespace: str) -> Iterator[None]:
+    # The protocol raises only ProviderErrors: a full or read-only disk is the backend failing.
+    try:
+        yield
+    except OSError as exc:
+        raise DeployFailed(f"cannot {action} {name!r}: {exc}", name=name, namespace=namespace) from exc
 
 
 class LocalProvider:
@@ -68,7 +78,10 @@ class LocalProvider:
             log_lines=self._settings.log_buffer_lines,
         )
         for record in self._state.load(self._namespace):
-            self._run(record, self._runtime)
+            try:
+                self._run(record, self._runtime)
+            except InvalidRequest as exc:  # a record edited by hand
+                logger.error("not restoring function %s: %s", record.deployment.service, exc)
         logger.info("local provider: restored %d functions from %s", len(self._functions), self._settings.state_dir)
 
     async def shutdown(self) -> None:
@@ -90,7 +103,8 @@ class LocalProvider:
         deployment = request.model_copy(update={"namespace": namespace})
         replicas = scale_policy(deployment.labels).min_replicas
         record = StoredFunction(deployment=deployment, replicas=replicas, created_at=datetime.now(UTC))
-        self._state.save(namespace, record)
+        with _on_disk("store function", request.service, namespace):
+            self._state.save(namespace, record)
         self._run(record, runtime)
 
     async def update(self, request: FunctionDeployment) -> None:
@@ -104,14 +118,18 @@ class LocalProvider:
         self._validate(request, namespace)
         deployment = request.model_copy(update={"namespace": namespace})
         replicas = clamp_replicas(function.record.replicas, scale_policy(deployment.labels))
-        self._state.save(namespace, function.record.model_copy(update={"deployment": deployment, "replicas": replicas}))
+        with _on_disk("store function", request.service, namespace):
+            self._state.save(
+                namespace, function.record.model_copy(update={"deployment": deployment, "replicas": replicas})
+            )
         function.redefine(deployment, replicas, self._settings.ready_timeout.total_seconds())
 
     async def delete(self, name: str, namespace: str) -> None:
         """Remove a function and stop its replicas."""
         function = self._lookup(name, self._check_namespace(namespace))
+        with _on_disk("forget function", name, function.namespace):
+            self._state.remove(function.namespace, name)
         del self._functions[name]
-        self._state.remove(function.namespace, name)
         await function.close()
 
     async def list_functions(self, namespace: str) -> list[FunctionStatus]:
@@ -166,19 +184,24 @@ class LocalProvider:
 
     async def create_secret(self, secret: Secret) -> None:
         """Store a new secret as a 0600 file."""
-        self._secrets.create(secret, self._check_namespace(secret.namespace))
+        namespace = self._check_namespace(secret.namespace)
+        with _on_disk("store secret", secret.name, namespace):
+            self._secrets.create(secret, namespace)
 
     async def update_secret(self, secret: Secret) -> None:
         """Replace a secret; running replicas that use it see the new value in their secret files."""
         namespace = self._check_namespace(secret.namespace)
-        self._secrets.update(secret, namespace)
-        for function in self._functions.values():
-            if secret.name in (function.record.deployment.secrets or []):
-                function.refresh_secrets()
+        with _on_disk("store secret", secret.name, namespace):
+            self._secrets.update(secret, namespace)
+            for function in self._functions.values():
+                if secret.name in (function.record.deployment.secrets or []):
+                    function.refresh_secrets()
 
     async def delete_secret(self, name: str, namespace: str) -> None:
         """Remove a secret; replicas already running keep their copy."""
-        self._secrets.delete(name, self._check_namespace(namespace))
+        namespace = self._check_namespace(namespace)
+        with _on_disk("remove secret", name, namespace):
+            self._secrets.delete(name, namespace)
 
     def instances(self, name: str, namespace: str) -> list[Instance]:
         """The live replicas of a function (local only: for operators and tests).
@@ -199,7 +222,8 @@ class LocalProvider:
         function.start()
 
     def _set_replicas(self, function: LocalFunction, replicas: int) -> None:
-        self._state.save(function.namespace, function.record.model_copy(update={"replicas": replicas}))
+        with _on_disk("store function", function.name, function.namespace):
+            self._state.save(function.namespace, function.record.model_copy(update={"replicas": replicas}))
         function.set_replicas(replicas)
 
     def _check_namespace(self, namespace: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from provider.config import ProviderSettings
-from provider.errors import InvalidRequest, NoReplicaAvailable
+from provider.errors import DeployFailed, InvalidRequest, NoReplicaAvailable
 from provider.local import LocalProvider
 from provider.local.replica import Instance
 from provider.types import LogMessage, LogRequest, Secret
@@ -252,6 +253,29 @@ async def test_scaling_down_stops_the_newest_replicas(local: LocalProvider) -> N
     await local.scale("echo", NAMESPACE, 1)
     await replicas_settle(local, "echo", 1)
     assert [i.id for i in local.instances("echo", NAMESPACE)] == [oldest.id]
+
+
+async def test_a_failing_disk_is_a_deploy_failure_and_changes_nothing(local: LocalProvider, tmp_path: Path) -> None:
+    (tmp_path / "state" / "functions").write_text("not a directory")
+    with pytest.raises(DeployFailed, match="cannot store function 'echo'"):
+        await local.deploy(echo())
+    assert await local.list_functions(NAMESPACE) == []
+
+
+async def test_startup_skips_records_it_cannot_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "state" / "functions" / NAMESPACE
+    folder.mkdir(parents=True)
+    stored = {"deployment": {"service": "bad", "envProcess": "cat", "labels": {"com.openfaas.scale.min": "x"}}}
+    (folder / "bad.json").write_text(json.dumps({**stored, "replicas": 1, "createdAt": "2026-01-01T00:00:00Z"}))
+    (folder / "junk.json").write_text("{")
+    provider = LocalProvider(settings_for(tmp_path / "state"))
+    await provider.startup()
+    try:
+        assert await provider.list_functions(NAMESPACE) == []
+    finally:
+        await provider.shutdown()
+    assert "not restoring function bad" in caplog.text
+    assert "junk.json" in caplog.text
 
 
 async def test_update_clamps_the_kept_count_to_the_new_labels(local: LocalProvider) -> None:
