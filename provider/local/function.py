@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 import secrets
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +128,8 @@ class LocalFunction:
             await asyncio.gather(self._task, return_exceptions=True)
         replicas, self._replicas = self._replicas, []
         await asyncio.gather(*(r.stop() for r in replicas), *list(self._stopping))
-        shutil.rmtree(self._runtime.run_root / self.namespace / self.name, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not if a redeployment of the same name already uses it
+            (self._runtime.run_root / self.namespace / self.name).rmdir()
         self.log.close()
         self._changed.notify()
 
@@ -176,7 +176,7 @@ class LocalFunction:
             self._changed.notify()
 
     def _new_replica(self) -> Replica:
-        replica_id = f"{self.name}-{secrets.token_hex(3)}"
+        replica_id = f"{self.name}-{secrets.token_hex(4)}"
         deployment = self.record.deployment
         launch = Launch(
             function=f"{self.name}.{self.namespace}",

@@ -68,7 +68,7 @@ class LocalProvider:
         self._settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         run_root = self._settings.state_dir / "run"
         shutil.rmtree(run_root, ignore_errors=True)  # leftovers of a provider that died
-        self._client = httpx.AsyncClient()
+        self._client = httpx.AsyncClient(trust_env=False)  # probes go to loopback, never through a proxy
         self._runtime = Runtime(
             command=self._command,
             probe=functools.partial(http_probe, self._client),

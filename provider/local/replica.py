@@ -162,15 +162,22 @@ class Replica:
     def start(self) -> None:
         """Start supervising: the watchdog is spawned in the background."""
         self._task = asyncio.create_task(self._supervise(), name=f"replica {self.id}")
+        self._task.add_done_callback(self._report_crash)
 
     async def stop(self) -> None:
         """Stop gracefully (SIGTERM, then SIGKILL after the stop timeout) and clean up."""
         self._stop.set()
         self._set_available(False)
         if self._task is not None:
-            await asyncio.shield(self._task)
+            await asyncio.wait({self._task})  # never cancels the supervisor, whose finally reaps the process
         self._socket.close()
         shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error(
+                "function %s: replica %s is no longer supervised", self._launch.function, self.id, exc_info=error
+            )
 
     def _set_available(self, available: bool) -> None:
         if available != self._available:
