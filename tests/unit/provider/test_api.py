@@ -97,6 +97,12 @@ async def test_deploy_twice_is_409(client: httpx.AsyncClient, fake: FakeProvider
     assert fake.functions["openfaas-fn", "echo"].image == "ghcr.io/example/echo:1"
 
 
+async def test_a_failed_deploy_is_500_and_logged(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    response = await deploy(client, image="explode")
+    assert (response.status_code, response.text) == (500, "the backend is on fire")
+    assert "POST /system/functions failed: the backend is on fire" in caplog.text
+
+
 async def test_invalid_request_from_the_provider_is_400(client: httpx.AsyncClient) -> None:
     response = await deploy(client, image="invalid")
     assert (response.status_code, response.text) == (400, "this backend cannot run that image")

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from provider.app import create_app
 from provider.config import ProviderSettings
 from provider.errors import (
+    DeployFailed,
     FunctionExists,
     FunctionNotFound,
     InvalidRequest,
@@ -60,6 +61,8 @@ class FakeProvider:
         key = (request.namespace or "", request.service)
         if request.image == "invalid":
             raise InvalidRequest("this backend cannot run that image", name=request.service)
+        if request.image == "explode":
+            raise DeployFailed("the backend is on fire", name=request.service)
         if key in self.functions:
             raise FunctionExists(key[1], key[0])
         self.functions[key] = self._status(request, replicas=1)
@@ -71,7 +74,9 @@ class FakeProvider:
 
     async def delete(self, name: str, namespace: str) -> None:
         self._get(name, namespace)
-        del self.functions[namespace, name]
+        async with self._new_line:
+            del self.functions[namespace, name]
+            self._new_line.notify_all()
 
     async def list_functions(self, namespace: str) -> list[FunctionStatus]:
         return sorted((f for (ns, _), f in self.functions.items() if ns == namespace), key=lambda f: f.name)
@@ -108,10 +113,11 @@ class FakeProvider:
 
     async def _wait_for_line(self, key: Key, seen: int) -> None:
         def more() -> bool:
-            return len(self.lines.get(key, [])) > seen
+            return len(self.lines.get(key, [])) > seen or key not in self.functions
 
         async with self._new_line:
             await self._new_line.wait_for(more)
+        self._get(key[1], key[0])
 
     async def emit(self, name: str, namespace: str, text: str, instance: str = "a") -> None:
         """Append a log line and wake followers."""

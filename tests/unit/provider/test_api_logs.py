@@ -67,7 +67,8 @@ async def test_bad_query_is_422(client: httpx.AsyncClient, fake: FakeProvider) -
         assert response.text.startswith("invalid query: ")
 
 
-async def test_follow_streams_new_lines_until_the_caller_leaves(app: FastAPI, fake: FakeProvider) -> None:
+async def follow(app: FastAPI, fake: FakeProvider) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """Follow echo's logs through the ASGI app; returns once lines "one" and "two" arrived."""
     # httpx's ASGITransport buffers whole responses, so drive the ASGI app by hand.
     await deployed(fake, "one")
     sent: list[Message] = []
@@ -106,5 +107,17 @@ async def test_follow_streams_new_lines_until_the_caller_leaves(app: FastAPI, fa
     assert sent[0]["status"] == 200
     await fake.emit("echo", "openfaas-fn", "two")
     await eventually(lambda: has(["one", "two"]))
+    return task, leave
+
+
+async def test_follow_streams_new_lines_until_the_caller_leaves(app: FastAPI, fake: FakeProvider) -> None:
+    task, leave = await follow(app, fake)
     leave.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_follow_ends_when_the_function_is_deleted(app: FastAPI, fake: FakeProvider) -> None:
+    task, leave = await follow(app, fake)
+    await fake.delete("echo", "openfaas-fn")
+    await asyncio.wait_for(task, 5)
+    assert not leave.is_set()

@@ -48,6 +48,10 @@ async def upstream_app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": int(path[8:]), "headers": headers})
         await send({"type": "http.response.body", "body": b"status body"})
         return
+    if path == "/cut":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+        await send({"type": "http.response.body", "body": b"only ten b", "more_body": True})
+        raise RuntimeError("the replica died mid-response")
     if path == "/slow":
         await asyncio.sleep(5)
     described = {
@@ -207,6 +211,13 @@ async def test_slow_replica_is_504(fake: FakeProvider, upstream: str, tmp_path: 
         response = await client.get("/function/echo/slow")
     assert response.status_code == 504
     assert response.text == "timed out after 0.2s waiting for /slow"
+
+
+@pytest.mark.usefixtures("echo")
+async def test_a_replica_dying_mid_response_cuts_the_response(client: httpx.AsyncClient) -> None:
+    # The status line is out; the caller must see a broken response, not a short "complete" one.
+    with pytest.raises(ConnectionAbortedError, match="cannot reach the function's replica"):
+        await client.get("/function/echo/cut")
 
 
 def test_target_of_parses_raw_path() -> None:
