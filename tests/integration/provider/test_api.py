@@ -90,8 +90,10 @@ async def test_invoke_echoes_the_body_with_call_id_and_duration(provider: Runnin
     assert float(response.headers["x-duration-seconds"]) > 0
     uuid.UUID(response.headers["x-call-id"])
     assert len(response.headers.get_list("date")) == 1
+    qualified = await provider.client.put("/function/cat.openfaas-fn", content=b"by namespace")
+    assert (qualified.status_code, qualified.content) == (200, b"by namespace")
     listed = (await provider.client.get("/system/functions")).json()
-    assert [(f["name"], f["invocationCount"]) for f in listed] == [("cat", 1)]
+    assert [(f["name"], f["invocationCount"]) for f in listed] == [("cat", 2)]
 
 
 async def test_path_query_and_call_id_reach_the_function(provider: RunningProvider) -> None:
