@@ -43,24 +43,33 @@ def _resources(resources: Resources | None) -> FunctionResources | None:
 
 
 def deploy_functions(
-    gateway: Gateway, deployments: Iterable[FunctionDeployment], console: Console, *, replace: bool = False
+    gateway: Gateway,
+    deployments: Iterable[FunctionDeployment],
+    console: Console,
+    *,
+    replace: bool = False,
+    verbose: bool = True,
 ) -> list[str]:
     """Deploy each function as faas-cli does: ``PUT``, then ``POST`` on 404; ``replace`` deletes first.
+
+    Progress goes to stdout unless ``verbose`` is off; failures always go to stderr.
 
     Returns:
         The names of the functions that failed (each reported on stderr); empty when all deployed.
     """
     failed = []
     for deployment in deployments:
-        console.out(f"Deploying: {deployment.service}.")
+        if verbose:
+            console.out(f"Deploying: {deployment.service}.")
         try:
             status = _deploy_one(gateway, deployment, replace=replace)
         except GatewayError as exc:
             console.err(f"Unexpected status deploying {deployment.service}: {exc}")
             failed.append(deployment.service)
             continue
-        console.out(f"Deployed. {status}.")
-        console.out(f"URL: {gateway.url}/function/{deployment.service}")
+        if verbose:
+            console.out(f"Deployed. {status}.")
+            console.out(f"URL: {gateway.url}/function/{deployment.service}")
     return failed
 
 

@@ -30,6 +30,7 @@ from provider.config import ProviderSettings
 __all__ = ["banner", "provider_spec", "register", "reserve_port"]
 
 _HOST = "127.0.0.1"
+_START_TIMEOUT = 60.0  # a slow machine under load can take seconds just to import the provider
 
 
 def reserve_port(port: int, host: str = _HOST) -> socket.socket:
@@ -63,7 +64,8 @@ def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, st
         pass_fds = (sock.fileno(),)
     return ChildSpec(
         name="provider",
-        argv=[sys.executable, "-m", "provider.main"],
+        # The console script's entry point, run with this interpreter so no PATH lookup is needed.
+        argv=[sys.executable, "-c", "from provider.main import main; main()"],
         env=env,
         ready_url=f"http://{_HOST}:{port}/healthz",
         pass_fds=pass_fds,
@@ -95,7 +97,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _deploy(stack: Stack, gateway: Gateway, console: Console) -> list[str]:
     deployments = [build_deployment(function) for function in stack.select(None)]
-    failed = deploy_functions(gateway, deployments, console)
+    failed = deploy_functions(gateway, deployments, console, verbose=False)
     if failed:
         raise StackFailed(f"could not deploy {', '.join(failed)} from {stack.path}")
     return [deployment.service for deployment in deployments]
@@ -137,7 +139,7 @@ def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, st
 def run(args: argparse.Namespace, ctx: Context) -> int:
     stack = ctx.stack(Path(args.yaml))
     stop = threading.Event()
-    with _stop_on_signals(stop), Supervisor(stop, start_timeout=args.timeout) as supervisor:
+    with _stop_on_signals(stop), Supervisor(stop, start_timeout=_START_TIMEOUT) as supervisor:
         try:
             _bring_up(supervisor, args, ctx, stack)
             supervisor.watch()
@@ -154,5 +156,5 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("-f", "--yaml", default="examples/stack.yml", help="stack file (default: examples/stack.yml)")
     parser.add_argument("--port", type=int, default=8080, help="port of the API on 127.0.0.1 (0: any free port)")
     parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state (default: .faasq)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the stack to be ready")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the functions to be ready")
     parser.set_defaults(run=run)

@@ -1,0 +1,24 @@
+"""One ``faasq up -f examples/stack.yml`` per test module (per xdist worker), stopped at the end."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.running import EXAMPLES, Stack, free_port
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # http-echo's upstream port is a number in its environment; parallel stacks must not share it.
+    running = Stack(EXAMPLES, tmp_path_factory.mktemp("faasq"), env={"HTTP_ECHO_PORT": str(free_port())})
+    try:
+        yield running
+    finally:
+        try:
+            running.stop()
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            raise

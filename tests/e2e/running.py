@@ -1,0 +1,154 @@
+"""Runs ``faasq`` commands and a whole ``faasq up`` stack as subprocesses, the way a user does."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, TypeVar
+
+from faasq.cli import run
+from faasq.context import Console, Context
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "stack.yml"
+FAASQ = [sys.executable, "-m", "faasq"]
+
+
+def until(check: Callable[[], T | None], within: float = 10.0, every: float = 0.02) -> T:
+    """Poll ``check`` until it returns something other than None; fails the test at the deadline."""
+    deadline = time.monotonic() + within
+    while (seen := check()) is None:
+        assert time.monotonic() < deadline, f"condition not met within {within}s"
+        time.sleep(every)
+    return seen
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now; only for a subprocess that must be told a number."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def faasq(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run one ``faasq`` command to completion from the repository root."""
+    return subprocess.run(
+        [*FAASQ, *args], input=stdin, capture_output=True, env={**os.environ, **(env or {})}, cwd=ROOT, timeout=30
+    )
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def children(pid: int) -> list[int]:
+    """The live direct children of ``pid``."""
+    return [child for child in _children().get(pid, []) if alive(child)]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, read from /proc."""
+    tree = _children()
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return {child for child in found if alive(child)}
+
+
+class Lines:
+    """Collects a stream's lines in a thread, so a test can poll them with a deadline."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        with stream:
+            for line in stream:
+                self.lines.append(line.decode(errors="replace").rstrip("\n"))
+
+    def join(self, within: float) -> None:
+        """Wait for the end of the stream."""
+        self._thread.join(within)
+
+
+class Stack:
+    """``faasq up`` on a port the kernel picks, its stdout collected line by line, its stderr in a file."""
+
+    def __init__(self, stack_file: Path, state_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.log = state_dir / "up.stderr"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [*FAASQ, "up", "-f", str(stack_file), "--port", "0", "--state-dir", str(state_dir)],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env={**os.environ, **(env or {})},
+                cwd=ROOT,
+            )
+        assert self.process.stdout is not None
+        self._stdout = Lines(self.process.stdout)
+        self.lines = self._stdout.lines
+        self.url = until(self._banner_url, within=40)
+
+    def _banner_url(self) -> str | None:
+        for line in self.lines:
+            if line.startswith("faasq is up: "):
+                return line.removeprefix("faasq is up: ")
+        if self.process.poll() is not None:
+            raise AssertionError(f"faasq up exited with {self.process.returncode}:\n{self.output()}")
+        return None
+
+    def output(self) -> str:
+        """What ``faasq up`` printed so far, stdout then the end of stderr."""
+        return "\n".join(self.lines) + "\n--- stderr ---\n" + self.log.read_text(errors="replace")[-4000:]
+
+    def cli(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        """Run a ``faasq`` command as a subprocess against this stack (through ``OPENFAAS_URL``)."""
+        return faasq(*args, stdin=stdin, env={"OPENFAAS_URL": self.url})
+
+    def run(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        """Run a ``faasq`` command in this process, over real HTTP: the same code, without interpreter start-up."""
+        out, err = io.BytesIO(), io.BytesIO()
+        console = Console(stdin=io.BytesIO(stdin), stdout=out, stderr=err)
+        code = run(list(args), Context(console=console, environ={**os.environ, "OPENFAAS_URL": self.url}))
+        return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+    def stop(self, signum: int = signal.SIGTERM, within: float = 30.0) -> int:
+        """Signal ``faasq up`` and wait for it to exit; returns its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        code = self.process.wait(within)
+        self._stdout.join(within)
+        return code

@@ -1,0 +1,116 @@
+"""``faasq up`` as a user runs it: starts, serves, stops cleanly, and fails clearly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.running import FAASQ, ROOT, Lines, Stack, alive, children, descendants, faasq, until
+
+pytestmark = pytest.mark.e2e
+
+ECHO_ONLY = "provider: {name: openfaas}\nfunctions:\n  echo: {fprocess: cat}\n"
+
+
+@pytest.fixture
+def echo_stack(tmp_path: Path) -> Iterator[Stack]:
+    (tmp_path / "stack.yml").write_text(ECHO_ONLY)
+    running = Stack(tmp_path / "stack.yml", tmp_path / "state")
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_stack_with_no_process_left(echo_stack: Stack, signum: int) -> None:
+    assert echo_stack.cli("invoke", "echo", stdin=b"hi\n").stdout == b"hi\n"
+    children = descendants(echo_stack.process.pid)
+    assert len(children) >= 2  # the provider and at least one watchdog
+    assert echo_stack.stop(signum) == 0
+    assert echo_stack.lines[-2:] == ["Stopping faasq...", "faasq stopped."]
+    assert [pid for pid in children if alive(pid)] == []
+
+
+def test_a_dying_provider_ends_up_with_an_error(echo_stack: Stack) -> None:
+    (provider,) = children(echo_stack.process.pid)
+    os.kill(provider, signal.SIGKILL)
+    assert echo_stack.process.wait(30) == 1
+    assert "faasq: provider was killed by signal 9" in echo_stack.log.read_text()
+
+
+def test_a_taken_port_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "stack.yml").write_text(ECHO_ONLY)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = faasq("up", "-f", str(tmp_path / "stack.yml"), "--port", port, "--state-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        f"faasq: port {port} on 127.0.0.1 is already in use: is faasq already running? (choose another with --port)\n"
+    )
+
+
+def test_a_bad_stack_file_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "stack.yml").write_text("functions:\n  Bad_Name: {fprocess: cat}\n")
+    result = faasq("up", "-f", str(tmp_path / "stack.yml"), "--port", "0", "--state-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith(f"faasq: {tmp_path / 'stack.yml'}: functions.Bad_Name.name: ")
+
+
+def test_a_function_that_never_gets_ready_fails_up(tmp_path: Path) -> None:
+    (tmp_path / "stack.yml").write_text("functions:\n  broken: {fprocess: /nonexistent/program}\n")
+    args = ["up", "-f", str(tmp_path / "stack.yml"), "--port", "0", "--state-dir", str(tmp_path), "--timeout", "2"]
+    result = faasq(*args)
+    assert result.returncode == 1
+    assert "faasq: not ready after 2s: broken (see the logs above)\n" in result.stderr.decode()
+
+
+def test_connection_refused_says_how_to_start_faasq() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        result = faasq("list", "-g", url)
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert result.stderr.decode() == (
+        f"faasq: cannot connect to {url}: is faasq running? (start it with `make up` or `faasq up`)\n"
+    )
+
+
+def test_logs_follow_streams_new_lines_until_interrupted(echo_stack: Stack) -> None:
+    follow = subprocess.Popen(
+        [*FAASQ, "logs", "echo", "--since", "1s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OPENFAAS_URL": echo_stack.url},
+        cwd=ROOT,
+    )
+    assert follow.stdout is not None
+    assert follow.stderr is not None
+    lines = Lines(follow.stdout)
+
+    def invoked_and_followed() -> str | None:
+        # The follower may connect after the first call: invoke until it prints one.
+        assert echo_stack.run("invoke", "echo", stdin=b"x").returncode == 0
+        return _forked(lines.lines)
+
+    try:
+        until(invoked_and_followed, within=20, every=0.2)
+    finally:
+        follow.send_signal(signal.SIGINT)
+        code = follow.wait(10)
+        lines.join(10)
+        errors = follow.stderr.read()
+        follow.stderr.close()
+    assert (code, errors) == (130, b"")
+
+
+def _forked(lines: list[str]) -> str | None:
+    return next((line for line in lines if line.endswith("Forking fprocess.")), None)

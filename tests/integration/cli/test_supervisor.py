@@ -1,0 +1,128 @@
+"""The supervisor starts real children, waits for readiness, notices deaths and stops them for good."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from faasq.errors import StackFailed
+from faasq.supervisor import ChildSpec, Stopped, Supervisor
+from tests.support import bound_socket
+
+pytestmark = pytest.mark.integration
+
+# Serves 200 on an inherited listening socket, like the provider does with listen_fd.
+SERVER = """
+import socket, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Ok(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+server = HTTPServer(("127.0.0.1", 0), Ok, bind_and_activate=False)
+server.socket = socket.socket(fileno=int(sys.argv[1]))
+server.serve_forever()
+"""
+IGNORE_TERM = """
+import pathlib, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(60)
+"""
+
+
+def spec(name: str, code: str, *args: str, ready_url: str | None = None, fds: tuple[int, ...] = ()) -> ChildSpec:
+    return ChildSpec(name, [sys.executable, "-c", code, *args], dict(os.environ), ready_url=ready_url, pass_fds=fds)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def stop() -> threading.Event:
+    return threading.Event()
+
+
+@pytest.fixture
+def server() -> Iterator[ChildSpec]:
+    with bound_socket() as sock:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/healthz"
+        yield spec("server", SERVER, str(sock.fileno()), ready_url=url, fds=(sock.fileno(),))
+
+
+def test_start_waits_for_ready_and_stop_terminates(stop: threading.Event, server: ChildSpec) -> None:
+    with Supervisor(stop) as supervisor:
+        supervisor.start(server)
+        supervisor.check()
+        (pid,) = supervisor.pids
+        assert alive(pid)
+    assert not alive(pid)
+
+
+def test_watch_returns_when_stop_is_requested(stop: threading.Event, server: ChildSpec) -> None:
+    with Supervisor(stop) as supervisor:
+        supervisor.start(server)
+        threading.Timer(0.1, stop.set).start()
+        supervisor.watch()
+    assert stop.is_set()
+
+
+def test_a_dying_child_is_reported(stop: threading.Event, server: ChildSpec) -> None:
+    with Supervisor(stop) as supervisor:
+        supervisor.start(server)
+        supervisor.start(spec("short", "import sys; sys.exit(3)"))
+        with pytest.raises(StackFailed, match=r"^short exited with code 3$"):
+            supervisor.watch()
+
+
+def test_a_child_dying_before_ready_fails_the_start(stop: threading.Event) -> None:
+    with Supervisor(stop) as supervisor, pytest.raises(StackFailed, match=r"^early exited with code 2$"):
+        supervisor.start(spec("early", "import sys; sys.exit(2)", ready_url="http://127.0.0.1:9/healthz"))
+
+
+def test_a_child_never_ready_times_out(stop: threading.Event) -> None:
+    with bound_socket() as sock, Supervisor(stop, start_timeout=0.3) as supervisor:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/healthz"  # listening, never answering
+        started = time.monotonic()
+        with pytest.raises(StackFailed, match=r"^slow did not become ready at .*/healthz within 0\.3s$"):
+            supervisor.start(spec("slow", "import time; time.sleep(60)", ready_url=url))
+        assert time.monotonic() - started < 5
+
+
+def test_a_stop_request_interrupts_the_start(stop: threading.Event) -> None:
+    threading.Timer(0.1, stop.set).start()
+    with Supervisor(stop) as supervisor, pytest.raises(Stopped):
+        supervisor.start(spec("slow", "import time; time.sleep(60)", ready_url="http://127.0.0.1:9/healthz"))
+
+
+def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(stop: threading.Event, tmp_path: Path) -> None:
+    supervisor = Supervisor(stop, stop_timeout=0.2)
+    supervisor.start(spec("stubborn", IGNORE_TERM, str(tmp_path / "ignoring")))
+    (pid,) = supervisor.pids
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "ignoring").exists():
+        assert time.monotonic() < deadline, "the child never got ready"
+        time.sleep(0.01)
+    started = time.monotonic()
+    supervisor.stop_all()
+    assert not alive(pid)
+    assert 0.2 <= time.monotonic() - started < 5
+
+
+def test_a_missing_program_is_one_line(stop: threading.Event) -> None:
+    with (
+        Supervisor(stop) as supervisor,
+        pytest.raises(StackFailed, match=r"^cannot start ghost \(/nonexistent/program\): No such file"),
+    ):
+        supervisor.start(ChildSpec("ghost", ["/nonexistent/program"], {}))
