@@ -66,6 +66,13 @@ def create_app(settings: ProviderSettings, provider: Provider) -> FastAPI:
 
     The lifespan calls ``provider.startup()``, opens the proxy's HTTP client, and on
     exit closes the client and calls ``provider.shutdown()``.
+
+    Args:
+        settings: the default namespace and the invocation timeout come from here.
+        provider: the backend every route talks to.
+
+    Returns:
+        The ASGI app; serve it with uvicorn (``provider.main``) or drive it with ``httpx.ASGITransport``.
     """
     proxy = FunctionProxy(
         provider,
