@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import importlib.metadata
 import logging
+import os
 import shutil
 import sys
 from collections.abc import AsyncGenerator, Iterator, Sequence
@@ -62,10 +64,16 @@ class LocalProvider:
         self._functions: dict[str, LocalFunction] = {}
         self._client: httpx.AsyncClient | None = None
         self._runtime: Runtime | None = None
+        self._lock_fd: int | None = None
 
     async def startup(self) -> None:
-        """Restore the deployments kept in the state directory and start their replicas."""
+        """Restore the deployments kept in the state directory and start their replicas.
+
+        Raises:
+            DeployFailed: another provider uses the same state directory.
+        """
         self._settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock_state_dir()
         run_root = self._settings.state_dir / "run"
         shutil.rmtree(run_root, ignore_errors=True)  # leftovers of a provider that died
         self._client = httpx.AsyncClient(trust_env=False)  # probes go to loopback, never through a proxy
@@ -91,6 +99,9 @@ class LocalProvider:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
         logger.info("local provider: stopped %d functions", len(functions))
 
     async def deploy(self, request: FunctionDeployment) -> None:
@@ -210,6 +221,17 @@ class LocalProvider:
             FunctionNotFound: no such function.
         """
         return self._lookup(name, self._check_namespace(namespace)).instances()
+
+    def _lock_state_dir(self) -> None:
+        # Two providers on one state directory would wipe each other's replica directories.
+        path = self._settings.state_dir / "provider.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DeployFailed(f"{self._settings.state_dir} is in use by another local provider") from None
+        self._lock_fd = fd
 
     def _started(self) -> Runtime:
         if self._runtime is None:

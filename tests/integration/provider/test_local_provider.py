@@ -262,6 +262,11 @@ async def test_a_failing_disk_is_a_deploy_failure_and_changes_nothing(local: Loc
     assert await local.list_functions(NAMESPACE) == []
 
 
+async def test_one_state_dir_serves_one_provider(local: LocalProvider, tmp_path: Path) -> None:
+    with pytest.raises(DeployFailed, match="in use by another local provider"):
+        await LocalProvider(settings_for(tmp_path / "state")).startup()
+
+
 async def test_startup_skips_records_it_cannot_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "state" / "functions" / NAMESPACE
     folder.mkdir(parents=True)
