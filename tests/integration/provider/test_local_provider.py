@@ -208,6 +208,33 @@ async def test_logs_capture_replica_output_with_tail_since_instance_and_follow(
     await follower.aclose()
 
 
+LONG_LINE = """
+import sys
+sys.stdout.write("x" * (2 << 20) + "\\nafter\\n")
+"""
+
+
+async def test_overlong_output_lines_are_dropped_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "long.py").write_text(LONG_LINE + "import time\ntime.sleep(60)\n")
+    provider = LocalProvider(
+        settings_for(tmp_path / "state"), watchdog_command=[sys.executable, str(tmp_path / "long.py")]
+    )
+    await provider.startup()
+    try:
+        await provider.deploy(echo())
+
+        async def after() -> list[str] | None:
+            lines = [m.text async for m in provider.logs(LogRequest(name="echo", namespace=NAMESPACE))]
+            return lines if "after" in lines else None
+
+        lines = await eventually(after, within=READY_WITHIN)
+        assert "[faasq: line longer than 1 MiB dropped]" in lines
+        assert max(len(line) for line in lines) <= 2 << 20
+        assert provider.instances("echo", NAMESPACE)[0].restarts == 0
+    finally:
+        await provider.shutdown()
+
+
 READ_SECRET = """
 import os, stat, sys
 path = os.path.join(os.environ["secret_mount_path"], "api-key")
