@@ -21,11 +21,10 @@ from types import FrameType
 from faasq.client import DEFAULT_GATEWAY, Gateway
 from faasq.context import Console, Context
 from faasq.deploy import build_deployment, deploy_functions
-from faasq.errors import GatewayError, StackFailed
+from faasq.errors import GatewayError, GatewayUnreachable, StackFailed
 from faasq.functions import fetch_function
 from faasq.stack import Stack
 from faasq.supervisor import ChildSpec, Stopped, Supervisor
-from provider.config import ProviderSettings
 
 __all__ = ["banner", "provider_spec", "register", "reserve_port"]
 
@@ -55,20 +54,16 @@ def reserve_port(port: int, host: str = _HOST) -> socket.socket:
 
 
 def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, str]) -> ChildSpec:
-    """The provider REST server on ``sock``'s address; it inherits the socket if it can take one."""
+    """The provider REST server, serving on the listening socket ``sock`` that it inherits (``listen_fd``)."""
     port = sock.getsockname()[1]
-    env = {**environ, "bind_address": _HOST, "port": str(port), "state_dir": str(state_dir / "provider")}
-    pass_fds: tuple[int, ...] = ()
-    if "listen_fd" in ProviderSettings.model_fields:
-        env["listen_fd"] = str(sock.fileno())
-        pass_fds = (sock.fileno(),)
+    settings = {"bind_address": _HOST, "port": str(port), "listen_fd": str(sock.fileno())}
     return ChildSpec(
         name="provider",
         # The console script's entry point, run with this interpreter so no PATH lookup is needed.
         argv=[sys.executable, "-c", "from provider.main import main; main()"],
-        env=env,
+        env={**environ, **settings, "state_dir": str(state_dir / "provider")},
         ready_url=f"http://{_HOST}:{port}/healthz",
-        pass_fds=pass_fds,
+        pass_fds=(sock.fileno(),),
     )
 
 
@@ -118,22 +113,20 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, stack: Stack, ti
             supervisor.pause()
 
 
-def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, stack: Stack) -> str:
+def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, stack: Stack) -> None:
+    # Binding here makes a taken port fail at once, and lets --port 0 pick a free one.
     with reserve_port(args.port) as sock:
-        spec = provider_spec(sock, Path(args.state_dir), ctx.environ)
-        if not spec.pass_fds:
-            sock.close()  # the provider binds the port itself
-        supervisor.start(spec)
-    url = f"http://{_HOST}:{spec.env['port']}"
+        supervisor.start(provider_spec(sock, Path(args.state_dir), ctx.environ))
+        url = f"http://{_HOST}:{sock.getsockname()[1]}"
     with Gateway(url, transport=ctx.transport) as gateway:
         try:
             names = _deploy(stack, gateway, ctx.console)
             _wait_until_ready(supervisor, gateway, stack, args.timeout)
-        except GatewayError as exc:
-            raise StackFailed(f"the provider refused: {exc}") from None
+        except (GatewayError, GatewayUnreachable) as exc:
+            supervisor.check()  # a provider that died explains a failed request better than the request does
+            raise StackFailed(f"the provider failed: {exc}") from None
     for line in banner(url, names):
         ctx.console.out(line)
-    return url
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -152,7 +145,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``up`` to the command line."""
-    parser = commands.add_parser("up", help="run faasq on this machine and deploy a stack file")
+    parser = commands.add_parser(
+        "up",
+        help="run faasq on this machine and deploy a stack file",
+        description="Run faasq on this machine (the provider API on 127.0.0.1) and deploy a stack file's functions. "
+        "Runs until SIGINT or SIGTERM, then stops everything it started.",
+    )
     parser.add_argument("-f", "--yaml", default="examples/stack.yml", help="stack file (default: examples/stack.yml)")
     parser.add_argument("--port", type=int, default=8080, help="port of the API on 127.0.0.1 (0: any free port)")
     parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state (default: .faasq)")
