@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from watchdog.cgi import Headers, cgi_env, marshal_request, response_content_type
 from watchdog.config import WatchdogSettings
+from watchdog.runners import spawn
 from watchdog.runners.base import (
     ClientDisconnected,
     Receive,
@@ -20,7 +21,7 @@ from watchdog.runners.base import (
     send_response,
     text_headers,
 )
-from watchdog.runners.process import Command, describe_exit, kill_group, spawn
+from watchdog.runners.process import Command, describe_exit, run_buffered_portable
 
 __all__ = ["ForkRunner", "Outcome", "render"]
 
@@ -57,7 +58,8 @@ class ForkRunner(Runner):
         """Prepare what every call shares: the argv, the inherited environment, the stderr wiring."""
         self._settings = settings
         self._command = Command(settings.argv, base_env)
-        self._stderr = asyncio.subprocess.STDOUT if settings.combine_output else asyncio.subprocess.PIPE
+        # posix_spawn and a pidfd cost a third of asyncio's subprocess machinery per call (docs/performance.md)
+        self._execute = spawn.run_buffered if spawn.available() else run_buffered_portable
         self._exec_timeout = settings.exec_seconds
         self._read_timeout = settings.read_timeout.total_seconds() or None
 
@@ -88,24 +90,18 @@ class ForkRunner(Runner):
     async def _run(self, stdin: bytes, env: Mapping[bytes, bytes]) -> Outcome:
         logger.info("Forking fprocess.")
         try:
-            process = await spawn(self._command, env, stderr=self._stderr)
+            finished = await self._execute(
+                self._command, env, stdin, merge_stderr=self._settings.combine_output, kill_after=self._exec_timeout
+            )
         except OSError as exc:
             logger.error("Cannot start fprocess %s: %s", self._command.argv[0], exc)
             return Outcome(127, f"cannot start fprocess {self._command.argv[0]}: {exc.strerror}\n".encode())
-        try:
-            async with asyncio.timeout(self._exec_timeout):
-                output, stderr = await process.communicate(stdin)
-        except TimeoutError:
-            logger.warning("Killing fprocess: exec_timeout %ss exceeded", self._exec_timeout)
-            kill_group(process)
-            await process.wait()
+        if finished is None:
+            logger.warning("Killed fprocess: exec_timeout %ss exceeded", self._exec_timeout)
             return Outcome(None, b"")
-        except BaseException:
-            kill_group(process)  # cancelled by shutdown: leave no function running behind us
-            raise
-        if stderr:
-            logger.info("stderr: %s", stderr.decode(errors="replace").rstrip("\n"))
-        return Outcome(process.returncode if process.returncode is not None else -1, output, stderr or b"")
+        if finished.stderr:
+            logger.info("stderr: %s", finished.stderr.decode(errors="replace").rstrip("\n"))
+        return Outcome(finished.returncode, finished.stdout, finished.stderr)
 
     async def _answer(self, send: Send, status: int, body: bytes, headers: Headers, started: float) -> None:
         duration = time.perf_counter() - started

@@ -123,12 +123,12 @@ class HttpRunner(Runner):
         self._stopping = True
         self._ready.clear()
         if self._process is not None and self._process.returncode is None:
-            kill_group(self._process, signal.SIGTERM)
+            kill_group(self._process.pid, signal.SIGTERM)
             try:
                 async with asyncio.timeout(_STOP_GRACE):
                     await self._process.wait()
             except TimeoutError:
-                kill_group(self._process)
+                kill_group(self._process.pid)
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

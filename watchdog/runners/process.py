@@ -8,10 +8,12 @@ import os
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-__all__ = ["Command", "describe_exit", "kill_group", "spawn"]
+__all__ = ["Command", "Finished", "describe_exit", "kill_group", "run_buffered_portable", "spawn"]
 
 PIPE = asyncio.subprocess.PIPE
+STDOUT = asyncio.subprocess.STDOUT
 
 
 class Command:
@@ -42,10 +44,42 @@ async def spawn(
     )
 
 
-def kill_group(process: asyncio.subprocess.Process, sig: int = signal.SIGKILL) -> None:
-    """Signal the process group ``process`` leads; a group that is already gone is fine."""
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A finished run: the exit status (negative: killed by that signal), stdout (merged) and stderr."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+async def run_buffered_portable(
+    command: Command, env: Mapping[bytes, bytes], stdin: bytes, *, merge_stderr: bool, kill_after: float | None
+) -> Finished | None:
+    """Run ``command`` once with ``stdin`` through asyncio's subprocess API.
+
+    Returns None when it ran past ``kill_after`` seconds and its process group was killed.
+
+    The fallback for platforms without ``pidfd_open``; see :mod:`watchdog.runners.spawn`.
+    """
+    process = await spawn(command, env, stderr=STDOUT if merge_stderr else PIPE)
+    try:
+        async with asyncio.timeout(kill_after):
+            stdout, stderr = await process.communicate(stdin)
+    except TimeoutError:
+        kill_group(process.pid)
+        await process.wait()
+        return None
+    except BaseException:
+        kill_group(process.pid)  # cancelled by shutdown: leave no function running behind us
+        raise
+    return Finished(process.returncode if process.returncode is not None else -1, stdout, stderr or b"")
+
+
+def kill_group(leader: int, sig: int = signal.SIGKILL) -> None:
+    """Signal the process group ``leader`` leads; a group that is already gone is fine."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+        os.killpg(leader, sig)
 
 
 def describe_exit(returncode: int) -> str:

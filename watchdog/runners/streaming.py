@@ -72,7 +72,7 @@ class StreamingRunner(Runner):
         try:
             written = await self._stream(scope, receive, send, process)
         finally:
-            kill_group(process)  # nothing the function started outlives its call
+            kill_group(process.pid)  # nothing the function started outlives its call
         logger.info("Wrote %d Bytes - Duration: %.3fs", written, time.perf_counter() - started)
 
     def _environment(self, scope: Scope) -> Mapping[bytes, bytes]:
@@ -100,7 +100,7 @@ class StreamingRunner(Runner):
             feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feeder
-        kill_group(process)  # also whatever it left running in the background
+        kill_group(process.pid)  # also whatever it left running in the background
         await process.wait()
         await stderr
         await send({"type": "http.response.body", "body": b""})
