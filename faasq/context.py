@@ -11,9 +11,10 @@ from typing import BinaryIO
 import httpx
 
 from faasq.client import Gateway, resolve_gateway
+from faasq.errors import CliError
 from faasq.stack import Stack, load_stack
 
-__all__ = ["Console", "Context", "add_gateway_options"]
+__all__ = ["Console", "Context", "add_gateway_options", "parse_pairs"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,18 @@ def add_gateway_options(parser: argparse.ArgumentParser, *, stack_file: bool = T
     if stack_file:
         parser.add_argument("-f", "--yaml", help="a stack file whose provider.gateway to use")
     return parser
+
+
+def parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
+    """Split ``key=value`` options at the first ``=``.
+
+    Raises:
+        CliError: a value has no ``=`` or an empty key.
+    """
+    pairs = []
+    for value in values:
+        key, equals, rest = value.partition("=")
+        if not equals or not key.strip():
+            raise CliError(f"invalid {what} {value!r}: use key=value")
+        pairs.append((key.strip(), rest))
+    return pairs

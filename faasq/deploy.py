@@ -6,13 +6,15 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from faasq.client import Gateway
-from faasq.context import Console, Context, add_gateway_options
-from faasq.errors import GatewayError
-from faasq.stack import Resources, StackFunction
+from faasq.context import Console, Context, add_gateway_options, parse_pairs
+from faasq.errors import CliError, GatewayError
+from faasq.stack import Resources, Stack, StackFunction
 from provider.types import DeleteFunctionRequest, FunctionDeployment, FunctionResources, wire
 
-__all__ = ["build_deployment", "deploy_functions", "register"]
+__all__ = ["build_deployment", "deploy_functions", "register", "with_flags"]
 
 _DEPLOYED = (200, 201, 202)
 
@@ -86,19 +88,57 @@ def _deploy_one(gateway: Gateway, deployment: FunctionDeployment, *, replace: bo
     return f"{response.status_code} {response.reason_phrase}"
 
 
+def with_flags(function: StackFunction, args: argparse.Namespace) -> StackFunction:
+    """A function with the command line's ``--env``, ``--label``, ... added; the command line wins, as in faas-cli.
+
+    Raises:
+        CliError: a ``KEY=VALUE`` option is malformed.
+    """
+    return function.model_copy(
+        update={
+            "environment": {**function.environment, **dict(parse_pairs(args.env, "--env"))},
+            "labels": {**function.labels, **dict(parse_pairs(args.label, "--label"))},
+            "annotations": {**function.annotations, **dict(parse_pairs(args.annotation, "--annotation"))},
+            "secrets": [*function.secrets, *args.secret],
+            "constraints": [*function.constraints, *args.constraint],
+        }
+    )
+
+
+def _functions(args: argparse.Namespace, ctx: Context) -> tuple[Stack | None, list[StackFunction]]:
+    if args.name is None:
+        stack = ctx.stack(Path(args.yaml or "stack.yml"))
+        return stack, stack.select(args.filter)
+    if not args.fprocess:
+        raise CliError("--name needs --fprocess: the command that runs the function")
+    try:
+        function = StackFunction(name=args.name, image=args.image or "", fprocess=args.fprocess)
+    except ValidationError:
+        raise CliError(f"invalid function name {args.name!r}: use lowercase letters, digits and '-'") from None
+    return None, [function]
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``deploy`` to the command line."""
-    parser = commands.add_parser("deploy", help="deploy the functions of a stack file")
-    parser.add_argument("-f", "--yaml", default="stack.yml", help="the stack file (default: stack.yml)")
+    parser = commands.add_parser("deploy", help="deploy the functions of a stack file, or one from flags")
+    parser.add_argument("-f", "--yaml", help="the stack file (default: stack.yml)")
     add_gateway_options(parser, stack_file=False)
     parser.add_argument("--filter", help="deploy only functions whose name matches this wildcard")
     parser.add_argument("--replace", action="store_true", help="remove each function before deploying it")
+    parser.add_argument("--name", help="deploy one function from flags instead of a stack file")
+    parser.add_argument("--fprocess", help="with --name: the command that runs the function")
+    parser.add_argument("--image", help="with --name: the function's image")
+    parser.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="add an env var")
+    parser.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VALUE", help="add a label")
+    parser.add_argument("--annotation", action="append", default=[], metavar="KEY=VALUE", help="add an annotation")
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME", help="give the function a secret")
+    parser.add_argument("--constraint", action="append", default=[], metavar="EXPR", help="add a constraint")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    stack = ctx.stack(Path(args.yaml))
-    deployments = [build_deployment(function, args.namespace) for function in stack.select(args.filter)]
+    stack, functions = _functions(args, ctx)
+    deployments = [build_deployment(with_flags(function, args), args.namespace) for function in functions]
     with ctx.gateway(args, stack) as gateway:
         failed = deploy_functions(gateway, deployments, ctx.console, replace=args.replace)
     if failed:

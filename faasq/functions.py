@@ -48,6 +48,9 @@ def describe_lines(fn: FunctionStatus, gateway_url: str) -> list[str]:
         lines += _mapping_lines(label, dict.fromkeys(items or [], ""))
     for label, resources in (("Requests", fn.requests), ("Limits", fn.limits)):
         lines += _mapping_lines(label, wire(resources) if resources is not None else {})
+    if fn.usage is not None:
+        megabytes = fn.usage.total_memory_bytes / 1024 / 1024
+        lines += [f"{'Usage:':<20} RAM: {megabytes:.2f} MB", f"{'':<20} CPU: {fn.usage.cpu:.0f} Mi"]
     return lines
 
 

@@ -8,25 +8,10 @@ import hmac
 from urllib.parse import quote
 
 from faasq.client import ANY_STATUS
-from faasq.context import Context, add_gateway_options
+from faasq.context import Context, add_gateway_options, parse_pairs
 from faasq.errors import CliError
 
-__all__ = ["function_path", "parse_pairs", "register", "signature"]
-
-
-def parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
-    """Split ``key=value`` options at the first ``=``.
-
-    Raises:
-        CliError: a value has no ``=`` or an empty key.
-    """
-    pairs = []
-    for value in values:
-        key, equals, rest = value.partition("=")
-        if not equals or not key.strip():
-            raise CliError(f"invalid {what} {value!r}: use key=value")
-        pairs.append((key.strip(), rest))
-    return pairs
+__all__ = ["function_path", "register", "signature"]
 
 
 def function_path(name: str, namespace: str | None, *, asynchronous: bool) -> str:

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from faasq.deploy import build_deployment
 from faasq.stack import StackFunction, load_stack
@@ -130,3 +131,54 @@ def test_deploy_with_a_bad_stack_file_is_one_line(cli: Cli, tmp_path: Path) -> N
     assert cli("deploy", "-f", str(tmp_path / "missing.yml")) == 1
     assert cli.stderr == f"faasq: {tmp_path / 'missing.yml'}: no such file\n"
     assert cli.requests == []
+
+
+def test_flags_add_to_the_stack_and_win(cli: Cli, tmp_path: Path) -> None:
+    cli.routes["PUT /system/functions"] = httpx.Response(202)
+    args = ["-e", "a=override", "-e", "b=new", "-l", "team=x", "--annotation", "topic=t", "--secret", "s1"]
+    assert cli("deploy", "-f", stack_file(tmp_path), "--filter", "echo", "--constraint", "c", *args) == 0
+    body = cli.bodies()[0][2]
+    assert isinstance(body, dict)
+    assert (body["envVars"], body["labels"], body["annotations"]) == (
+        {"a": "override", "b": "new"},
+        {"team": "x"},
+        {"topic": "t"},
+    )
+    assert (body["secrets"], body["constraints"]) == (["s1"], ["c"])
+
+
+def test_one_function_from_flags_needs_no_stack_file(cli: Cli) -> None:
+    cli.routes["PUT /system/functions"] = httpx.Response(404)
+    cli.routes["POST /system/functions"] = httpx.Response(202)
+    assert cli("deploy", "--name", "rev", "--fprocess", "rev", "-e", "k=v") == 0
+    assert cli.bodies()[-1] == (
+        "POST",
+        "/system/functions",
+        {
+            "service": "rev",
+            "image": "",
+            "envProcess": "rev",
+            "envVars": {"k": "v"},
+            "constraints": [],
+            "secrets": [],
+            "labels": {},
+            "annotations": {},
+            "readOnlyRootFilesystem": False,
+        },
+    )
+
+
+def test_bad_flags_are_one_line(cli: Cli) -> None:
+    assert cli("deploy", "--name", "rev") == 1
+    assert cli.stderr == "faasq: --name needs --fprocess: the command that runs the function\n"
+    assert cli("deploy", "--name", "Rev", "--fprocess", "rev") == 1
+    assert cli.stderr == "faasq: invalid function name 'Rev': use lowercase letters, digits and '-'\n"
+    assert cli("deploy", "--name", "rev", "--fprocess", "rev", "-e", "novalue") == 1
+    assert cli.stderr == "faasq: invalid --env 'novalue': use key=value\n"
+    assert cli.requests == []
+
+
+def test_default_stack_file_is_stack_yml(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli("deploy") == 1
+    assert cli.stderr == "faasq: stack.yml: no such file\n"

@@ -67,6 +67,14 @@ def test_describe(cli: Cli) -> None:
     ]
 
 
+def test_describe_shows_usage() -> None:
+    fn = FunctionStatus.model_validate({"name": "f", "usage": {"cpu": 12.4, "totalMemoryBytes": 3 * 1024 * 1024}})
+    assert describe_lines(fn, "http://gw")[-2:] == [
+        "Usage:               RAM: 3.00 MB",
+        "                     CPU: 12 Mi",
+    ]
+
+
 def test_describe_not_ready_uses_its_own_count() -> None:
     fn = FunctionStatus(name="f", image="", invocation_count=4, replicas=1, available_replicas=0)
     lines = describe_lines(fn, "http://gw")

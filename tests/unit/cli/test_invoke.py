@@ -6,8 +6,9 @@ import hmac
 import httpx
 import pytest
 
+from faasq.context import parse_pairs
 from faasq.errors import CliError
-from faasq.invoke import function_path, parse_pairs
+from faasq.invoke import function_path
 from tests.unit.cli.conftest import Cli
 
 
