@@ -25,6 +25,8 @@ __all__ = ["LocalFunction", "Runtime"]
 logger = logging.getLogger(__name__)
 
 _RETRY_APPLY = 1.0
+# The watchdog stops accepting on SIGTERM: a call resolved to a retiring replica needs a moment to connect.
+_LINGER = 0.25
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ class LocalFunction:
     def _apply(self, plan: Plan) -> None:
         for replica in [r for r in self._replicas if r.id in plan.stop]:
             self._replicas.remove(replica)
-            task = asyncio.create_task(replica.stop(), name=f"stop {replica.id}")
+            task = asyncio.create_task(replica.stop(linger=_LINGER), name=f"stop {replica.id}")
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
         for _ in range(plan.start):

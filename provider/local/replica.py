@@ -164,8 +164,14 @@ class Replica:
         self._task = asyncio.create_task(self._supervise(), name=f"replica {self.id}")
         self._task.add_done_callback(self._report_crash)
 
-    async def stop(self) -> None:
-        """Stop gracefully (SIGTERM, then SIGKILL after the stop timeout) and clean up."""
+    async def stop(self, linger: float = 0.0) -> None:
+        """Stop gracefully (SIGTERM, then SIGKILL after the stop timeout) and clean up.
+
+        Args:
+            linger: seconds to keep serving first, for calls resolved to this replica just before.
+        """
+        if linger > 0:
+            await asyncio.sleep(linger)
         self._stop.set()
         self._set_available(False)
         if self._task is not None:

@@ -21,7 +21,14 @@ from provider.errors import DeployFailed, InvalidRequest, NoReplicaAvailable
 from provider.local import LocalProvider
 from provider.local.replica import Instance
 from provider.types import LogMessage, LogRequest, Secret
-from tests.integration.provider.contract import NAMESPACE, READY_WITHIN, ProviderContract, echo, replicas_settle
+from tests.integration.provider.contract import (
+    NAMESPACE,
+    READY_WITHIN,
+    ProviderContract,
+    echo,
+    printenv,
+    replicas_settle,
+)
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -272,6 +279,31 @@ async def test_resolve_balances_across_replicas(local: LocalProvider) -> None:
     assert sorted(set(urls)) == sorted(i.url for i in local.instances("echo", NAMESPACE))
 
 
+async def test_calls_keep_succeeding_through_an_update_and_a_scale_down(local: LocalProvider) -> None:
+    await local.deploy(printenv("env", {"V": "1"}, labels={"com.openfaas.scale.min": "2"}))
+    await replicas_settle(local, "env", 2)
+    outputs: list[bytes] = []
+    calling = asyncio.Event()
+
+    async def keep_calling() -> None:
+        while True:
+            outputs.append(await invoke(local, "env"))
+            calling.set()
+
+    async with asyncio.TaskGroup() as group:
+        caller = group.create_task(keep_calling())
+        await calling.wait()
+        await local.update(printenv("env", {"V": "2"}))
+        await eventually(lambda: _true(b"V=2" in outputs[-1]), within=READY_WITHIN)
+        await local.scale("env", NAMESPACE, 1)
+        await replicas_settle(local, "env", 1)
+        count = len(outputs)
+        await eventually(lambda: _true(len(outputs) > count + 5))
+        caller.cancel()
+    first_new = next(i for i, body in enumerate(outputs) if b"V=2" in body)
+    assert all(b"V=2" in body for body in outputs[first_new:])
+
+
 async def test_scaling_down_stops_the_newest_replicas(local: LocalProvider) -> None:
     await local.deploy(echo())
     [oldest] = (await one_instance(local, "echo"),)
@@ -385,6 +417,10 @@ async def test_shutdown_leaves_no_process_and_keeps_state(tmp_path: Path) -> Non
     await provider.shutdown()
     assert [pid for pid in pids if alive(pid)] == []
     assert (tmp_path / "state" / "functions" / NAMESPACE / "echo.json").is_file()
+
+
+async def _true(condition: bool) -> bool | None:
+    return True if condition else None
 
 
 async def _none_alive(pids: Sequence[int]) -> bool | None:
