@@ -8,12 +8,14 @@ Ctrl+C at the terminal reaches only the supervisor, which then stops the childre
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +25,8 @@ import httpx
 from faasq.errors import StackFailed
 
 __all__ = ["ChildSpec", "Stopped", "Supervisor"]
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class Stopped(Exception):
@@ -91,7 +95,13 @@ class Supervisor:
         """
         try:
             process = subprocess.Popen(  # noqa: S603 - argv built by faasq up, no shell
-                list(spec.argv), env=dict(spec.env), pass_fds=spec.pass_fds, cwd=spec.cwd, process_group=0
+                list(spec.argv),
+                env=dict(spec.env),
+                pass_fds=spec.pass_fds,
+                cwd=spec.cwd,
+                process_group=0,
+                # preexec_fn is unsafe only with threads running, and faasq up starts none.
+                preexec_fn=_terminate_with_parent(),
             )
         except OSError as exc:
             raise StackFailed(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror}") from None
@@ -154,6 +164,22 @@ class Supervisor:
                 process.wait()
         # Whatever the child left running in its group (replicas it failed to stop) goes with it.
         _kill_group(process.pid)
+
+
+def _terminate_with_parent() -> Callable[[], None] | None:
+    # Its own process group shields a child from the terminal's signals; should the supervisor itself be
+    # killed (SIGKILL, OOM), Linux's parent-death signal still gives the child a SIGTERM to stop cleanly.
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_parent_death_signal
 
 
 def _kill_group(pgid: int) -> None:

@@ -29,6 +29,8 @@ from faasq.supervisor import ChildSpec, Stopped, Supervisor
 __all__ = ["banner", "provider_spec", "register", "reserve_port"]
 
 _HOST = "127.0.0.1"
+# SIGHUP too: closing the terminal must not leave the children running (they are in their own groups).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _START_TIMEOUT = 60.0  # a slow machine under load can take seconds just to import the provider
 
 
@@ -82,7 +84,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: signal.signal(signum, request_stop) for signum in _STOP_SIGNALS}
     try:
         yield
     finally:

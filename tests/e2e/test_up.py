@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -22,10 +23,14 @@ ECHO_ONLY = "provider: {name: openfaas}\nfunctions:\n  echo: {fprocess: cat}\n"
 def echo_stack(tmp_path: Path) -> Iterator[Stack]:
     (tmp_path / "stack.yml").write_text(ECHO_ONLY)
     running = Stack(tmp_path / "stack.yml", tmp_path / "state")
-    yield running
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait()
+    try:
+        yield running
+    finally:
+        try:
+            running.stop()  # gracefully: a killed `faasq up` would leave its provider running
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            raise
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -40,9 +45,16 @@ def test_a_signal_stops_the_stack_with_no_process_left(echo_stack: Stack, signum
 
 def test_a_dying_provider_ends_up_with_an_error(echo_stack: Stack) -> None:
     (provider,) = children(echo_stack.process.pid)
-    os.kill(provider, signal.SIGKILL)
-    assert echo_stack.process.wait(30) == 1
-    assert "faasq: provider was killed by signal 9" in echo_stack.log.read_text()
+    replicas = descendants(provider)
+    try:
+        os.kill(provider, signal.SIGKILL)
+        assert echo_stack.process.wait(30) == 1
+        assert "faasq: provider was killed by signal 9" in echo_stack.log.read_text()
+    finally:
+        # A SIGKILLed provider cannot stop its replicas (they run in their own sessions): this test must.
+        for pid in replicas:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_taken_port_is_reported(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -126,3 +129,31 @@ def test_a_missing_program_is_one_line(stop: threading.Event) -> None:
         pytest.raises(StackFailed, match=r"^cannot start ghost \(/nonexistent/program\): No such file"),
     ):
         supervisor.start(ChildSpec("ghost", ["/nonexistent/program"], {}))
+
+
+SUPERVISOR = """
+import os, sys, threading, time
+from faasq.supervisor import ChildSpec, Supervisor
+supervisor = Supervisor(threading.Event())
+supervisor.start(ChildSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ)))
+print(supervisor.pids[0], flush=True)
+time.sleep(60)
+"""
+
+
+def test_children_get_sigterm_when_the_supervisor_is_killed() -> None:
+    process = subprocess.Popen([sys.executable, "-c", SUPERVISOR], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    with process.stdout:
+        child = int(process.stdout.readline())
+    try:
+        assert alive(child)
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 10
+        while alive(child):
+            assert time.monotonic() < deadline, "the child outlived its killed supervisor"
+            time.sleep(0.01)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
