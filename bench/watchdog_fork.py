@@ -1,19 +1,23 @@
 """Fork-mode watchdog throughput against a raw asyncio subprocess loop doing the same work.
 
-Starts ``python -m watchdog`` with ``fprocess=cat`` on a loopback socket, sends 1 KB bodies from
-8 concurrent keep-alive clients, then runs 8 concurrent ``cat`` spawns directly, and prints both
-rates and their ratio (watchdog / raw). Run: ``.venv/bin/python bench/watchdog_fork.py``.
+Starts ``python -m watchdog`` with ``fprocess=cat`` on a loopback socket and, in alternating rounds,
+sends 1 KB bodies from 8 concurrent keep-alive clients, then runs 8 concurrent ``cat`` spawns
+directly (spawn, write 1 KB, read it back). Prints the median rates and their ratio (watchdog / raw).
+Run: ``.venv/bin/python bench/watchdog_fork.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,8 +81,9 @@ async def _wait_healthy(port: int, within: float = 10.0) -> None:
     raise RuntimeError("the watchdog did not become healthy")
 
 
-async def bench_watchdog(requests: int) -> float:
-    """Calls per second through the watchdog."""
+@contextlib.asynccontextmanager
+async def running_watchdog() -> AsyncIterator[int]:
+    """A fork-mode watchdog serving ``cat`` on a loopback port the kernel chose; yields the port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
@@ -90,13 +95,17 @@ async def bench_watchdog(requests: int) -> float:
     sock.close()
     try:
         await _wait_healthy(port)
-        await asyncio.gather(*(_client_loop(port, 20) for _ in range(CONCURRENCY)))  # warm up
-        started = time.perf_counter()
-        await asyncio.gather(*(_client_loop(port, requests // CONCURRENCY) for _ in range(CONCURRENCY)))
-        return requests / (time.perf_counter() - started)
+        yield port
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
+
+
+async def bench_watchdog(port: int, requests: int) -> float:
+    """Calls per second through the watchdog."""
+    started = time.perf_counter()
+    await asyncio.gather(*(_client_loop(port, requests // CONCURRENCY) for _ in range(CONCURRENCY)))
+    return requests / (time.perf_counter() - started)
 
 
 async def _raw_loop(count: int) -> None:
@@ -111,18 +120,31 @@ async def _raw_loop(count: int) -> None:
 
 async def bench_raw(requests: int) -> float:
     """Spawns per second of a bare asyncio loop: spawn cat, write 1 KB, read it back."""
-    await asyncio.gather(*(_raw_loop(20) for _ in range(CONCURRENCY)))  # warm up
     started = time.perf_counter()
     await asyncio.gather(*(_raw_loop(requests // CONCURRENCY) for _ in range(CONCURRENCY)))
     return requests / (time.perf_counter() - started)
 
 
+async def compare(rounds: int, requests: int) -> tuple[float, float]:
+    """Median rates of both sides, measured in alternating rounds so background load hits both alike."""
+    watchdog: list[float] = []
+    raw: list[float] = []
+    async with running_watchdog() as port:
+        await bench_watchdog(port, CONCURRENCY * 20)  # warm up both
+        await bench_raw(CONCURRENCY * 20)
+        for _ in range(rounds):
+            watchdog.append(await bench_watchdog(port, requests))
+            raw.append(await bench_raw(requests))
+    return statistics.median(watchdog), statistics.median(raw)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=4000, help="calls per side (default 4000)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per side (default 5)")
+    parser.add_argument("--requests", type=int, default=800, help="calls per side and round (default 800)")
     args = parser.parse_args()
-    watchdog = asyncio.run(bench_watchdog(args.requests))
-    raw = asyncio.run(bench_raw(args.requests))
+    watchdog, raw = asyncio.run(compare(args.rounds, args.requests))
+    print(f"{args.rounds} rounds x {args.requests} calls, 1 KB bodies, {CONCURRENCY} concurrent, medians:")
     print(f"watchdog (fork mode, fprocess=cat): {watchdog:8.1f} calls/s")
     print(f"raw asyncio subprocess loop:        {raw:8.1f} spawns/s")
     print(f"ratio watchdog/raw:                 {watchdog / raw:8.2f}")

@@ -91,7 +91,7 @@ def main() -> None:
     config = uvicorn.Config(
         app,
         loop="asyncio",  # never uvloop: it forks where asyncio uses vfork, ~3x slower to spawn
-        http="auto",
+        http="httptools",
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Mapping
 
 from watchdog.runners.process import Command, Finished, kill_group
@@ -17,11 +18,33 @@ from watchdog.runners.process import Command, Finished, kill_group
 __all__ = ["SpawnedProcess", "available", "run_buffered"]
 
 _READ_SIZE = 256 * 1024
+# Python ignores these for itself and an ignored signal survives exec; Popen restores them too.
+_RESTORED = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
 
 
 def available() -> bool:
     """Whether this platform has what the fast path needs."""
     return hasattr(os, "pidfd_open") and hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
+
+
+def _spawn(command: Command, env: Mapping[bytes, bytes], *, merge_stderr: bool) -> tuple[int, int, int, int | None]:
+    """posix_spawn with pipes on 0, 1 and 2; returns the pid and the parent's stdin, stdout and stderr ends."""
+    child_in, stdin = os.pipe2(os.O_CLOEXEC)  # close-on-exec: only the dup2'd copies reach the child
+    out_read, out_write = os.pipe2(os.O_CLOEXEC)
+    err_read, err_write = (out_read, out_write) if merge_stderr else os.pipe2(os.O_CLOEXEC)
+    actions = [(os.POSIX_SPAWN_DUP2, child_in, 0), (os.POSIX_SPAWN_DUP2, out_write, 1)]
+    actions.append((os.POSIX_SPAWN_DUP2, err_write, 2))
+    try:
+        pid = os.posix_spawn(
+            command.executable, command.argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORED
+        )
+    except OSError:
+        for fd in {child_in, stdin, out_read, out_write, err_read, err_write}:
+            os.close(fd)
+        raise
+    for fd in {child_in, out_write, err_write}:
+        os.close(fd)
+    return pid, stdin, out_read, None if merge_stderr else err_read
 
 
 class _Sink:
@@ -40,26 +63,14 @@ class SpawnedProcess:
     def __init__(self, command: Command, env: Mapping[bytes, bytes], *, merge_stderr: bool) -> None:
         """Start ``command``; raises OSError when it cannot be executed."""
         self._loop = asyncio.get_running_loop()
-        child_in, self._stdin = os.pipe2(os.O_CLOEXEC)
-        out_read, out_write = os.pipe2(os.O_CLOEXEC)
-        err_read, err_write = (out_read, out_write) if merge_stderr else os.pipe2(os.O_CLOEXEC)
-        actions = [(os.POSIX_SPAWN_DUP2, child_in, 0), (os.POSIX_SPAWN_DUP2, out_write, 1)]
-        actions.append((os.POSIX_SPAWN_DUP2, err_write, 2))
-        try:
-            self.pid = os.posix_spawn(command.executable, command.argv, env, file_actions=actions, setsid=True)
-        except OSError:
-            for fd in {child_in, self._stdin, out_read, out_write, err_read, err_write}:
-                os.close(fd)
-            raise
-        for fd in {child_in, out_write, err_write}:
-            os.close(fd)
+        self.pid, self._stdin, out_read, err_read = _spawn(command, env, merge_stderr=merge_stderr)
         os.set_blocking(self._stdin, False)
         self._pidfd = os.pidfd_open(self.pid)
         self._returncode = -1
-        self._pending = 2 if merge_stderr else 3  # stdout, [stderr,] exit
+        self._pending = 2 if err_read is None else 3  # stdout, [stderr,] exit
         self._finished: asyncio.Future[Finished] = self._loop.create_future()
         self._stdout = self._sink(out_read)
-        self._stderr = None if merge_stderr else self._sink(err_read)
+        self._stderr = None if err_read is None else self._sink(err_read)
         self._loop.add_reader(self._pidfd, self._reap)
 
     def _sink(self, fd: int) -> _Sink:

@@ -85,3 +85,10 @@ async def test_a_function_that_does_not_read_stdin(run: Run) -> None:
     command = Command(["true"], dict(os.environ))
     finished = await run(command, command.env, b"x" * 1024 * 1024, merge_stderr=True, kill_after=None)
     assert finished == Finished(0, b"", b"")
+
+
+async def test_sigpipe_is_back_to_its_default_in_the_function(run: Run) -> None:
+    # Python ignores SIGPIPE for itself; a pipeline in the function must not inherit that.
+    command = Command(["sh", "-c", "yes | head -n 1"], dict(os.environ))
+    finished = await run(command, command.env, b"", merge_stderr=True, kill_after=None)
+    assert finished == Finished(0, b"y\n", b"")
