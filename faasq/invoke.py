@@ -7,8 +7,10 @@ import hashlib
 import hmac
 from urllib.parse import quote
 
+import httpx
+
 from faasq.client import ANY_STATUS
-from faasq.context import Context, add_gateway_options, parse_pairs
+from faasq.context import Console, Context, add_gateway_options, parse_pairs
 from faasq.errors import CliError
 
 __all__ = ["function_path", "register", "signature"]
@@ -26,9 +28,10 @@ def signature(body: bytes, key: str) -> str:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    headers = {"Content-Type": args.content_type, **dict(parse_pairs(args.header, "header"))}
     if bool(args.sign) != bool(args.key):
         raise CliError("--sign and --key go together: --sign names the header, --key is the HMAC key")
+    headers = {"Content-Type": args.content_type, **dict(parse_pairs(args.header, "header"))}
+    query = parse_pairs(args.query, "query")
     if ctx.console.stdin.isatty():
         ctx.console.err("Reading from STDIN - hit (Control + D) to stop.")
     body = ctx.console.stdin.read()
@@ -37,24 +40,23 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     path = function_path(args.name, args.namespace, asynchronous=args.asynchronous)
     with ctx.gateway(args, timeout=None) as gateway:
         response = gateway.request(
-            args.method.upper(),
-            path,
-            content=body,
-            headers=headers,
-            params=parse_pairs(args.query, "query"),
-            accept=ANY_STATUS,
+            args.method.upper(), path, content=body, headers=headers, params=query, accept=ANY_STATUS
         )
-    if args.asynchronous and response.status_code == 202:
-        ctx.console.err("Function submitted asynchronously.")
+    return _report(response, ctx.console, asynchronous=args.asynchronous)
+
+
+def _report(response: httpx.Response, console: Console, *, asynchronous: bool) -> int:
+    if asynchronous and response.status_code == httpx.codes.ACCEPTED:
+        console.err("Function submitted asynchronously.")
         if call_id := response.headers.get("X-Call-Id"):
-            ctx.console.out(call_id)
+            console.out(call_id)  # on stdout alone, so scripts can capture it
         return 0
-    if 200 <= response.status_code < 300 and not args.asynchronous:
-        ctx.console.write(response.content)
+    if response.is_success and not asynchronous:
+        console.write(response.content)
         return 0
-    ctx.console.err(f"Server returned unexpected status code: {response.status_code} - ".encode() + response.content)
+    console.err(f"Server returned unexpected status code: {response.status_code} - ".encode() + response.content)
     if not response.content.endswith(b"\n"):
-        ctx.console.err(b"\n")
+        console.err(b"\n")
     return 1
 
 

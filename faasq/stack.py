@@ -46,7 +46,9 @@ def substitute(text: str, environ: Mapping[str, str]) -> str:
 
 
 def _scalar(value: object) -> object:
-    # Go's YAML decoder turns `FOO: true` or `FOO: 1` into the strings "true" and "1" for a map[string]string.
+    # Go's YAML decoder turns `FOO: true`, `FOO: 1` and `FOO:` into "true", "1" and "" for a map[string]string.
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -155,6 +157,8 @@ def load_stack(path: Path, environ: Mapping[str, str]) -> Stack:
 
 
 def _named(name: object, spec: object) -> object:
+    if spec is None:  # `echo:` with nothing under it: a function with every default
+        spec = {}
     return {**spec, "name": str(name)} if isinstance(spec, dict) else spec
 
 

@@ -100,6 +100,16 @@ def test_stack_dir_variable_names_the_stack_directory(tmp_path: Path) -> None:
     assert load_stack(stack_file, {STACK_DIR_VARIABLE: "/x"}).functions["f"].fprocess == "python3 /x/f.py"
 
 
+def test_empty_values_are_empty_strings_and_empty_functions_have_defaults(tmp_path: Path) -> None:
+    write(tmp_path / "env.yml", "environment:\n  FROM_FILE:\n")
+    stack_file = write(
+        tmp_path / "stack.yml", "functions:\n  a:\n    environment: {EMPTY: }\n    environment_file: [env.yml]\n  b:\n"
+    )
+    functions = load_stack(stack_file, {}).functions
+    assert functions["a"].environment == {"FROM_FILE": "", "EMPTY": ""}
+    assert (functions["b"].name, functions["b"].fprocess, functions["b"].environment) == ("b", None, {})
+
+
 def test_provider_defaults_when_absent(tmp_path: Path) -> None:
     stack = load_stack(write(tmp_path / "stack.yml", "functions: {}\n"), {})
     assert (stack.provider.name, stack.provider.gateway, stack.functions) == ("openfaas", None, {})
