@@ -10,13 +10,16 @@ import json
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from faasq.errors import GatewayError, GatewayUnreachable
 
-__all__ = ["ANY_STATUS", "DEFAULT_GATEWAY", "SUCCESS", "Gateway", "error_message", "resolve_gateway"]
+__all__ = ["ANY_STATUS", "DEFAULT_GATEWAY", "SUCCESS", "Gateway", "decode", "error_message", "resolve_gateway"]
+
+T = TypeVar("T")
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 SUCCESS = range(200, 300)
@@ -104,3 +107,20 @@ def error_message(response: httpx.Response) -> str:
         text = str(document["detail"])
     status = f"{response.status_code} {response.reason_phrase}".strip()
     return f"{status}: {text}" if text else status
+
+
+def decode(response: httpx.Response, shape: type[T]) -> T:
+    """The response's JSON body as ``shape`` (a model, ``list[Model]``, ``dict[str, Any]``, ...).
+
+    Raises:
+        GatewayError: the body is not JSON of that shape (a proxy's HTML page, a different API).
+    """
+    try:
+        return TypeAdapter(shape).validate_json(response.content)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        detail = f"{where}: {error['msg']}" if where else error["msg"]
+        raise GatewayError(
+            f"unexpected answer from {response.request.url}: {detail}", status=response.status_code
+        ) from None

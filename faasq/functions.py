@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from urllib.parse import quote
 
-from faasq.client import Gateway
+from faasq.client import Gateway, decode
 from faasq.context import Context, add_gateway_options
 from faasq.errors import GatewayError
 from provider.types import DeleteFunctionRequest, FunctionStatus, wire
@@ -68,15 +68,14 @@ def fetch_function(gateway: Gateway, name: str, namespace: str | None) -> Functi
     response = gateway.request("GET", f"/system/function/{quote(name)}", params=params, accept=(200, 404))
     if response.status_code == 404:
         return None
-    return FunctionStatus.model_validate_json(response.content)
+    return decode(response, FunctionStatus)
 
 
 def list_functions(gateway: Gateway, namespace: str | None) -> list[FunctionStatus]:
     """``GET /system/functions``, sorted by name."""
     params = {"namespace": namespace} if namespace else {}
     response = gateway.request("GET", "/system/functions", params=params)
-    functions = [FunctionStatus.model_validate(item) for item in response.json()]
-    return sorted(functions, key=lambda fn: fn.name)
+    return sorted(decode(response, list[FunctionStatus]), key=lambda fn: fn.name)
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:

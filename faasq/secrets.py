@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from faasq.context import Context, add_gateway_options
+from faasq.client import decode
+from faasq.context import Console, Context, add_gateway_options
 from faasq.errors import CliError
 from provider.types import Secret, wire
 
@@ -17,24 +18,30 @@ __all__ = ["read_secret", "register"]
 def read_secret(args: argparse.Namespace, ctx: Context) -> Secret:
     """The secret named on the command line, its value from ``--from-literal``, ``--from-file`` or stdin.
 
-    A file's bytes travel as ``rawValue`` (base64), as faas-cli sends them; stdin is trimmed, as in faas-cli.
+    A file's bytes travel as ``rawValue`` (base64), as faas-cli sends them; text from stdin is trimmed, as in
+    faas-cli, and binary stdin goes as ``rawValue``.
 
     Raises:
         CliError: the name is not a DNS label, or the file cannot be read.
     """
-    fields: dict[str, object] = {"name": args.name, "namespace": args.namespace or None}
+    return _secret({"name": args.name, "namespace": args.namespace or None, **_value(args, ctx.console)})
+
+
+def _value(args: argparse.Namespace, console: Console) -> dict[str, object]:
     if args.from_literal is not None:
-        fields["value"] = args.from_literal
-    elif args.from_file is not None:
+        return {"value": args.from_literal}
+    if args.from_file is not None:
         try:
-            fields["raw_value"] = Path(args.from_file).read_bytes()
+            return {"raw_value": Path(args.from_file).read_bytes()}
         except OSError as exc:
             raise CliError(f"cannot read {args.from_file}: {exc.strerror}") from None
-    else:
-        if ctx.console.stdin.isatty():
-            ctx.console.err("Reading from STDIN - hit (Control + D) to stop.")
-        fields["value"] = ctx.console.stdin.read().decode().strip()
-    return _secret(fields)
+    if console.stdin.isatty():
+        console.err("Reading from STDIN - hit (Control + D) to stop.")
+    data = console.stdin.read()
+    try:
+        return {"value": data.decode().strip()}
+    except UnicodeDecodeError:
+        return {"raw_value": data}  # binary: sent as bytes, untrimmed
 
 
 def _secret(fields: dict[str, object]) -> Secret:
@@ -76,9 +83,7 @@ def run_remove(args: argparse.Namespace, ctx: Context) -> int:
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
     params = {"namespace": args.namespace} if args.namespace else {}
     with ctx.gateway(args) as gateway:
-        secrets = [
-            Secret.model_validate(item) for item in gateway.request("GET", "/system/secrets", params=params).json()
-        ]
+        secrets = decode(gateway.request("GET", "/system/secrets", params=params), list[Secret])
     if not secrets:
         ctx.console.out("No secrets found.")
         return 0

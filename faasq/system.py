@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 from typing import Any
 
+from faasq.client import decode
 from faasq.context import Context, add_gateway_options
 
 __all__ = ["register", "version_lines"]
@@ -35,18 +36,18 @@ def _version_fields(version: object, *, indent: int) -> list[str]:
 
 def run_version(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.gateway(args) as gateway:
-        info = gateway.request("GET", "/system/info").json()
+        info = decode(gateway.request("GET", "/system/info"), dict[str, Any])
         url = gateway.url
-    for line in version_lines(info if isinstance(info, dict) else {}, url, importlib.metadata.version("faasq")):
+    for line in version_lines(info, url, importlib.metadata.version("faasq")):
         ctx.console.out(line)
     return 0
 
 
 def run_namespaces(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.gateway(args) as gateway:
-        namespaces = gateway.request("GET", "/system/namespaces").json()
+        namespaces = decode(gateway.request("GET", "/system/namespaces"), list[str])
     ctx.console.out("Namespaces:")
-    for namespace in namespaces or []:
+    for namespace in namespaces:
         ctx.console.out(f" - {namespace}")
     return 0
 

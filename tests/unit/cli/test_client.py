@@ -3,8 +3,9 @@
 import httpx
 import pytest
 
-from faasq.client import DEFAULT_GATEWAY, Gateway, resolve_gateway
+from faasq.client import DEFAULT_GATEWAY, Gateway, decode, resolve_gateway
 from faasq.errors import GatewayError, GatewayUnreachable
+from provider.types import FunctionStatus
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,25 @@ def test_stream_raises_on_error_status_with_message() -> None:
     gateway = Gateway("http://gw", transport=httpx.MockTransport(lambda request: httpx.Response(501, text="no logs")))
     with pytest.raises(GatewayError, match=r"^501 Not Implemented: no logs$"), gateway.stream("GET", "/system/logs"):
         pass
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>proxy error</html>", "unexpected answer from http://gw/system/functions: Invalid JSON: "),
+        (b'[{"image": "x"}]', "unexpected answer from http://gw/system/functions: 0.name: Field required"),
+        (b"{}", "unexpected answer from http://gw/system/functions: Input should be a valid array"),
+    ],
+)
+def test_decode_rejects_unexpected_bodies_in_one_line(body: bytes, message: str) -> None:
+    gateway = Gateway("http://gw", transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body)))
+    response = gateway.request("GET", "/system/functions")
+    with pytest.raises(GatewayError) as raised:
+        decode(response, list[FunctionStatus])
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
+def test_decode_returns_the_shape() -> None:
+    gateway = Gateway("http://gw", transport=httpx.MockTransport(lambda request: httpx.Response(200, json=["a"])))
+    assert decode(gateway.request("GET", "/system/namespaces"), list[str]) == ["a"]

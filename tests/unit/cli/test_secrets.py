@@ -29,6 +29,13 @@ def test_create_from_stdin_is_trimmed(cli: Cli) -> None:
     assert cli.bodies()[0][2] == {"name": "k", "value": "from-stdin"}
 
 
+def test_binary_stdin_is_sent_as_raw_bytes(cli: Cli) -> None:
+    cli.routes["POST /system/secrets"] = httpx.Response(202)
+    cli.stdin = b"\xff\xfe key \n"
+    assert cli("secret", "create", "k") == 0
+    assert cli.bodies()[0][2] == {"name": "k", "rawValue": base64.b64encode(b"\xff\xfe key \n").decode()}
+
+
 def test_create_existing_secret_fails_with_the_message(cli: Cli) -> None:
     cli.routes["POST /system/secrets"] = httpx.Response(409, json={"detail": "secret 'k' already exists"})
     assert cli("secret", "create", "k", "--from-literal", "v") == 1
