@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from provider.config import ProviderSettings
-from provider.errors import DeployFailed, InvalidRequest, NoReplicaAvailable
+from provider.errors import DeployFailed, FunctionNotFound, InvalidRequest, NoReplicaAvailable
 from provider.local import LocalProvider
 from provider.local.replica import Instance
 from provider.types import LogMessage, LogRequest, Secret
@@ -371,6 +371,22 @@ async def test_scale_from_zero_gives_up_after_the_ready_timeout(tmp_path: Path) 
         with pytest.raises(NoReplicaAvailable, match=r"within 0\.3s"):
             await provider.resolve("echo", NAMESPACE)
         assert (await provider.get("echo", NAMESPACE)).replicas == 1
+    finally:
+        await provider.shutdown()
+
+
+async def test_a_call_waiting_for_a_deleted_function_is_not_found(tmp_path: Path) -> None:
+    never_ready = [sys.executable, "-c", "import time; time.sleep(60)"]
+    provider = LocalProvider(settings_for(tmp_path / "state"), watchdog_command=never_ready)
+    await provider.startup()
+    try:
+        await provider.deploy(echo())
+        waiting = asyncio.create_task(provider.resolve("echo", NAMESPACE))
+        await eventually(lambda: _true(len(provider.instances("echo", NAMESPACE)) == 1))
+        assert not waiting.done()
+        await provider.delete("echo", NAMESPACE)
+        with pytest.raises(FunctionNotFound):
+            await asyncio.wait_for(waiting, 5)
     finally:
         await provider.shutdown()
 
