@@ -125,8 +125,8 @@ async def bench_raw(requests: int) -> float:
     return requests / (time.perf_counter() - started)
 
 
-async def compare(rounds: int, requests: int) -> tuple[float, float]:
-    """Median rates of both sides, measured in alternating rounds so background load hits both alike."""
+async def compare(rounds: int, requests: int) -> tuple[list[float], list[float]]:
+    """Rates of both sides per round, measured alternately so background load hits both alike."""
     watchdog: list[float] = []
     raw: list[float] = []
     async with running_watchdog() as port:
@@ -135,7 +135,7 @@ async def compare(rounds: int, requests: int) -> tuple[float, float]:
         for _ in range(rounds):
             watchdog.append(await bench_watchdog(port, requests))
             raw.append(await bench_raw(requests))
-    return statistics.median(watchdog), statistics.median(raw)
+    return watchdog, raw
 
 
 def main() -> None:
@@ -144,10 +144,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=800, help="calls per side and round (default 800)")
     args = parser.parse_args()
     watchdog, raw = asyncio.run(compare(args.rounds, args.requests))
-    print(f"{args.rounds} rounds x {args.requests} calls, 1 KB bodies, {CONCURRENCY} concurrent, medians:")
-    print(f"watchdog (fork mode, fprocess=cat): {watchdog:8.1f} calls/s")
-    print(f"raw asyncio subprocess loop:        {raw:8.1f} spawns/s")
-    print(f"ratio watchdog/raw:                 {watchdog / raw:8.2f}")
+    ratios = sorted(w / r for w, r in zip(watchdog, raw, strict=True))
+    print(f"{args.rounds} rounds x {args.requests} calls, 1 KB bodies, {CONCURRENCY} concurrent, {os.cpu_count()} CPUs")
+    print(f"watchdog (fork mode, fprocess=cat): {statistics.median(watchdog):8.1f} calls/s (median)")
+    print(f"raw asyncio subprocess loop:        {statistics.median(raw):8.1f} spawns/s (median)")
+    spread = f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f}"
+    print(f"ratio watchdog/raw:                 {statistics.median(ratios):8.2f} (median; {spread})")
 
 
 if __name__ == "__main__":

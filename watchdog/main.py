@@ -96,6 +96,7 @@ def main() -> None:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=False,  # a function replica sits behind the gateway; X-Forwarded-* is passed through as is
         timeout_graceful_shutdown=math.ceil(settings.write_timeout.total_seconds()),
     )
     server = _Server(config, app)
