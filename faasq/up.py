@@ -23,7 +23,7 @@ from faasq.context import Console, Context
 from faasq.deploy import build_deployment, deploy_functions
 from faasq.errors import GatewayError, GatewayUnreachable, StackFailed
 from faasq.functions import fetch_function
-from faasq.stack import Stack
+from faasq.stack import StackFunction
 from faasq.supervisor import ChildSpec, Stopped, Supervisor
 
 __all__ = ["banner", "provider_spec", "register", "reserve_port"]
@@ -31,7 +31,8 @@ __all__ = ["banner", "provider_spec", "register", "reserve_port"]
 _HOST = "127.0.0.1"
 # SIGHUP too: closing the terminal must not leave the children running (they are in their own groups).
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_START_TIMEOUT = 60.0  # a slow machine under load can take seconds just to import the provider
+_START_TIMEOUT = 60.0
+_DEFAULT_STACK = Path("examples/stack.yml")  # a slow machine under load can take seconds just to import the provider
 
 
 def reserve_port(port: int, host: str = _HOST) -> socket.socket:
@@ -92,17 +93,23 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _deploy(stack: Stack, gateway: Gateway, console: Console) -> list[str]:
-    deployments = [build_deployment(function) for function in stack.select(None)]
+def _functions(args: argparse.Namespace, ctx: Context) -> list[StackFunction]:
+    if args.yaml is None and not _DEFAULT_STACK.exists():
+        return []  # run from outside the repository: start with nothing deployed
+    return ctx.stack(Path(args.yaml or _DEFAULT_STACK)).select(None)
+
+
+def _deploy(functions: list[StackFunction], gateway: Gateway, console: Console) -> list[str]:
+    deployments = [build_deployment(function) for function in functions]
     failed = deploy_functions(gateway, deployments, console, verbose=False)
     if failed:
-        raise StackFailed(f"could not deploy {', '.join(failed)} from {stack.path}")
+        raise StackFailed(f"could not deploy {', '.join(failed)}")
     return [deployment.service for deployment in deployments]
 
 
-def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, stack: Stack, timeout: float) -> None:
+def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, functions: list[StackFunction], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    waiting = {function.name: function.namespace for function in stack.select(None)}
+    waiting = {function.name: function.namespace for function in functions}
     while waiting:
         for name, namespace in list(waiting.items()):
             status = fetch_function(gateway, name, namespace)
@@ -115,15 +122,15 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, stack: Stack, ti
             supervisor.pause()
 
 
-def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, stack: Stack) -> None:
+def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, functions: list[StackFunction]) -> None:
     # Binding here makes a taken port fail at once, and lets --port 0 pick a free one.
     with reserve_port(args.port) as sock:
         supervisor.start(provider_spec(sock, Path(args.state_dir), ctx.environ))
         url = f"http://{_HOST}:{sock.getsockname()[1]}"
     with Gateway(url, transport=ctx.transport) as gateway:
         try:
-            names = _deploy(stack, gateway, ctx.console)
-            _wait_until_ready(supervisor, gateway, stack, args.timeout)
+            names = _deploy(functions, gateway, ctx.console)
+            _wait_until_ready(supervisor, gateway, functions, args.timeout)
         except (GatewayError, GatewayUnreachable) as exc:
             supervisor.check()  # a provider that died explains a failed request better than the request does
             raise StackFailed(f"the provider failed: {exc}") from None
@@ -132,11 +139,11 @@ def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, st
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    stack = ctx.stack(Path(args.yaml))
+    functions = _functions(args, ctx)
     stop = threading.Event()
     with _stop_on_signals(stop), Supervisor(stop, start_timeout=_START_TIMEOUT) as supervisor:
         try:
-            _bring_up(supervisor, args, ctx, stack)
+            _bring_up(supervisor, args, ctx, functions)
             supervisor.watch()
         except Stopped:
             pass
@@ -153,7 +160,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Run faasq on this machine (the provider API on 127.0.0.1) and deploy a stack file's functions. "
         "Runs until SIGINT or SIGTERM, then stops everything it started.",
     )
-    parser.add_argument("-f", "--yaml", default="examples/stack.yml", help="stack file (default: examples/stack.yml)")
+    parser.add_argument("-f", "--yaml", help=f"stack file (default: {_DEFAULT_STACK}, if there is one)")
     parser.add_argument("--port", type=int, default=8080, help="port of the API on 127.0.0.1 (0: any free port)")
     parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state (default: .faasq)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the functions to be ready")

@@ -106,16 +106,19 @@ class Lines:
 class Stack:
     """``faasq up`` on a port the kernel picks, its stdout collected line by line, its stderr in a file."""
 
-    def __init__(self, stack_file: Path, state_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, stack_file: Path | None, state_dir: Path, env: Mapping[str, str] | None = None, cwd: Path = ROOT
+    ) -> None:
         self.log = state_dir / "up.stderr"
         state_dir.mkdir(parents=True, exist_ok=True)
+        stack = ["-f", str(stack_file)] if stack_file is not None else []
         with self.log.open("wb") as stderr:
             self.process = subprocess.Popen(
-                [*FAASQ, "up", "-f", str(stack_file), "--port", "0", "--state-dir", str(state_dir)],
+                [*FAASQ, "up", *stack, "--port", "0", "--state-dir", str(state_dir)],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env={**os.environ, **(env or {})},
-                cwd=ROOT,
+                cwd=cwd,
             )
         assert self.process.stdout is not None
         self._stdout = Lines(self.process.stdout)

@@ -126,3 +126,12 @@ def test_logs_follow_streams_new_lines_until_interrupted(echo_stack: Stack) -> N
 
 def _forked(lines: list[str]) -> str | None:
     return next((line for line in lines if line.endswith("Forking fprocess.")), None)
+
+
+def test_up_outside_the_repository_starts_with_no_functions(tmp_path: Path) -> None:
+    running = Stack(None, tmp_path / "state", cwd=tmp_path)
+    try:
+        assert running.lines[:2] == [f"faasq is up: {running.url}", "Functions: (none)"]
+        assert running.run("list").stdout.decode().splitlines()[1:] == []
+    finally:
+        assert running.stop() == 0
