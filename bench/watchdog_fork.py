@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,9 +82,32 @@ async def _wait_healthy(port: int, within: float = 10.0) -> None:
     raise RuntimeError("the watchdog did not become healthy")
 
 
+def _cpu_of(pid: int) -> float:
+    """CPU seconds of ``pid`` and its reaped children (Linux: /proc/<pid>/stat utime..cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@dataclass
+class Side:
+    """One side's measurements: calls per second per round, and CPU seconds spent over all rounds."""
+
+    rates: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    calls: int = 0
+
+    def cpu_per_call(self) -> float:
+        return self.cpu / self.calls
+
+
 @contextlib.asynccontextmanager
-async def running_watchdog() -> AsyncIterator[int]:
-    """A fork-mode watchdog serving ``cat`` on a loopback port the kernel chose; yields the port."""
+async def running_watchdog() -> AsyncIterator[tuple[int, int]]:
+    """A fork-mode watchdog serving ``cat`` on a loopback port the kernel chose; yields its port and pid."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
@@ -95,7 +119,7 @@ async def running_watchdog() -> AsyncIterator[int]:
     sock.close()
     try:
         await _wait_healthy(port)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
@@ -125,16 +149,21 @@ async def bench_raw(requests: int) -> float:
     return requests / (time.perf_counter() - started)
 
 
-async def compare(rounds: int, requests: int) -> tuple[list[float], list[float]]:
-    """Rates of both sides per round, measured alternately so background load hits both alike."""
-    watchdog: list[float] = []
-    raw: list[float] = []
-    async with running_watchdog() as port:
+async def compare(rounds: int, requests: int) -> tuple[Side, Side]:
+    """Both sides, measured in alternating rounds so background load hits both alike."""
+    watchdog, raw = Side(), Side()
+    async with running_watchdog() as (port, pid):
         await bench_watchdog(port, CONCURRENCY * 20)  # warm up both
         await bench_raw(CONCURRENCY * 20)
         for _ in range(rounds):
-            watchdog.append(await bench_watchdog(port, requests))
-            raw.append(await bench_raw(requests))
+            before = _own_cpu() + _cpu_of(pid)  # client, watchdog and the cats it reaped
+            watchdog.rates.append(await bench_watchdog(port, requests))
+            watchdog.cpu += _own_cpu() + _cpu_of(pid) - before
+            before = _own_cpu()  # the loop and its cats
+            raw.rates.append(await bench_raw(requests))
+            raw.cpu += _own_cpu() - before
+            watchdog.calls += requests
+            raw.calls += requests
     return watchdog, raw
 
 
@@ -144,12 +173,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=800, help="calls per side and round (default 800)")
     args = parser.parse_args()
     watchdog, raw = asyncio.run(compare(args.rounds, args.requests))
-    ratios = sorted(w / r for w, r in zip(watchdog, raw, strict=True))
+    ratios = sorted(w / r for w, r in zip(watchdog.rates, raw.rates, strict=True))
     print(f"{args.rounds} rounds x {args.requests} calls, 1 KB bodies, {CONCURRENCY} concurrent, {os.cpu_count()} CPUs")
-    print(f"watchdog (fork mode, fprocess=cat): {statistics.median(watchdog):8.1f} calls/s (median)")
-    print(f"raw asyncio subprocess loop:        {statistics.median(raw):8.1f} spawns/s (median)")
+    print(f"watchdog (fork mode, fprocess=cat): {statistics.median(watchdog.rates):7.1f} calls/s (median)", end="")
+    print(f", {watchdog.cpu_per_call() * 1e6:5.0f} us CPU per call (client + watchdog + cat)")
+    print(f"raw asyncio subprocess loop:        {statistics.median(raw.rates):7.1f} spawns/s (median)", end="")
+    print(f", {raw.cpu_per_call() * 1e6:5.0f} us CPU per spawn (loop + cat)")
     spread = f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f}"
-    print(f"ratio watchdog/raw:                 {statistics.median(ratios):8.2f} (median; {spread})")
+    print(f"ratio watchdog/raw:                 {statistics.median(ratios):7.2f} (median; {spread})")
+    print(f"CPU per call raw/watchdog:          {raw.cpu_per_call() / watchdog.cpu_per_call():7.2f}")
 
 
 if __name__ == "__main__":
