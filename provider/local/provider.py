@@ -185,8 +185,11 @@ class LocalProvider:
 
     async def info(self) -> ProviderInfo:
         """``faasq-local`` / ``local`` and the faasq version."""
-        version = VersionInfo(release=importlib.metadata.version("faasq"))
-        return ProviderInfo(provider="faasq-local", orchestration="local", version=version)
+        try:
+            release = importlib.metadata.version("faasq")
+        except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+            release = "unknown"
+        return ProviderInfo(provider="faasq-local", orchestration="local", version=VersionInfo(release=release))
 
     async def list_secrets(self, namespace: str) -> list[Secret]:
         """Names of the namespace's secrets, sorted."""
