@@ -43,7 +43,10 @@ class FunctionLog:
         """Store one line of a replica's output."""
         moment = timestamp or datetime.now(UTC)
         self._seq += 1
-        message = LogMessage(name=self.name, namespace=self.namespace, instance=instance, timestamp=moment, text=text)
+        # Every output line passes here: the fields are known good, so skip validation.
+        message = LogMessage.model_construct(
+            name=self.name, namespace=self.namespace, instance=instance, timestamp=moment, text=text
+        )
         self._lines.append((self._seq, message))
         self._signal.notify()
 
