@@ -7,7 +7,7 @@ Every transport failure becomes :class:`GatewayUnreachable` and every unexpected
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -39,9 +39,21 @@ def resolve_gateway(flag: str | None, stack_gateway: str | None, environment_url
 class Gateway:
     """A client of the gateway's HTTP API; a context manager that closes its connections."""
 
-    def __init__(self, url: str, *, transport: httpx.BaseTransport | None = None, timeout: float | None = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | None = 30.0,
+        credentials: tuple[str, str] | None = None,
+        debug: Callable[[str], None] | None = None,
+    ) -> None:
         self.url = url
-        self._client = httpx.Client(base_url=url, transport=transport, timeout=httpx.Timeout(timeout, connect=5.0))
+        self._auth = httpx.BasicAuth(*credentials) if credentials is not None else None
+        hooks = _debug_hooks(debug) if debug is not None else {}
+        self._client = httpx.Client(
+            base_url=url, transport=transport, timeout=httpx.Timeout(timeout, connect=5.0), event_hooks=hooks
+        )
 
     def __enter__(self) -> Gateway:
         return self
@@ -63,7 +75,7 @@ class Gateway:
             GatewayError: it answered with a status outside ``accept``.
         """
         with self._transport_errors():
-            response = self._client.request(method, path, **options)
+            response = self._client.request(method, path, auth=self._auth_for(path), **options)
         if response.status_code not in accept:
             raise GatewayError(error_message(response), status=response.status_code)
         return response
@@ -76,11 +88,18 @@ class Gateway:
             GatewayUnreachable: the gateway did not answer, or stopped answering mid-stream.
             GatewayError: it answered with a status other than 2xx.
         """
-        with self._transport_errors(), self._client.stream(method, path, **options) as response:
+        with (
+            self._transport_errors(),
+            self._client.stream(method, path, auth=self._auth_for(path), **options) as response,
+        ):
             if response.status_code not in SUCCESS:
                 response.read()
                 raise GatewayError(error_message(response), status=response.status_code)
             yield response
+
+    def _auth_for(self, path: str) -> httpx.BasicAuth | None:
+        # As faas-cli: credentials go to the gateway's own API, never to a function, which would receive them.
+        return None if path.startswith(("/function/", "/async-function/")) else self._auth
 
     @contextmanager
     def _transport_errors(self) -> Iterator[None]:
@@ -107,6 +126,17 @@ def error_message(response: httpx.Response) -> str:
         text = str(document["detail"])
     status = f"{response.status_code} {response.reason_phrase}".strip()
     return f"{status}: {text}" if text else status
+
+
+def _debug_hooks(show: Callable[[str], None]) -> dict[str, list[Callable[..., Any]]]:
+    # faas-cli's FAAS_DEBUG=1: each request and the status it got, on stderr.
+    def request(request: httpx.Request) -> None:
+        show(f"> {request.method} {request.url}")
+
+    def response(response: httpx.Response) -> None:
+        show(f"< {response.status_code} {response.reason_phrase}")
+
+    return {"request": [request], "response": [response]}
 
 
 def decode(response: httpx.Response, shape: type[T]) -> T:

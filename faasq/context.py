@@ -11,6 +11,7 @@ from typing import BinaryIO
 import httpx
 
 from faasq.client import Gateway, resolve_gateway
+from faasq.credentials import config_path, lookup
 from faasq.errors import CliError
 from faasq.stack import Stack, load_stack
 
@@ -53,12 +54,18 @@ class Context:
         return load_stack(path, self.environ)
 
     def gateway(self, args: argparse.Namespace, stack: Stack | None = None, timeout: float | None = 30.0) -> Gateway:
-        """A client of the gateway chosen by ``--gateway``, the stack file (given or ``-f``), or ``OPENFAAS_URL``."""
+        """A client of the gateway chosen by ``--gateway``, the stack file (given or ``-f``), or ``OPENFAAS_URL``.
+
+        It sends the credentials ``faasq login`` (or ``faas-cli login``) saved for that URL, and shows each
+        request on stderr when ``FAAS_DEBUG=1``.
+        """
         if stack is None and getattr(args, "yaml", None):
             stack = self.stack(Path(args.yaml))
         stack_gateway = stack.provider.gateway if stack is not None else None
         url = resolve_gateway(getattr(args, "gateway", None), stack_gateway, self.environ.get("OPENFAAS_URL"))
-        return Gateway(url, transport=self.transport, timeout=timeout)
+        debug = self.console.err if self.environ.get("FAAS_DEBUG") in ("1", "true") else None
+        credentials = lookup(config_path(self.environ), url)
+        return Gateway(url, transport=self.transport, timeout=timeout, credentials=credentials, debug=debug)
 
 
 def add_gateway_options(parser: argparse.ArgumentParser, *, stack_file: bool = True) -> argparse.ArgumentParser:

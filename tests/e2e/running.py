@@ -23,6 +23,8 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "stack.yml"
 FAASQ = [sys.executable, "-m", "faasq"]
+# Never the user's ~/.openfaas credentials: a config directory the tests never create.
+ENVIRON = {**os.environ, "OPENFAAS_CONFIG": str(ROOT / ".faasq" / "e2e-no-config")}
 
 
 def until(check: Callable[[], T | None], within: float = 10.0, every: float = 0.02) -> T:
@@ -45,7 +47,7 @@ def free_port() -> int:
 def faasq(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run one ``faasq`` command to completion from the repository root."""
     return subprocess.run(
-        [*FAASQ, *args], input=stdin, capture_output=True, env={**os.environ, **(env or {})}, cwd=ROOT, timeout=30
+        [*FAASQ, *args], input=stdin, capture_output=True, env={**ENVIRON, **(env or {})}, cwd=ROOT, timeout=30
     )
 
 
@@ -117,7 +119,7 @@ class Stack:
                 [*FAASQ, "up", *stack, "--port", "0", "--state-dir", str(state_dir)],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                env={**os.environ, **(env or {})},
+                env={**ENVIRON, **(env or {})},
                 cwd=cwd,
             )
         assert self.process.stdout is not None
@@ -145,7 +147,7 @@ class Stack:
         """Run a ``faasq`` command in this process, over real HTTP: the same code, without interpreter start-up."""
         out, err = io.BytesIO(), io.BytesIO()
         console = Console(stdin=io.BytesIO(stdin), stdout=out, stderr=err)
-        code = run(list(args), Context(console=console, environ={**os.environ, "OPENFAAS_URL": self.url}))
+        code = run(list(args), Context(console=console, environ={**ENVIRON, "OPENFAAS_URL": self.url}))
         return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
     def stop(self, signum: int = signal.SIGTERM, within: float = 30.0) -> int:

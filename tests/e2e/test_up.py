@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.running import FAASQ, ROOT, Lines, Stack, alive, children, descendants, faasq, until
+from tests.e2e.running import ENVIRON, FAASQ, ROOT, Lines, Stack, alive, children, descendants, faasq, until
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,7 @@ def test_logs_follow_streams_new_lines_until_interrupted(echo_stack: Stack) -> N
         [*FAASQ, "logs", "echo", "--since", "1s"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "OPENFAAS_URL": echo_stack.url},
+        env={**ENVIRON, "OPENFAAS_URL": echo_stack.url},
         cwd=ROOT,
     )
     assert follow.stdout is not None

@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -52,5 +53,6 @@ class Cli:
 
 
 @pytest.fixture
-def cli() -> Cli:
-    return Cli()
+def cli(tmp_path: Path) -> Cli:
+    # Never the real ~/.openfaas: saved credentials live in the test's own directory.
+    return Cli(environ={"OPENFAAS_CONFIG": str(tmp_path / "openfaas")})
