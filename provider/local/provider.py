@@ -26,6 +26,7 @@ import httpx
 from provider.config import ProviderSettings
 from provider.errors import DeployFailed, FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
 from provider.local.function import LocalFunction, Runtime
+from provider.local.orphans import reap_orphans
 from provider.local.policy import check_runnable, clamp_replicas, scale_policy
 from provider.local.replica import Instance, http_probe
 from provider.local.secretstore import SecretStore
@@ -75,7 +76,8 @@ class LocalProvider:
         self._settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_state_dir()
         run_root = self._settings.state_dir / "run"
-        shutil.rmtree(run_root, ignore_errors=True)  # leftovers of a provider that died
+        reap_orphans(run_root)  # replicas and directories of a provider that died
+        shutil.rmtree(run_root, ignore_errors=True)
         self._client = httpx.AsyncClient(trust_env=False)  # probes go to loopback, never through a proxy
         self._runtime = Runtime(
             command=self._command,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from provider.local.orphans import PID_FILE
 from provider.local.policy import Backoff, count_failures, restart_delay
 from provider.types import FunctionDeployment
 
@@ -235,6 +236,8 @@ class Replica:
             return f"could not start: {exc}"
         self._proc = proc
         try:
+            with contextlib.suppress(OSError):  # lets the next provider clean up if this one dies
+                (self._run_dir / PID_FILE).write_text(str(proc.pid))
             return await self._watch(proc)
         finally:
             self._set_available(False)

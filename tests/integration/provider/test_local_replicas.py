@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from provider.errors import FunctionNotFound, NoReplicaAvailable
 from provider.local import Instance, LocalProvider
+from provider.local.orphans import started_here
 from provider.types import LogMessage, LogRequest
 from tests.integration.provider.contract import NAMESPACE, READY_WITHIN, echo, printenv, replicas_settle
 from tests.integration.provider.local_support import (
@@ -241,3 +243,43 @@ async def test_shutdown_leaves_no_process_and_keeps_state(tmp_path: Path) -> Non
     await provider.shutdown()
     assert [pid for pid in pids if alive(pid)] == []
     assert (tmp_path / "state" / "functions" / NAMESPACE / "echo.json").is_file()
+
+
+def orphan(run_dir: Path, *, lock_dir: Path) -> subprocess.Popen[bytes]:
+    """A process as a dead provider would leave it: own session, pid file in its replica directory."""
+    run_dir.mkdir(parents=True)
+    env = {**os.environ, "lock_path": str(lock_dir / ".lock")}
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env, start_new_session=True)
+    (run_dir / "pid").write_text(str(process.pid))
+    return process
+
+
+async def test_startup_kills_replicas_left_by_a_provider_that_died(tmp_path: Path) -> None:
+    run = tmp_path / "state" / "run" / NAMESPACE / "echo"
+    left = orphan(run / "echo-1", lock_dir=run / "echo-1")
+    stranger = orphan(run / "echo-2", lock_dir=tmp_path)  # a recycled pid: not ours, never killed
+    provider = LocalProvider(settings_for(tmp_path / "state"))
+    try:
+        await provider.startup()
+
+        async def exit_code() -> int | None:
+            return left.poll()
+
+        assert await eventually(exit_code) == -signal.SIGKILL
+        assert stranger.poll() is None
+        assert not run.exists()
+    finally:
+        await provider.shutdown()
+        stranger.kill()
+        stranger.wait()
+        left.wait()
+
+
+async def test_replicas_record_their_pid(local: LocalProvider, tmp_path: Path) -> None:
+    await local.deploy(echo())
+    instance = await one_instance(local, "echo")
+    run_dir = tmp_path / "state" / "run" / NAMESPACE / "echo" / instance.id
+    assert (run_dir / "pid").read_text() == str(instance.pid)
+    assert instance.pid is not None
+    assert started_here(instance.pid, run_dir)
+    assert not started_here(instance.pid, tmp_path)
