@@ -26,13 +26,13 @@ from faasq.functions import fetch_function
 from faasq.stack import StackFunction
 from faasq.supervisor import ChildSpec, Stopped, Supervisor
 
-__all__ = ["banner", "provider_spec", "register", "reserve_port"]
+__all__ = ["banner", "provider_spec", "register", "reserve_port", "stack_children"]
 
 _HOST = "127.0.0.1"
 # SIGHUP too: closing the terminal must not leave the children running (they are in their own groups).
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_START_TIMEOUT = 60.0
-_DEFAULT_STACK = Path("examples/stack.yml")  # a slow machine under load can take seconds just to import the provider
+_START_TIMEOUT = 60.0  # a slow machine under load can take seconds just to import the provider
+_DEFAULT_STACK = Path("examples/stack.yml")
 
 
 def reserve_port(port: int, host: str = _HOST) -> socket.socket:
@@ -68,6 +68,15 @@ def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, st
         ready_url=f"http://{_HOST}:{port}/healthz",
         pass_fds=(sock.fileno(),),
     )
+
+
+def stack_children(sock: socket.socket, state_dir: Path, environ: Mapping[str, str]) -> list[ChildSpec]:
+    """The processes of the embedded stack, in start order (stopped in reverse).
+
+    ``sock`` is the API's listening socket. Today: the provider. nats-server, the gateway (which then
+    takes over ``sock``) and the queue workers join this list.
+    """
+    return [provider_spec(sock, state_dir, environ)]
 
 
 def banner(url: str, functions: list[str]) -> list[str]:
@@ -125,7 +134,8 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, functions: list[
 def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, functions: list[StackFunction]) -> None:
     # Binding here makes a taken port fail at once, and lets --port 0 pick a free one.
     with reserve_port(args.port) as sock:
-        supervisor.start(provider_spec(sock, Path(args.state_dir), ctx.environ))
+        for spec in stack_children(sock, Path(args.state_dir), ctx.environ):
+            supervisor.start(spec)
         url = f"http://{_HOST}:{sock.getsockname()[1]}"
     with Gateway(url, transport=ctx.transport) as gateway:
         try:
