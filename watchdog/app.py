@@ -115,9 +115,15 @@ class WatchdogApp:
 
     async def _announce_ready(self) -> None:
         await self._runner.wait_ready()
-        if not self._draining:
+        if self._draining:
+            return
+        try:
             self._lock.write()
-            self._started = True
+        except OSError as exc:
+            # OpenFaaS exits here; staying unready keeps /_/health honest and the cause in the log
+            logger.error("Cannot write the lock file (%s); set lock_path, or suppress_lock=true", exc)
+            return
+        self._started = True
 
     async def _shutdown(self) -> None:
         self.begin_drain()

@@ -51,7 +51,7 @@ async def lifespan(app: WatchdogApp) -> AsyncIterator[None]:
 
 
 def settings(tmp_path: Path, **values: object) -> WatchdogSettings:
-    return WatchdogSettings(fprocess="cat", lock_path=tmp_path / "lock", **values)  # type: ignore[arg-type]
+    return WatchdogSettings(**{"fprocess": "cat", "lock_path": tmp_path / "lock", **values})  # type: ignore[arg-type]
 
 
 def client(app: WatchdogApp) -> httpx.AsyncClient:
@@ -124,3 +124,15 @@ async def test_max_inflight_answers_429(tmp_path: Path) -> None:
         answer = await first
         assert (answer.status_code, answer.content) == (200, b"one")
         assert (await http.get("/_/ready")).status_code == 200
+
+
+async def test_an_unwritable_lock_file_keeps_the_watchdog_unready(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner = GatedRunner()
+    runner.up.set()
+    app = WatchdogApp(settings(tmp_path, lock_path=tmp_path / "missing-dir" / "lock"), runner)
+    async with lifespan(app), client(app) as http:
+        await asyncio.sleep(0)
+        assert (await http.get("/_/health")).status_code == 503
+    assert "Cannot write the lock file" in caplog.text
