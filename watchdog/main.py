@@ -100,8 +100,9 @@ def main() -> None:
         timeout_graceful_shutdown=math.ceil(settings.write_timeout.total_seconds()),
     )
     server = _Server(config, app)
-    # uvicorn re-raises the signal it drained on to the previous handler; this one lets us exit 0.
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    # uvicorn re-raises the signal it drained on to the previous handler; these let us exit 0 instead.
+    for drained in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(drained, lambda signum, frame: None)
     host, port = sock.getsockname()[:2]
     logger.info("Listening on http://%s:%d", host, port)
     _use_pidfd_child_watcher()

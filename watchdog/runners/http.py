@@ -192,7 +192,7 @@ class HttpRunner(Runner):
     async def _fail(self, send: _TrackedSend, exc: Exception) -> None:
         if send.started:
             # Too late for a status: leaving the response incomplete makes the server drop the connection.
-            logger.error("Upstream response cut short: %s", exc or type(exc).__name__)
+            logger.error("Upstream response cut short: %s", str(exc) or type(exc).__name__)
             return
         if isinstance(exc, TimeoutError):
             logger.error("Upstream did not answer within exec_timeout (%ss)", self._exec_timeout)
