@@ -23,7 +23,6 @@ class Watchdog:
     url: str
     log_path: Path
     lock_path: Path
-    supervises: bool = False  # http mode: its upstream must be stopped by the watchdog itself
 
     def logs(self) -> str:
         return self.log_path.read_text()
@@ -94,8 +93,7 @@ async def start(tmp_path: Path, http: httpx.AsyncClient) -> AsyncIterator[Start]
                 stderr=log,
                 cwd=tmp_path,
             )
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        watchdog = Watchdog(process, url, log_path, lock_path, supervises=settings.get("mode") == "http")
+        watchdog = Watchdog(process, f"http://127.0.0.1:{sock.getsockname()[1]}", log_path, lock_path)
         sock.close()
         started.append(watchdog)
         if healthy:
@@ -104,10 +102,11 @@ async def start(tmp_path: Path, http: httpx.AsyncClient) -> AsyncIterator[Start]
 
     yield _start
     for watchdog in started:
-        if watchdog.process.returncode is None and watchdog.supervises:
-            watchdog.process.terminate()  # a graceful stop, so the watchdog stops its upstream too
+        if watchdog.process.returncode is None:
+            # SIGTERM: an http-mode watchdog stops its upstream, and coverage of the child gets written
+            watchdog.process.terminate()
             with contextlib.suppress(TimeoutError):
                 await watchdog.exited(within=10)
         if watchdog.process.returncode is None:
-            watchdog.process.kill()  # forking modes leave nothing behind between calls: no need to wait out a drain
+            watchdog.process.kill()
             await watchdog.process.wait()
