@@ -14,6 +14,7 @@ __all__ = [
     "Send",
     "read_body",
     "send_response",
+    "text_headers",
 ]
 
 Scope = MutableMapping[str, Any]
