@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from provider.types import GoDuration
@@ -70,6 +70,13 @@ class WatchdogSettings(BaseSettings):
     listen_fd: int | None = Field(
         None, ge=0, description="faasq: an inherited, already listening socket to serve on instead of binding port."
     )
+
+    @field_validator("read_timeout", "write_timeout", "exec_timeout")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -98,6 +98,7 @@ def test_http_mode_accepts_of_watchdog_alias(monkeypatch: pytest.MonkeyPatch) ->
         ({"fprocess": "echo 'open", "mode": "streaming"}, "cannot be split into words"),
         ({"fprocess": "server", "mode": "http"}, "upstream_url (or http_upstream_url) is required in http mode"),
         ({"fprocess": "cat", "max_inflight": "-1"}, "greater than or equal to 0"),
+        ({"fprocess": "cat", "read_timeout": "-1s"}, "must not be negative"),
     ],
 )
 def test_invalid_settings(monkeypatch: pytest.MonkeyPatch, values: dict[str, str], message: str) -> None:
