@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from faasq.errors import StackError
+from provider.validation import describe_validation_error
 
 __all__ = ["STACK_DIR_VARIABLE", "Resources", "Stack", "StackFunction", "StackProvider", "load_stack", "substitute"]
 
@@ -151,7 +152,7 @@ def load_stack(path: Path, environ: Mapping[str, str]) -> Stack:
     try:
         stack = Stack.model_validate({**document, "path": path})
     except ValidationError as exc:
-        raise StackError(f"{path}: {_describe(exc)}") from None
+        raise StackError(f"{path}: {describe_validation_error(exc)}") from None
     merged = {name: _with_environment_files(fn, directory) for name, fn in stack.functions.items()}
     return stack.model_copy(update={"functions": merged})
 
@@ -193,10 +194,3 @@ def _read_yaml(path: Path, transform: Callable[[str], str]) -> object:
         line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(exc, "problem", None) or exc
         raise StackError(f"{path}: invalid YAML{line}: {problem}") from None
-
-
-def _describe(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{location}: {first['msg']}{more}"

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +59,31 @@ class _Child:
     process: subprocess.Popen[bytes]
 
 
+class StopFlag:
+    """A stop request that a signal handler may set.
+
+    ``threading.Event`` takes a lock in ``set()``: a handler that runs while the main thread holds
+    that lock inside ``wait()`` deadlocks. A plain attribute cannot.
+    """
+
+    def __init__(self) -> None:
+        self._requested = False
+
+    def set(self) -> None:
+        """Request the stop (safe in a signal handler and from other threads)."""
+        self._requested = True
+
+    def is_set(self) -> bool:
+        """Whether a stop was requested."""
+        return self._requested
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` unless a stop is already requested; return whether one is."""
+        if not self._requested:
+            time.sleep(timeout)  # a signal interrupts the sleep only to run its handler; PEP 475 resumes it
+        return self._requested
+
+
 class Supervisor:
     """Starts children, notices when one dies, and stops them all (SIGTERM, wait, then SIGKILL).
 
@@ -67,7 +91,7 @@ class Supervisor:
     """
 
     def __init__(
-        self, stop: threading.Event, *, start_timeout: float = 30.0, stop_timeout: float = 10.0, poll: float = 0.05
+        self, stop: StopFlag, *, start_timeout: float = 30.0, stop_timeout: float = 10.0, poll: float = 0.05
     ) -> None:
         self.stop_requested = stop
         self._start_timeout = start_timeout

@@ -12,7 +12,6 @@ import errno
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,7 +23,7 @@ from faasq.deploy import build_deployment, deploy_functions
 from faasq.errors import GatewayError, GatewayUnreachable, StackFailed
 from faasq.functions import fetch_function
 from faasq.stack import StackFunction
-from faasq.supervisor import ChildSpec, Stopped, Supervisor
+from faasq.supervisor import ChildSpec, StopFlag, Stopped, Supervisor
 
 __all__ = ["banner", "provider_spec", "register", "reserve_port", "stack_children"]
 
@@ -63,7 +62,7 @@ def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, st
     return ChildSpec(
         name="provider",
         # The console script's entry point, run with this interpreter so no PATH lookup is needed.
-        argv=[sys.executable, "-c", "from provider.main import main; main()"],
+        argv=[sys.executable, "-m", "provider.main"],
         env={**environ, **settings, "state_dir": str(state_dir / "provider")},
         ready_url=f"http://{_HOST}:{port}/healthz",
         pass_fds=(sock.fileno(),),
@@ -90,7 +89,7 @@ def banner(url: str, functions: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
@@ -150,7 +149,7 @@ def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, fu
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     functions = _functions(args, ctx)
-    stop = threading.Event()
+    stop = StopFlag()
     with _stop_on_signals(stop), Supervisor(stop, start_timeout=_START_TIMEOUT) as supervisor:
         try:
             _bring_up(supervisor, args, ctx, functions)

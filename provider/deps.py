@@ -19,6 +19,7 @@ from provider.config import ProviderSettings
 from provider.errors import InvalidRequest
 from provider.protocol import Provider
 from provider.types import DeleteFunctionRequest, FunctionDeployment, LogRequest, ScaleServiceRequest, Secret
+from provider.validation import describe_validation_error
 
 __all__ = [
     "DeleteBody",
@@ -66,10 +67,6 @@ NamespaceDep = Annotated[str, Depends(_namespace)]
 """The ``?namespace=`` query parameter, or the default function namespace."""
 
 
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(part) for part in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors())
-
-
 def decode_body(model: type[M], raw: bytes) -> M:
     """Decode a JSON request body into ``model``.
 
@@ -88,7 +85,7 @@ def decode_body(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest(f"validation failed: {_describe(exc)}") from None
+        raise InvalidRequest(f"validation failed: {describe_validation_error(exc, root='body')}") from None
 
 
 def _json_body(model: type[M]) -> Callable[[Request, str], Awaitable[M]]:

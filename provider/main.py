@@ -8,6 +8,7 @@ socket, on that socket. SIGTERM and SIGINT stop it gracefully: open requests get
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -16,6 +17,7 @@ from provider.app import create_app
 from provider.calllog import configure_logging
 from provider.config import ProviderSettings
 from provider.local import LocalProvider
+from provider.validation import load_settings
 
 __all__ = ["main", "server"]
 
@@ -42,8 +44,8 @@ def server(settings: ProviderSettings) -> uvicorn.Server:
 
 
 def main() -> None:
-    """Run the provider until SIGTERM or SIGINT."""
-    settings = ProviderSettings()
+    """Run the provider until SIGTERM or SIGINT, then exit 0; exit non-zero with one line on bad settings."""
+    settings = load_settings(ProviderSettings, "faasq-provider")
     configure_logging()
     # The local provider's health checks would log every poll.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -52,4 +54,11 @@ def main() -> None:
         # fileno= detects the family, unlike socket.fromfd (and uvicorn's fd=, which assumes AF_UNIX).
         sockets = [socket.socket(fileno=settings.listen_fd)]
         logger.info("serving on inherited socket %s", sockets[0].getsockname())
+    # uvicorn re-raises the signal it drained on to the previous handler; these let a drain end in exit 0.
+    for drained in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(drained, lambda signum, frame: None)
     server(settings).run(sockets=sockets)
+
+
+if __name__ == "__main__":
+    main()

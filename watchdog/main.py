@@ -13,9 +13,9 @@ import sys
 from types import FrameType
 
 import uvicorn
-from pydantic import ValidationError
 
 from provider.calllog import configure_logging
+from provider.validation import load_settings
 from watchdog.app import WatchdogApp
 from watchdog.config import WatchdogSettings
 from watchdog.runners import build_runner
@@ -37,22 +37,8 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def _settings_error(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
-    return "faasq-watchdog: invalid settings: " + "; ".join(problems)
-
-
 def _load_settings() -> WatchdogSettings:
-    try:
-        settings = WatchdogSettings()
-    except ValidationError as exc:
-        sys.exit(_settings_error(exc))
-    except ValueError as exc:  # pydantic-settings' own parse errors, e.g. a malformed listen_fd
-        sys.exit(f"faasq-watchdog: invalid settings: {exc}")
+    settings = load_settings(WatchdogSettings, "faasq-watchdog")
     if shutil.which(settings.argv[0]) is None:
         sys.exit(f"faasq-watchdog: invalid settings: fprocess command not found: {settings.argv[0]}")
     return settings

@@ -121,7 +121,7 @@ class LocalProvider:
         self._run(record, runtime)
 
     async def update(self, request: FunctionDeployment) -> None:
-        """Replace a function's definition and roll its replicas.
+        """Replace a function's definition and roll its replicas; an identical definition changes nothing.
 
         The replica count is kept, clamped to the new scaling labels (0 stays 0). Old replicas
         serve until the new ones are ready, or at most ``ready_timeout``.
@@ -130,6 +130,8 @@ class LocalProvider:
         function = self._lookup(request.service, namespace)
         self._validate(request, namespace)
         deployment = request.model_copy(update={"namespace": namespace})
+        if deployment == function.record.deployment:
+            return  # as with a Kubernetes Deployment, an unchanged definition rolls nothing
         replicas = clamp_replicas(function.record.replicas, scale_policy(deployment.labels))
         with _on_disk("store function", request.service, namespace):
             self._state.save(

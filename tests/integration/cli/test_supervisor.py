@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from faasq.errors import StackFailed
-from faasq.supervisor import ChildSpec, Stopped, Supervisor
+from faasq.supervisor import ChildSpec, StopFlag, Stopped, Supervisor
 from tests.support import bound_socket
 
 pytestmark = pytest.mark.integration
@@ -53,8 +53,8 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def stop() -> threading.Event:
-    return threading.Event()
+def stop() -> StopFlag:
+    return StopFlag()
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def server() -> Iterator[ChildSpec]:
         yield spec("server", SERVER, str(sock.fileno()), ready_url=url, fds=(sock.fileno(),))
 
 
-def test_start_waits_for_ready_and_stop_terminates(stop: threading.Event, server: ChildSpec) -> None:
+def test_start_waits_for_ready_and_stop_terminates(stop: StopFlag, server: ChildSpec) -> None:
     with Supervisor(stop) as supervisor:
         supervisor.start(server)
         supervisor.check()
@@ -73,7 +73,7 @@ def test_start_waits_for_ready_and_stop_terminates(stop: threading.Event, server
     assert not alive(pid)
 
 
-def test_watch_returns_when_stop_is_requested(stop: threading.Event, server: ChildSpec) -> None:
+def test_watch_returns_when_stop_is_requested(stop: StopFlag, server: ChildSpec) -> None:
     with Supervisor(stop) as supervisor:
         supervisor.start(server)
         threading.Timer(0.1, stop.set).start()
@@ -81,7 +81,7 @@ def test_watch_returns_when_stop_is_requested(stop: threading.Event, server: Chi
     assert stop.is_set()
 
 
-def test_a_dying_child_is_reported(stop: threading.Event, server: ChildSpec) -> None:
+def test_a_dying_child_is_reported(stop: StopFlag, server: ChildSpec) -> None:
     with Supervisor(stop) as supervisor:
         supervisor.start(server)
         supervisor.start(spec("short", "import sys; sys.exit(3)"))
@@ -89,12 +89,12 @@ def test_a_dying_child_is_reported(stop: threading.Event, server: ChildSpec) -> 
             supervisor.watch()
 
 
-def test_a_child_dying_before_ready_fails_the_start(stop: threading.Event) -> None:
+def test_a_child_dying_before_ready_fails_the_start(stop: StopFlag) -> None:
     with Supervisor(stop) as supervisor, pytest.raises(StackFailed, match=r"^early exited with code 2$"):
         supervisor.start(spec("early", "import sys; sys.exit(2)", ready_url="http://127.0.0.1:9/healthz"))
 
 
-def test_a_child_never_ready_times_out(stop: threading.Event) -> None:
+def test_a_child_never_ready_times_out(stop: StopFlag) -> None:
     with bound_socket() as sock, Supervisor(stop, start_timeout=0.3) as supervisor:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/healthz"  # listening, never answering
         started = time.monotonic()
@@ -103,13 +103,13 @@ def test_a_child_never_ready_times_out(stop: threading.Event) -> None:
         assert time.monotonic() - started < 5
 
 
-def test_a_stop_request_interrupts_the_start(stop: threading.Event) -> None:
+def test_a_stop_request_interrupts_the_start(stop: StopFlag) -> None:
     threading.Timer(0.1, stop.set).start()
     with Supervisor(stop) as supervisor, pytest.raises(Stopped):
         supervisor.start(spec("slow", "import time; time.sleep(60)", ready_url="http://127.0.0.1:9/healthz"))
 
 
-def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(stop: threading.Event, tmp_path: Path) -> None:
+def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(stop: StopFlag, tmp_path: Path) -> None:
     supervisor = Supervisor(stop, stop_timeout=0.2)
     supervisor.start(spec("stubborn", IGNORE_TERM, str(tmp_path / "ignoring")))
     (pid,) = supervisor.pids
@@ -123,7 +123,7 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(stop: threading.Ev
     assert 0.2 <= time.monotonic() - started < 5
 
 
-def test_a_missing_program_is_one_line(stop: threading.Event) -> None:
+def test_a_missing_program_is_one_line(stop: StopFlag) -> None:
     with (
         Supervisor(stop) as supervisor,
         pytest.raises(StackFailed, match=r"^cannot start ghost \(/nonexistent/program\): No such file"),
@@ -132,9 +132,9 @@ def test_a_missing_program_is_one_line(stop: threading.Event) -> None:
 
 
 SUPERVISOR = """
-import os, sys, threading, time
-from faasq.supervisor import ChildSpec, Supervisor
-supervisor = Supervisor(threading.Event())
+import os, sys, time
+from faasq.supervisor import ChildSpec, StopFlag, Supervisor
+supervisor = Supervisor(StopFlag())
 supervisor.start(ChildSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], dict(os.environ)))
 print(supervisor.pids[0], flush=True)
 time.sleep(60)
@@ -157,3 +157,27 @@ def test_children_get_sigterm_when_the_supervisor_is_killed() -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+WATCHER = """
+import signal, sys
+from faasq.supervisor import StopFlag, Supervisor
+stop = StopFlag()
+signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+print("watching", flush=True)
+Supervisor(stop, poll=0.00001).watch()
+print("stopped", flush=True)
+"""
+
+
+def test_a_stop_signal_ends_the_watch() -> None:
+    # A tight poll puts the signal inside wait() most of the time: a lock there could deadlock the handler.
+    process = subprocess.Popen([sys.executable, "-c", WATCHER], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"watching\n"
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert (process.returncode, out) == (0, b"stopped\n")

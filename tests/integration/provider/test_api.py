@@ -32,17 +32,22 @@ class RunningProvider:
         self.client = client
 
     async def stop(self) -> None:
-        """SIGTERM, as a supervisor would; uvicorn shuts down, then re-raises the signal."""
+        """SIGTERM, as a supervisor would: a graceful stop that exits 0."""
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         await self.client.aclose()
-        assert await asyncio.wait_for(self.process.wait(), 30) in (0, -signal.SIGTERM)
+        assert await asyncio.wait_for(self.process.wait(), 30) == 0
 
 
-async def start_provider(state_dir: Path) -> RunningProvider:
+def provider_script() -> str:
     script = shutil.which("faasq-provider", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.fail("the faasq-provider console script is missing: pip install -e .[dev]")
+    return script
+
+
+async def start_provider(state_dir: Path) -> RunningProvider:
+    script = provider_script()
     with bound_socket() as sock:
         env = os.environ | {"state_dir": str(state_dir), "listen_fd": str(sock.fileno()), "ready_timeout": "20s"}
         process = await asyncio.create_subprocess_exec(script, env=env, cwd=ROOT, pass_fds=[sock.fileno()])
@@ -175,3 +180,16 @@ async def test_functions_survive_a_provider_restart(tmp_path: Path) -> None:
         assert [f["name"] for f in (await second.client.get("/system/functions")).json()] == ["cat"]
     finally:
         await second.stop()
+
+
+async def test_bad_settings_exit_with_one_clear_line(tmp_path: Path) -> None:
+    env = os.environ | {"state_dir": str(tmp_path), "port": "not-a-port"}
+    process = await asyncio.create_subprocess_exec(
+        provider_script(), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 1
+    assert out == b""
+    lines = err.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("faasq-provider: invalid settings: port: ")

@@ -148,3 +148,14 @@ async def test_update_clamps_the_kept_count_to_the_new_labels(local: LocalProvid
     await local.scale("echo", NAMESPACE, 0)
     await local.update(echo(labels={"com.openfaas.scale.min": "2"}))
     await replicas_settle(local, "echo", 0)
+
+
+async def test_an_unchanged_update_keeps_the_running_replicas(local: LocalProvider) -> None:
+    await local.deploy(echo(envVars={"K": "v"}))
+    before = await replicas_settle(local, "echo", 1)
+    ids = [instance.id for instance in local.instances("echo", NAMESPACE)]
+    await local.update(echo(envVars={"K": "v"}))
+    assert [instance.id for instance in local.instances("echo", NAMESPACE)] == ids
+    assert await local.get("echo", NAMESPACE) == before
+    await local.update(echo(envVars={"K": "changed"}))
+    assert (await local.get("echo", NAMESPACE)).env_vars == {"K": "changed"}
