@@ -22,8 +22,6 @@ class ProviderSettings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535, description="Port the REST server listens on (faas-provider: port).")
     state_dir: Path = Field(Path(".faasq/provider"), description="Where deployments, secrets and logs are kept.")
     function_namespace: str = Field(DEFAULT_NAMESPACE, description="The namespace functions go to by default.")
-    read_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time to read a request.")
-    write_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time to write a response.")
     upstream_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time an invocation may take.")
     ready_timeout: GoDuration = Field(
         timedelta(seconds=30),
