@@ -1,0 +1,124 @@
+"""The queue's wire format: how an async call travels on JetStream from the gateway to the workers.
+
+One message per call on subject ``<stream>.<queue>`` of stream ``<stream>`` (default
+``faas-request``). The payload is the request body byte for byte; the call's metadata is in
+NATS headers, and ``Nats-Msg-Id`` is the call id so that JetStream drops a resend within its
+duplicate window. This module and ``provider/types.py`` are all the components share.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CALL_ID_PATTERN",
+    "DEFAULT_QUEUE",
+    "DEFAULT_STREAM",
+    "QUEUE_ANNOTATION",
+    "MalformedCall",
+    "QueuedCall",
+    "queue_subject",
+]
+
+DEFAULT_STREAM = "faas-request"
+DEFAULT_QUEUE = "default"
+QUEUE_ANNOTATION = "com.openfaas.queue"
+CALL_ID_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+"""A call id: a uuid, or a client's own id of up to 128 safe characters (it is also a NATS header value)."""
+
+_QUEUE_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+
+MSG_ID = "Nats-Msg-Id"
+FUNCTION = "Faasq-Function"
+NAMESPACE = "Faasq-Namespace"
+METHOD = "Faasq-Method"
+PATH = "Faasq-Path"
+QUERY = "Faasq-Query"
+CALLBACK_URL = "Faasq-Callback-Url"
+CALL_ID = "Faasq-Call-Id"
+ENQUEUED_AT = "Faasq-Enqueued-At"
+HEADERS = "Faasq-Headers"
+QUEUE = "Faasq-Queue"
+
+
+class MalformedCall(ValueError):
+    """A message on the queue that is not a faasq call; it can never succeed, so it is dead-lettered."""
+
+
+def queue_subject(stream: str, queue: str) -> str:
+    """The subject a queue's calls are published on.
+
+    Raises:
+        ValueError: the queue name is not 1-64 letters, digits, ``_`` or ``-``.
+    """
+    if not _QUEUE_NAME.match(queue):
+        raise ValueError(f"invalid queue name {queue!r}: use 1-64 letters, digits, '_' or '-'")
+    return f"{stream}.{queue}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedCall:
+    """One async call as stored on the queue."""
+
+    call_id: str
+    function: str
+    namespace: str
+    method: str = "POST"
+    path: str = "/"
+    query: str = ""
+    callback_url: str | None = None
+    enqueued_at_ns: int = 0
+    queue: str = DEFAULT_QUEUE
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    """The original request's headers, in order, repeated names kept."""
+    body: bytes = b""
+
+    def nats_headers(self) -> dict[str, str]:
+        """The NATS headers that carry this call's metadata."""
+        headers = {
+            MSG_ID: self.call_id,
+            CALL_ID: self.call_id,
+            FUNCTION: self.function,
+            NAMESPACE: self.namespace,
+            METHOD: self.method,
+            PATH: self.path,
+            QUERY: self.query,
+            ENQUEUED_AT: str(self.enqueued_at_ns),
+            QUEUE: self.queue,
+            # JSON escapes CR and LF, which a NATS header value must not contain.
+            HEADERS: json.dumps(self.headers, separators=(",", ":")),
+        }
+        if self.callback_url:
+            headers[CALLBACK_URL] = self.callback_url
+        return headers
+
+    @classmethod
+    def from_message(cls, headers: dict[str, str] | None, body: bytes) -> QueuedCall:
+        """Decode a message taken from the queue.
+
+        Raises:
+            MalformedCall: a required header is missing or a value cannot be decoded.
+        """
+        if not headers or FUNCTION not in headers or CALL_ID not in headers:
+            raise MalformedCall(f"not a faasq call: missing {FUNCTION} or {CALL_ID} header")
+        try:
+            pairs = json.loads(headers.get(HEADERS, "[]"))
+            original = [(str(name), str(value)) for name, value in pairs]
+            enqueued = int(headers.get(ENQUEUED_AT, "0"))
+        except (ValueError, TypeError) as exc:
+            raise MalformedCall(f"call {headers[CALL_ID]}: undecodable metadata: {exc}") from None
+        return cls(
+            call_id=headers[CALL_ID],
+            function=headers[FUNCTION],
+            namespace=headers.get(NAMESPACE, ""),
+            method=headers.get(METHOD, "POST"),
+            path=headers.get(PATH, "/") or "/",
+            query=headers.get(QUERY, ""),
+            callback_url=headers.get(CALLBACK_URL) or None,
+            enqueued_at_ns=enqueued,
+            queue=headers.get(QUEUE, DEFAULT_QUEUE),
+            headers=original,
+            body=body,
+        )

@@ -1,0 +1,64 @@
+"""The queue's wire format round-trips every field and rejects what is not a call."""
+
+import pytest
+
+from provider.queue import CALL_ID_PATTERN, MalformedCall, QueuedCall, queue_subject
+
+
+def test_a_call_round_trips_through_nats_headers() -> None:
+    call = QueuedCall(
+        call_id="0f8fad5b-d9cb-469f-a165-70867728950e",
+        function="echo",
+        namespace="openfaas-fn",
+        method="PUT",
+        path="/a/b",
+        query="x=1&y=2",
+        callback_url="http://127.0.0.1:9000/cb",
+        enqueued_at_ns=1_700_000_000_123_456_789,
+        queue="slow",
+        headers=[("Content-Type", "text/plain"), ("X-Many", "1"), ("X-Many", "2"), ("X-Evil", "a\r\nb")],
+        body=b"\x00hi\xff",
+    )
+    headers = call.nats_headers()
+    assert headers["Nats-Msg-Id"] == call.call_id
+    assert all("\r" not in value and "\n" not in value for value in headers.values())
+    assert QueuedCall.from_message(headers, call.body) == call
+
+
+def test_no_callback_means_no_header() -> None:
+    headers = QueuedCall(call_id="c1", function="echo", namespace="fn").nats_headers()
+    assert "Faasq-Callback-Url" not in headers
+    assert QueuedCall.from_message(headers, b"").callback_url is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {},
+        {"Faasq-Function": "echo"},
+        {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Headers": "{not json"},
+        {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Headers": "[1]"},
+        {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Enqueued-At": "soon"},
+    ],
+)
+def test_what_is_not_a_call_is_malformed(headers: dict[str, str] | None) -> None:
+    with pytest.raises(MalformedCall):
+        QueuedCall.from_message(headers, b"")
+
+
+def test_queue_subjects() -> None:
+    assert queue_subject("faas-request", "default") == "faas-request.default"
+    for bad in ["", "a.b", "a b", "*", ">", "x" * 65, "q\n"]:
+        with pytest.raises(ValueError, match="invalid queue name"):
+            queue_subject("faas-request", bad)
+
+
+@pytest.mark.parametrize("call_id", ["0f8fad5b-d9cb-469f-a165-70867728950e", "order-42", "a:b.c_d"])
+def test_call_ids_accepted(call_id: str) -> None:
+    assert CALL_ID_PATTERN.match(call_id)
+
+
+@pytest.mark.parametrize("call_id", ["", "-lead", "has space", "new\nline", "trail\n", "x" * 129, "é"])
+def test_call_ids_rejected(call_id: str) -> None:
+    assert not CALL_ID_PATTERN.match(call_id)
