@@ -12,6 +12,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.errors import APIError, BadRequestError
+
 __all__ = [
     "CALL_ID_PATTERN",
     "DEFAULT_QUEUE",
@@ -19,6 +23,8 @@ __all__ = [
     "QUEUE_ANNOTATION",
     "MalformedCall",
     "QueuedCall",
+    "StreamConfigError",
+    "ensure_stream",
     "queue_subject",
 ]
 
@@ -43,6 +49,10 @@ HEADERS = "Faasq-Headers"
 QUEUE = "Faasq-Queue"
 
 
+class StreamConfigError(RuntimeError):
+    """The stream exists with a configuration that cannot be changed in place (e.g. its retention)."""
+
+
 class MalformedCall(ValueError):
     """A message on the queue that is not a faasq call; it can never succeed, so it is dead-lettered."""
 
@@ -56,6 +66,35 @@ def queue_subject(stream: str, queue: str) -> str:
     if not _QUEUE_NAME.match(queue):
         raise ValueError(f"invalid queue name {queue!r}: use 1-64 letters, digits, '_' or '-'")
     return f"{stream}.{queue}"
+
+
+async def ensure_stream(js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0) -> StreamInfo:
+    """Create the calls' stream, or bring an existing one to this configuration.
+
+    File storage (a 202 survives a restart of NATS), work-queue retention (a call is deleted
+    once a worker acks it), every queue's subject, and a duplicate window for call-id dedup.
+
+    Raises:
+        StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage).
+    """
+    config = StreamConfig(
+        name=stream,
+        subjects=[f"{stream}.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=duplicate_window,
+    )
+    try:
+        return await js.add_stream(config)
+    except BadRequestError:  # it exists with another configuration
+        pass
+    try:
+        return await js.update_stream(config)
+    except APIError as exc:
+        raise StreamConfigError(
+            f"stream {stream!r} exists with a configuration faasq cannot change ({exc.description}): "
+            "delete it or configure another stream name"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
