@@ -28,7 +28,18 @@ from provider.protocol import Provider
 from provider.statuses import status_for
 from provider.types import split_namespace
 
-__all__ = ["METHODS", "FunctionProxy", "FunctionRoute", "Target", "request_headers", "response_headers", "target_of"]
+__all__ = [
+    "METHODS",
+    "Forwarder",
+    "FunctionProxy",
+    "FunctionRoute",
+    "Target",
+    "end_to_end",
+    "request_headers",
+    "response_headers",
+    "send_text",
+    "target_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +82,10 @@ class Target:
         return URL(f"{base.rstrip('/')}{self.path}{suffix}", encoded=True)
 
 
-def target_of(scope: Scope, default_namespace: str) -> Target:
-    """Parse ``/function/<name>[.<ns>][/<path>]`` from an ASGI scope; ``name.ns`` selects a namespace."""
+def target_of(scope: Scope, default_namespace: str, prefix: bytes = _PREFIX) -> Target:
+    """Parse ``<prefix><name>[.<ns>][/<path>]`` from an ASGI scope; ``name.ns`` selects a namespace."""
     raw = scope.get("raw_path") or scope["path"].encode()
-    head, slash, rest = raw[len(_PREFIX) :].partition(b"?")[0].partition(b"/")
+    head, slash, rest = raw[len(prefix) :].partition(b"?")[0].partition(b"/")
     name, namespace = split_namespace(unquote(head.decode("latin-1")), default_namespace)
     path = "/" + rest.decode("latin-1") if slash else "/"
     return Target(name, namespace, path, scope.get("query_string", b"").decode("latin-1"))
@@ -91,11 +102,19 @@ def _filtered(headers: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes])
     return [(key, value) for key, value in headers if key.lower() not in dropped]
 
 
-def request_headers(scope: Scope, call_id: str) -> list[tuple[str, str]]:
-    """Headers for the replica: the caller's minus hop-by-hop and Host, plus call id and forwarding headers."""
+def end_to_end(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """The headers minus hop-by-hop ones (RFC 9110 §7.6.1, and those ``Connection`` names), order kept."""
+    return _filtered(headers, frozenset())
+
+
+def request_headers(scope: Scope, call_id: str | None) -> list[tuple[str, str]]:
+    """Headers for the upstream: the caller's minus hop-by-hop and Host, plus call id and forwarding headers.
+
+    ``call_id=None`` adds no ``X-Call-Id`` (the system API is not a call).
+    """
     incoming: Headers = scope["headers"]
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in _filtered(incoming, frozenset({b"host"}))]
-    if not _has(incoming, b"x-call-id"):
+    if call_id is not None and not _has(incoming, b"x-call-id"):
         headers.append(("X-Call-Id", call_id))
     host = next((value for key, value in incoming if key == b"host"), None)
     if host is not None:
@@ -105,9 +124,11 @@ def request_headers(scope: Scope, call_id: str) -> list[tuple[str, str]]:
     return headers
 
 
-def response_headers(upstream: Iterable[tuple[bytes, bytes]], call_id: str, seconds: float) -> Headers:
-    """Headers for the caller: the replica's minus hop-by-hop, with our duration and call id."""
-    # uvicorn writes its own Date; a second one would make the response ambiguous.
+def response_headers(upstream: Iterable[tuple[bytes, bytes]], call_id: str | None, seconds: float) -> Headers:
+    """Headers for the caller: the upstream's minus hop-by-hop, with our duration and call id (unless None)."""
+    if call_id is None:
+        # uvicorn writes its own Date; a second one would make the response ambiguous.
+        return _filtered(upstream, frozenset({b"date"}))
     headers = _filtered(upstream, frozenset({b"date", b"x-duration-seconds", b"x-call-id"}))
     headers.append((b"x-duration-seconds", f"{seconds:f}".encode()))
     headers.append((b"x-call-id", call_id.encode("latin-1")))
@@ -142,29 +163,35 @@ def _has_body(headers: Headers) -> bool:
     return (length is not None and length.strip() != "0") or _has(headers, b"transfer-encoding")
 
 
-async def _send_error(send: Send, status: int, text: str, call_id: str) -> None:
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"x-openfaas-internal", b"proxy"),
-        (b"x-call-id", call_id.encode("latin-1")),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": text.encode()})
+async def send_text(send: Send, status: int, text: str, headers: Headers | None = None) -> None:
+    """Send a whole plain-text response."""
+    body = text.encode()
+    start = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start + (headers or [])})
+    await send({"type": "http.response.body", "body": body})
 
 
-class FunctionProxy:
-    """ASGI app for ``/function/<name>[/<path>]``; open it (``async with``) before serving.
+async def _send_error(send: Send, status: int, text: str, call_id: str | None) -> None:
+    headers = [(b"x-openfaas-internal", b"proxy")]
+    if call_id is not None:
+        headers.append((b"x-call-id", call_id.encode("latin-1")))
+    await send_text(send, status, text, headers)
+
+
+class Forwarder:
+    """Streams requests to upstream URLs and their responses back, over one aiohttp session.
+
+    Open it (``async with``) before use. The provider's invocation proxy and the gateway's
+    ``/function/`` and ``/system/`` proxies are all this.
 
     Args:
-        provider: resolves a function to a ready replica's base URL.
-        default_namespace: the namespace of a name without ``.ns``.
-        timeout: longest time, in seconds, an invocation may take (``upstream_timeout``).
+        timeout: longest time, in seconds, one forwarded request may take, unless ``forward`` is given another.
+        upstream: what the upstream is, for error messages ("the provider").
     """
 
-    def __init__(self, provider: Provider, *, default_namespace: str, timeout: float) -> None:
-        self._provider = provider
-        self._namespace = default_namespace
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+    def __init__(self, *, timeout: float | None, upstream: str = "the upstream") -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._upstream = upstream
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
@@ -186,6 +213,78 @@ class FunctionProxy:
             await self._session.close()
             self._session = None
 
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        url: URL,
+        *,
+        call_id: str | None,
+        started: float,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        client_timeout: aiohttp.ClientTimeout | None = None,
+    ) -> None:
+        """Stream the request to ``url`` and the response back; failures become 502 or 504 (``X-OpenFaaS-Internal``).
+
+        Args:
+            scope: the caller's request; method, headers and body are forwarded.
+            receive: the caller's ASGI receive.
+            send: the caller's ASGI send.
+            url: the upstream URL, path and query already encoded.
+            call_id: set as ``X-Call-Id`` on request and response, with ``X-Duration-Seconds``; None sets neither.
+            started: ``time.perf_counter()`` when the request arrived.
+            extra_headers: added to the forwarded request.
+            client_timeout: replaces the forwarder's timeout for this request.
+        """
+        if self._session is None:
+            raise RuntimeError("Forwarder used outside its 'async with' block")
+        data = _body(receive) if _has_body(scope["headers"]) else None
+        relay = _Relay(send, call_id, started)
+        timeout = client_timeout or self.timeout
+        try:
+            async with self._session.request(
+                scope["method"],
+                url,
+                headers=[*request_headers(scope, call_id), *extra_headers],
+                data=data,
+                allow_redirects=False,
+                timeout=timeout,
+            ) as upstream:
+                await relay.stream(upstream)
+        except TimeoutError:
+            await relay.fail(504, f"timed out after {timeout.total:g}s waiting for {url.path}")
+        except (aiohttp.ClientError, _ClientGone) as exc:
+            # aiohttp wraps an error raised by the body iterator in a ClientConnectionError.
+            if isinstance(exc, _ClientGone) or isinstance(exc.__cause__, _ClientGone):
+                logger.info("caller disconnected before its request body was sent to %s", url)
+                return
+            await relay.fail(502, f"cannot reach {self._upstream}: {str(exc) or type(exc).__name__}")
+
+
+class FunctionProxy:
+    """ASGI app for ``/function/<name>[/<path>]``; open it (``async with``) before serving.
+
+    Args:
+        provider: resolves a function to a ready replica's base URL.
+        default_namespace: the namespace of a name without ``.ns``.
+        timeout: longest time, in seconds, an invocation may take (``upstream_timeout``).
+    """
+
+    def __init__(self, provider: Provider, *, default_namespace: str, timeout: float) -> None:
+        self._provider = provider
+        self._namespace = default_namespace
+        self._forwarder = Forwarder(timeout=timeout, upstream="the function's replica")
+
+    async def __aenter__(self) -> Self:
+        await self._forwarder.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._forwarder.__aexit__(exc_type, exc, tb)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one invocation."""
         started = time.perf_counter()
@@ -197,33 +296,7 @@ class FunctionProxy:
         except ProviderError as exc:
             await _send_error(send, status_for(exc), _resolve_message(exc, target), call_id)
             return
-        await self._forward(scope, receive, send, target.url(base), call_id, started)
-
-    async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, url: URL, call_id: str, started: float
-    ) -> None:
-        if self._session is None:
-            raise RuntimeError("FunctionProxy used outside its 'async with' block")
-        data = _body(receive) if _has_body(scope["headers"]) else None
-        relay = _Relay(send, call_id, started)
-        try:
-            async with self._session.request(
-                scope["method"],
-                url,
-                headers=request_headers(scope, call_id),
-                data=data,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as upstream:
-                await relay.stream(upstream)
-        except TimeoutError:
-            await relay.fail(504, f"timed out after {self._timeout.total:g}s waiting for {url.path}")
-        except (aiohttp.ClientError, _ClientGone) as exc:
-            # aiohttp wraps an error raised by the body iterator in a ClientConnectionError.
-            if isinstance(exc, _ClientGone) or isinstance(exc.__cause__, _ClientGone):
-                logger.info("caller disconnected before its request body was sent to %s", url)
-                return
-            await relay.fail(502, f"cannot reach the function's replica: {str(exc) or type(exc).__name__}")
+        await self._forwarder.forward(scope, receive, send, target.url(base), call_id=call_id, started=started)
 
 
 def _resolve_message(exc: ProviderError, target: Target) -> str:
@@ -236,7 +309,7 @@ def _resolve_message(exc: ProviderError, target: Target) -> str:
 class _Relay:
     """Sends the replica's response to the caller; after the status line, failures can only cut the body."""
 
-    def __init__(self, send: Send, call_id: str, started: float) -> None:
+    def __init__(self, send: Send, call_id: str | None, started: float) -> None:
         self._send = send
         self._call_id = call_id
         self._started = started
