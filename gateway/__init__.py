@@ -1,1 +1,4 @@
-"""faasq's gateway: see DESIGN.md; built in a later increment."""
+"""faasq's gateway: async enqueue onto NATS JetStream, and the provider's API and invocations proxied.
+
+Build it with :func:`gateway.app.create_app`; ``faasq-gateway`` (``gateway.main``) serves it.
+"""

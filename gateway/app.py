@@ -1,0 +1,129 @@
+"""The gateway app: async enqueue onto JetStream, the provider's API and invocations proxied.
+
+Build one with :func:`create_app`; ``gateway.main`` serves it with uvicorn. The hot routes
+are pure ASGI in front of FastAPI (:class:`~gateway.routing.GatewayRoutes`); FastAPI serves
+``/healthz`` and the OpenAPI docs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+import aiohttp
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from gateway.auth import BasicAuth, read_credentials
+from gateway.config import GatewaySettings
+from gateway.enqueue import EnqueueLimits, EnqueueRoute
+from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
+from gateway.jetstream import JetStreamPublisher, Publisher
+from gateway.proxy import ProviderProxy
+from gateway.routing import GatewayRoutes
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_DOC = """\
+**Async calls.** `/async-function/<name>[.<namespace>][/<path>]`, any method: the call
+(method, path, query, headers, body) is stored on NATS JetStream for the queue workers,
+and the answer is **202** with `X-Call-Id` and `X-Start-Time` once JetStream has
+acknowledged it. `X-Callback-Url` (an absolute http(s) URL) receives the result. Send
+`X-Call-Id` to choose the call id: a call resent with the same id within the duplicate
+window is stored once. Unknown function: 404, bad header: 400, body too large: 413,
+NATS unavailable or not acknowledging in time: 503 (resend with the same `X-Call-Id`).
+
+**Sync calls.** `/function/<name>[.<namespace>][/<path>]`, proxied to the provider and
+streamed, with `X-Call-Id` and `X-Duration-Seconds`.
+
+**System API.** `/system/*` is the provider's (deploy, list, scale, remove, logs,
+secrets), proxied; with `basic_auth` on it needs the gateway's credentials (401 otherwise).
+"""
+
+
+def _version() -> str:
+    try:
+        return version("faasq")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+def _health() -> PlainTextResponse:
+    return PlainTextResponse("OK")
+
+
+def create_app(
+    settings: GatewaySettings, *, publisher: Publisher | None = None, lookup: FunctionLookup | None = None
+) -> FastAPI:
+    """Build the gateway.
+
+    Args:
+        settings: the gateway's settings.
+        publisher: stores calls; by default JetStream at ``faas_nats_address``.
+        lookup: asks about functions; by default the provider at ``functions_provider_url``.
+
+    Returns:
+        The ASGI app. Its lifespan connects the publisher and lookup and opens the proxy's client.
+
+    Raises:
+        OSError: ``basic_auth`` is on and a credentials file cannot be read.
+        ValueError: ``basic_auth`` is on and the user file is empty.
+    """
+    credentials = read_credentials(settings.secret_mount_path) if settings.basic_auth else None
+    auth = aiohttp.BasicAuth(credentials.user, credentials.password) if credentials else None
+    publisher = publisher or JetStreamPublisher(settings)
+    lookup = lookup or ProviderLookup(
+        settings.functions_provider_url, timeout=settings.upstream_timeout.total_seconds(), auth=auth
+    )
+    directory = FunctionDirectory(
+        lookup, stream=settings.faas_nats_channel, ttl=settings.function_cache_ttl.total_seconds()
+    )
+    limits = EnqueueLimits(
+        max_body_bytes=settings.max_body_bytes,
+        read_timeout=settings.read_timeout.total_seconds(),
+        enqueue_timeout=settings.enqueue_timeout.total_seconds(),
+    )
+    enqueue = EnqueueRoute(directory, publisher, limits, default_namespace=settings.function_namespace)
+    proxy = ProviderProxy(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await publisher.startup()
+        try:
+            _check_body_limit(settings, publisher)
+            await lookup.startup()
+            try:
+                async with proxy:
+                    logger.info("gateway ready; provider at %s", settings.functions_provider_url)
+                    yield
+            finally:
+                await lookup.shutdown()
+        finally:
+            await publisher.shutdown()
+            logger.info("gateway stopped")
+
+    app = FastAPI(
+        title="faasq gateway",
+        summary="OpenFaaS's gateway API: async calls on NATS JetStream, sync calls and the system API proxied.",
+        description=_DOC,
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.add_api_route("/healthz", _health, methods=["GET"], response_class=PlainTextResponse, summary="Liveness")
+    app.add_middleware(GatewayRoutes, enqueue=enqueue, proxy=proxy)
+    if credentials is not None:
+        app.add_middleware(BasicAuth, credentials=credentials)
+    return app
+
+
+def _check_body_limit(settings: GatewaySettings, publisher: Publisher) -> None:
+    if publisher.max_payload and settings.max_body_bytes > publisher.max_payload:
+        logger.warning(
+            "max_body_bytes=%d is over the NATS server's max_payload=%d: async bodies are limited to the latter",
+            settings.max_body_bytes,
+            publisher.max_payload,
+        )

@@ -1,0 +1,97 @@
+"""Settings of the gateway, read once from the environment; names are the OpenFaaS gateway's where it has one."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from provider.queue import DEFAULT_STREAM
+from provider.types import DEFAULT_NAMESPACE, GoDuration
+
+__all__ = ["GatewaySettings"]
+
+# A JetStream stream name: no whitespace, '.', '*', '>', path separators.
+_STREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
+
+
+class GatewaySettings(BaseSettings):
+    """The gateway's environment."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    functions_provider_url: str = Field(description="The provider's base URL, e.g. http://127.0.0.1:8081/.")
+    function_namespace: str = Field(DEFAULT_NAMESPACE, description="Namespace of a function name without '.ns'.")
+    faas_nats_address: str = Field("127.0.0.1", description="Host of the NATS server.")
+    faas_nats_port: int = Field(4222, ge=1, le=65535, description="Port of the NATS server.")
+    faas_nats_channel: str = Field(
+        DEFAULT_STREAM, description="The JetStream stream of async calls; a queue's subject is '<stream>.<queue>'."
+    )
+    nats_connect_timeout: GoDuration = Field(
+        timedelta(seconds=30), description="How long start-up waits for NATS before giving up."
+    )
+    faas_reconnect_delay: GoDuration = Field(timedelta(seconds=2), description="Wait between NATS reconnect attempts.")
+    nats_duplicate_window: GoDuration = Field(
+        timedelta(minutes=2), description="A call resent with the same X-Call-Id within this window is stored once."
+    )
+    bind_address: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the gateway listens on.")
+    listen_fd: int | None = Field(
+        None, ge=0, description="An inherited, listening TCP socket to serve on instead of bind_address:port."
+    )
+    read_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time to receive an async body.")
+    write_timeout: GoDuration = Field(
+        timedelta(seconds=60), description="Longest time a proxied response may take (with upstream_timeout)."
+    )
+    upstream_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time a sync invocation may take.")
+    basic_auth: bool = Field(False, description="Require basic auth on /system/* and faasq's admin routes.")
+    secret_mount_path: Path = Field(
+        Path("/run/secrets/"), description="Folder holding the files basic-auth-user and basic-auth-password."
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1, description="Largest async body; it must also fit the NATS server's max_payload."
+    )
+    function_cache_ttl: GoDuration = Field(
+        timedelta(seconds=5), description="How long a function looked up for /async-function/ is remembered."
+    )
+    enqueue_timeout: GoDuration = Field(
+        timedelta(seconds=5), description="Longest wait for JetStream to acknowledge an async call (then 503)."
+    )
+
+    @field_validator("functions_provider_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8081/, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("faas_nats_channel")
+    @classmethod
+    def _stream_name(cls, value: str) -> str:
+        if not _STREAM_NAME.match(value):
+            raise ValueError(f"invalid stream name {value!r}: use 1-32 letters, digits, '_' or '-'")
+        return value
+
+    @field_validator(
+        "read_timeout",
+        "write_timeout",
+        "upstream_timeout",
+        "enqueue_timeout",
+        "faas_reconnect_delay",
+        "function_cache_ttl",
+    )
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+    @property
+    def nats_url(self) -> str:
+        """The NATS client URL."""
+        return f"nats://{self.faas_nats_address}:{self.faas_nats_port}"

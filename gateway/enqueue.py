@@ -1,0 +1,179 @@
+"""``/async-function/<name>[/<path>]``: store the call on JetStream, then answer 202 with its call id.
+
+The hot path, so it is raw ASGI: no routing, no dependency chain. The steps are checks
+in pure functions (name, callback URL, call id, length), a cached lookup of the
+function's queue, reading the body under a limit, and one publish awaited until
+JetStream acknowledges it. Only then is the answer 202; on any failure it is a 4xx or
+5xx, and a 503 carries the call id so the caller can resend it without a double run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from urllib.parse import unquote
+
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import BodyTimeout, BodyTooLarge, GatewayError
+from gateway.functions import FunctionDirectory
+from gateway.jetstream import Publisher
+from gateway.responses import send_error, status_for
+from gateway.validation import call_id_of, callback_url_of, check_length, function_of
+from provider.calllog import call_id as call_id_var
+from provider.proxy import end_to_end
+from provider.queue import QueuedCall
+
+__all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute", "parse_call"]
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/async-function/"
+_PREFIX = PREFIX.encode()
+_WATCHED = (b"x-call-id", b"x-callback-url", b"content-length")
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueLimits:
+    """Bounds of one async call.
+
+    Attributes:
+        max_body_bytes: the largest body accepted (413 beyond).
+        read_timeout: seconds to receive the body (408 beyond).
+        enqueue_timeout: seconds to wait for JetStream's acknowledgement (503 beyond).
+    """
+
+    max_body_bytes: int
+    read_timeout: float
+    enqueue_timeout: float
+
+
+def parse_call(scope: Scope, default_namespace: str, max_body: int) -> QueuedCall:
+    """The call a request describes, without its body, queue and enqueue time; every header checked.
+
+    Raises:
+        InvalidRequest: bad function name, ``X-Callback-Url`` or ``X-Call-Id`` (400).
+        BodyTooLarge: ``Content-Length`` over ``max_body`` (413).
+    """
+    raw = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
+    name, slash, rest = raw[len(_PREFIX) :].partition(b"/")
+    function, namespace = function_of(unquote(name.decode("latin-1")), default_namespace)
+    headers = end_to_end(scope["headers"])
+    found = {key: value.decode("latin-1") for key, value in headers if key in _WATCHED}
+    call_id = call_id_of(found.get(b"x-call-id"))
+    try:
+        check_length(found.get(b"content-length"), max_body)
+        callback_url = callback_url_of(found.get(b"x-callback-url"))
+    except GatewayError as exc:
+        exc.call_id = call_id
+        raise
+    return QueuedCall(
+        call_id=call_id,
+        function=function,
+        namespace=namespace,
+        method=scope["method"],
+        path="/" + rest.decode("latin-1") if slash else "/",
+        query=scope.get("query_string", b"").decode("latin-1"),
+        callback_url=callback_url,
+        headers=[(key.decode("latin-1"), value.decode("latin-1")) for key, value in headers],
+    )
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None if the caller went away.
+
+    Raises:
+        BodyTooLarge: more than ``limit`` bytes arrived.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+        if not message.get("more_body", False):
+            return b"".join((*chunks, chunk)) if chunks else chunk
+        chunks.append(chunk)
+
+
+class EnqueueRoute:
+    """ASGI app for ``/async-function/<name>[/<path>]``, any method.
+
+    Args:
+        directory: each function's queue (unknown functions: 404).
+        publisher: stores calls on JetStream.
+        limits: body size and timeouts.
+        default_namespace: the namespace of a name without ``.ns``.
+    """
+
+    def __init__(
+        self, directory: FunctionDirectory, publisher: Publisher, limits: EnqueueLimits, *, default_namespace: str
+    ) -> None:
+        self._directory = directory
+        self._publisher = publisher
+        self._limits = limits
+        self._namespace = default_namespace
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The body limit in force: ``max_body_bytes``, or the NATS server's ``max_payload`` if smaller."""
+        return min(self._limits.max_body_bytes, self._publisher.max_payload or self._limits.max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Queue one call; 202 only once JetStream has it."""
+        started_ns = time.time_ns()
+        try:
+            call = await self._enqueue(scope, receive, started_ns)
+        except GatewayError as exc:
+            _log_refusal(scope, exc)
+            await send_error(send, exc)
+            return
+        if call is None:
+            return
+        headers = [
+            (b"x-call-id", call.call_id.encode()),
+            (b"x-start-time", str(started_ns).encode()),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 202, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _enqueue(self, scope: Scope, receive: Receive, started_ns: int) -> QueuedCall | None:
+        limit = self.max_body_bytes
+        call = parse_call(scope, self._namespace, limit)
+        call_id_var.set(call.call_id)
+        try:
+            destination = await self._directory.destination_of(call.function, call.namespace)
+            async with asyncio.timeout(self._limits.read_timeout):
+                body = await _read_body(receive, limit)
+        except TimeoutError:
+            raise BodyTimeout(
+                f"request body not received within {self._limits.read_timeout:g}s", call_id=call.call_id
+            ) from None
+        except GatewayError as exc:
+            exc.call_id = call.call_id
+            raise
+        if body is None:
+            logger.info("the caller went away before sending its whole body; nothing queued")
+            return None
+        call = replace(call, queue=destination.queue, enqueued_at_ns=started_ns, body=body)
+        receipt = await self._publisher.publish(destination.subject, call, self._limits.enqueue_timeout)
+        if receipt.duplicate:
+            logger.info("call already queued (resent within the duplicate window): stored once")
+        return call
+
+
+def _log_refusal(scope: Scope, exc: GatewayError) -> None:
+    if exc.call_id:
+        call_id_var.set(exc.call_id)
+    status = status_for(exc)
+    if status >= 500:
+        logger.error("async call to %s failed (%d): %s", scope["path"], status, exc)
+    else:
+        logger.info("async call to %s refused (%d): %s", scope["path"], status, exc)

@@ -1,0 +1,173 @@
+"""Which functions exist and which queue each uses: provider lookups behind a short-lived cache.
+
+``/async-function/`` must not queue a call for an unknown function, but must not ask the
+provider on every call either: a function found is remembered for ``function_cache_ttl``;
+a miss, or an expired entry, asks again (one request per function however many callers wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+from pydantic import ValidationError
+
+from gateway.errors import FunctionNotFound, ProviderUnavailable, QueueMisconfigured
+from provider.queue import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
+from provider.types import FunctionStatus
+
+__all__ = ["Destination", "FunctionDirectory", "FunctionLookup", "ProviderLookup", "queue_of"]
+
+logger = logging.getLogger(__name__)
+
+
+class FunctionLookup(Protocol):
+    """Asks the provider about one function."""
+
+    async def startup(self) -> None:
+        """Open connections; called once before ``get``."""
+
+    async def shutdown(self) -> None:
+        """Close connections."""
+
+    async def get(self, name: str, namespace: str) -> FunctionStatus | None:
+        """The function's status, or None if the provider does not know it.
+
+        Raises:
+            ProviderUnavailable: the provider could not be asked, or answered with an error.
+        """
+
+
+def queue_of(status: FunctionStatus) -> str:
+    """The queue a function's calls go to: its ``com.openfaas.queue`` annotation, else ``default``."""
+    return (status.annotations or {}).get(QUEUE_ANNOTATION) or DEFAULT_QUEUE
+
+
+class ProviderLookup:
+    """A :class:`FunctionLookup` over the provider's ``GET /system/function/<name>?namespace=``.
+
+    Args:
+        base_url: the provider's base URL.
+        timeout: longest time, in seconds, one lookup may take.
+        auth: the gateway's own credentials, sent to the provider when basic auth is on.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float, auth: aiohttp.BasicAuth | None = None) -> None:
+        self._base = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._auth = auth
+        self._session: aiohttp.ClientSession | None = None
+
+    async def startup(self) -> None:
+        """Open the HTTP session."""
+        self._session = aiohttp.ClientSession(timeout=self._timeout, auth=self._auth, trust_env=False)
+
+    async def shutdown(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+
+    async def get(self, name: str, namespace: str) -> FunctionStatus | None:
+        """Ask the provider; 404 means no such function."""
+        if self._session is None:
+            raise RuntimeError("ProviderLookup used before startup()")
+        url = f"{self._base}/system/function/{name}"
+        try:
+            async with self._session.get(url, params={"namespace": namespace}) as response:
+                if response.status == 404:
+                    return None
+                if response.status != 200:
+                    raise ProviderUnavailable(
+                        f"the provider answered {response.status} to a lookup of function {name!r}", function=name
+                    )
+                return FunctionStatus.model_validate_json(await response.read())
+        except (aiohttp.ClientError, TimeoutError, ValidationError) as exc:
+            raise ProviderUnavailable(
+                f"cannot look up function {name!r} at the provider: {str(exc) or type(exc).__name__}", function=name
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where a function's calls go: its queue, and that queue's subject."""
+
+    queue: str
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    destination: Destination
+    expires: float
+
+
+class FunctionDirectory:
+    """The queue each function's calls are published to, from cached provider lookups.
+
+    Args:
+        lookup: asks the provider.
+        stream: the calls' stream; subjects are ``<stream>.<queue>``.
+        ttl: seconds a found function is remembered.
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self, lookup: FunctionLookup, *, stream: str, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._lookup = lookup
+        self._stream = stream
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._pending: dict[tuple[str, str], asyncio.Task[Destination]] = {}
+
+    async def destination_of(self, name: str, namespace: str) -> Destination:
+        """Where a call to ``name`` in ``namespace`` goes.
+
+        Raises:
+            FunctionNotFound: the provider does not know the function.
+            ProviderUnavailable: the provider could not be asked and nothing is cached.
+            QueueMisconfigured: the function's queue annotation is not a valid queue name.
+        """
+        entry = self._entries.get((name, namespace))
+        if entry is not None and entry.expires > self._clock():
+            return entry.destination
+        key = (name, namespace)
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._refresh(name, namespace, entry))
+            self._pending[key] = task
+            task.add_done_callback(lambda done: self._settle(key, done))
+        # One lookup serves every caller waiting on it; a caller that gives up must not cancel it.
+        return await asyncio.shield(task)
+
+    def _settle(self, key: tuple[str, str], task: asyncio.Task[Destination]) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: waiters that gave up must not leave it unobserved
+
+    async def _refresh(self, name: str, namespace: str, stale: _Entry | None) -> Destination:
+        try:
+            status = await self._lookup.get(name, namespace)
+        except ProviderUnavailable as exc:
+            if stale is None:
+                raise
+            # A provider restart should not stop async calls to functions known a moment ago.
+            logger.warning("%s; using what was known of %s.%s", exc, name, namespace)
+            return stale.destination
+        if status is None:
+            self._entries.pop((name, namespace), None)
+            raise FunctionNotFound(f"function {name!r} not found in namespace {namespace!r}", function=name)
+        queue = queue_of(status)
+        try:
+            subject = queue_subject(self._stream, queue)
+        except ValueError as exc:
+            raise QueueMisconfigured(f"function {name!r}: {QUEUE_ANNOTATION}: {exc}", function=name) from None
+        destination = Destination(queue, subject)
+        self._entries[name, namespace] = _Entry(destination, self._clock() + self._ttl)
+        return destination

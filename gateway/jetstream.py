@@ -1,0 +1,150 @@
+"""Publishing calls to JetStream: the :class:`Publisher` seam and its NATS implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from gateway.config import GatewaySettings
+from gateway.errors import BodyTooLarge, QueueUnavailable
+from provider.queue import QueuedCall, ensure_stream
+
+__all__ = ["JetStreamPublisher", "Publisher", "Receipt", "message_size"]
+
+logger = logging.getLogger(__name__)
+
+_HEADER_FRAMING = len(b"NATS/1.0\r\n\r\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """JetStream's acknowledgement of one call."""
+
+    stream: str
+    seq: int
+    duplicate: bool = False
+
+
+class Publisher(Protocol):
+    """Stores calls durably. ``startup`` runs before the first ``publish``, ``shutdown`` after the last."""
+
+    @property
+    def max_payload(self) -> int:
+        """The largest message (headers and body) the queue accepts, in bytes."""
+
+    async def startup(self) -> None:
+        """Connect and make sure the calls' stream exists."""
+
+    async def shutdown(self) -> None:
+        """Close the connection."""
+
+    async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109 - the ack deadline is part of the contract
+        """Store ``call`` on ``subject`` and return once the stream acknowledged it.
+
+        Raises:
+            BodyTooLarge: the message would be over the server's ``max_payload``.
+            QueueUnavailable: it was not stored, or no acknowledgement came within ``timeout`` seconds.
+        """
+
+
+def message_size(headers: dict[str, str], body: bytes) -> int:
+    """Bytes a message takes against the server's ``max_payload``: NATS counts headers and body."""
+    encoded = sum(len(key) + len(value.encode()) + 4 for key, value in headers.items())
+    return _HEADER_FRAMING + encoded + len(body)
+
+
+class JetStreamPublisher:
+    """A :class:`Publisher` over one NATS connection that reconnects forever.
+
+    Args:
+        settings: the NATS address, stream, duplicate window and reconnect delay come from here.
+    """
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._settings = settings
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+
+    @property
+    def max_payload(self) -> int:
+        """The connected server's ``max_payload``."""
+        return self._nc.max_payload if self._nc is not None else 0
+
+    async def startup(self) -> None:
+        """Connect, then create or update the stream.
+
+        Raises:
+            QueueUnavailable: no connection to NATS within ``nats_connect_timeout``.
+            provider.queue.StreamConfigError: the stream exists with a configuration that cannot be changed.
+        """
+        settings = self._settings
+        connect = nats.connect(
+            settings.nats_url,
+            name="faasq-gateway",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=settings.faas_reconnect_delay.total_seconds(),
+            # No buffering while reconnecting: a call that cannot be sent now fails now (503), and is
+            # never sent later behind the back of a caller who was told it failed.
+            pending_size=0,
+            error_cb=_log_error,
+            disconnected_cb=_log_disconnected,
+            reconnected_cb=_log_reconnected,
+        )
+        within = settings.nats_connect_timeout.total_seconds()
+        try:
+            async with asyncio.timeout(within):
+                self._nc = await connect
+        except TimeoutError:
+            raise QueueUnavailable(f"cannot connect to NATS at {settings.nats_url} within {within:g}s") from None
+        self._js = self._nc.jetstream()
+        window = settings.nats_duplicate_window.total_seconds()
+        await ensure_stream(self._js, settings.faas_nats_channel, duplicate_window=window)
+        logger.info("connected to %s, stream %r ready", settings.nats_url, settings.faas_nats_channel)
+
+    async def shutdown(self) -> None:
+        """Close the connection (pending publishes are flushed)."""
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.close()
+
+    async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109
+        """Publish ``call`` and wait for the stream's acknowledgement."""
+        if self._nc is None or self._js is None or not self._nc.is_connected:
+            raise QueueUnavailable("Error queuing request: not connected to NATS", call_id=call.call_id)
+        headers = call.nats_headers()
+        if message_size(headers, call.body) > self._nc.max_payload:
+            # The server would close the connection on an oversize message, failing every call in flight.
+            raise BodyTooLarge(
+                f"request body and headers are over the queue's message limit of {self._nc.max_payload} bytes",
+                call_id=call.call_id,
+            )
+        try:
+            ack = await self._js.publish(subject, call.body, timeout=timeout, headers=headers)
+        except nats.errors.TimeoutError:
+            reason = f"no acknowledgement from JetStream within {timeout:g}s"
+        except nats.js.errors.NoStreamResponseError:
+            reason = f"no stream stores subject {subject!r}"
+        except (nats.errors.Error, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+        else:
+            return Receipt(ack.stream, ack.seq, bool(ack.duplicate))
+        raise QueueUnavailable(f"Error queuing request: {reason}", call_id=call.call_id)
+
+
+async def _log_error(exc: Exception) -> None:
+    logger.warning("NATS: %s", exc or type(exc).__name__)
+
+
+async def _log_disconnected() -> None:
+    logger.warning("NATS: disconnected; async calls are refused until it reconnects")
+
+
+async def _log_reconnected() -> None:
+    logger.info("NATS: reconnected")

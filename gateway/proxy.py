@@ -1,0 +1,94 @@
+"""The gateway's proxies to the provider: ``/function/`` (synchronous invocation) and ``/system/``.
+
+Both stream through :class:`provider.proxy.Forwarder`. Invocations get ``X-Call-Id`` (the
+caller's, or a new uuid), ``X-Start-Time`` and ``X-Duration-Seconds``; scaling from zero
+is the provider's job, which holds the request until a replica is ready.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from types import TracebackType
+from typing import Self
+from urllib.parse import unquote
+
+import aiohttp
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from gateway.config import GatewaySettings
+from gateway.errors import InvalidRequest
+from gateway.responses import send_error
+from gateway.validation import function_of
+from provider.calllog import call_id as call_id_var
+from provider.proxy import Forwarder
+
+__all__ = ["ProviderProxy"]
+
+_FUNCTION = b"/function/"
+# Followed logs may be quiet for any length of time; every other system call is bounded.
+_STREAMING = ("/system/logs",)
+
+
+def _raw_path(scope: Scope) -> bytes:
+    # httpx's ASGITransport puts the query into raw_path; servers do not.
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    return raw.partition(b"?")[0]
+
+
+class ProviderProxy:
+    """Forwards invocations and system calls to the provider; open it (``async with``) before use.
+
+    Args:
+        settings: the provider URL and the timeouts come from here.
+    """
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._base = settings.functions_provider_url
+        self._namespace = settings.function_namespace
+        invoke = min(settings.upstream_timeout, settings.write_timeout).total_seconds()
+        self._forwarder = Forwarder(timeout=invoke, upstream="the provider")
+        upstream = settings.upstream_timeout.total_seconds()
+        self._system_timeout = aiohttp.ClientTimeout(total=upstream)
+        self._streaming_timeout = aiohttp.ClientTimeout(total=None, sock_connect=upstream)
+
+    async def __aenter__(self) -> Self:
+        await self._forwarder.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._forwarder.__aexit__(exc_type, exc, tb)
+
+    def _url(self, scope: Scope) -> URL:
+        query = scope.get("query_string", b"")
+        suffix = b"?" + query if query else b""
+        return URL(self._base + (_raw_path(scope) + suffix).decode("latin-1"), encoded=True)
+
+    async def invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ``/function/<name>[/<path>]`` through the provider."""
+        started = time.perf_counter()
+        given = next((v for k, v in scope["headers"] if k == b"x-call-id"), None)
+        call_id = given.decode("latin-1") if given is not None else str(uuid.uuid4())
+        call_id_var.set(call_id)
+        name = _raw_path(scope)[len(_FUNCTION) :].partition(b"/")[0]
+        try:
+            function_of(unquote(name.decode("latin-1")), self._namespace)
+        except InvalidRequest as exc:
+            exc.call_id = call_id
+            await send_error(send, exc)
+            return
+        start_time = ("X-Start-Time", str(time.time_ns()))
+        await self._forwarder.forward(
+            scope, receive, send, self._url(scope), call_id=call_id, started=started, extra_headers=[start_time]
+        )
+
+    async def system(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ``/system/*`` through the provider."""
+        streaming = scope["path"] in _STREAMING
+        timeout = self._streaming_timeout if streaming else self._system_timeout
+        await self._forwarder.forward(
+            scope, receive, send, self._url(scope), call_id=None, started=time.perf_counter(), client_timeout=timeout
+        )

@@ -1,0 +1,43 @@
+"""The one place that turns gateway errors into HTTP responses."""
+
+from __future__ import annotations
+
+from starlette.types import Send
+
+from gateway.errors import (
+    BodyTimeout,
+    BodyTooLarge,
+    FunctionNotFound,
+    GatewayError,
+    InvalidRequest,
+    ProviderUnavailable,
+    QueueMisconfigured,
+    QueueUnavailable,
+)
+from provider.proxy import send_text
+
+__all__ = ["send_error", "status_for"]
+
+_STATUS: dict[type[GatewayError], int] = {
+    InvalidRequest: 400,
+    FunctionNotFound: 404,
+    BodyTimeout: 408,
+    BodyTooLarge: 413,
+    QueueMisconfigured: 500,
+    ProviderUnavailable: 502,
+    QueueUnavailable: 503,
+}
+
+
+def status_for(exc: GatewayError) -> int:
+    """The HTTP status of a gateway error; an error outside the known tree is a 500."""
+    return next((status for cls, status in _STATUS.items() if isinstance(exc, cls)), 500)
+
+
+async def send_error(send: Send, exc: GatewayError) -> None:
+    """Answer with the error's status and message; the call id, if any, so the caller can resend it."""
+    headers = [(b"x-call-id", exc.call_id.encode())] if exc.call_id else []
+    if isinstance(exc, BodyTooLarge | BodyTimeout):
+        # The rest of the body is never read: the connection cannot be reused.
+        headers.append((b"connection", b"close"))
+    await send_text(send, status_for(exc), str(exc), headers)

@@ -1,0 +1,44 @@
+"""Pure ASGI dispatch of the gateway's hot routes, in front of the FastAPI app.
+
+``/async-function/``, ``/function/`` and ``/system/`` skip FastAPI's routing and
+exception middleware; everything else (``/healthz``, ``/docs``) goes on to the app.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.enqueue import PREFIX, EnqueueRoute
+from gateway.proxy import ProviderProxy
+
+__all__ = ["GatewayRoutes"]
+
+
+class GatewayRoutes:
+    """Hands each proxied or queued route to its handler.
+
+    Args:
+        app: the rest of the application.
+        enqueue: serves ``/async-function/``.
+        proxy: serves ``/function/`` and ``/system/``.
+    """
+
+    def __init__(self, app: ASGIApp, enqueue: EnqueueRoute, proxy: ProviderProxy) -> None:
+        self.app = app
+        self.enqueue = enqueue
+        self.proxy = proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch on the path's first segment."""
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith(PREFIX):
+                await self.enqueue(scope, receive, send)
+                return
+            if path.startswith("/function/"):
+                await self.proxy.invoke(scope, receive, send)
+                return
+            if path.startswith("/system/"):
+                await self.proxy.system(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

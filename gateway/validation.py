@@ -1,0 +1,69 @@
+"""Pure checks of an async call's request: function name, callback URL, call id, declared length."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlsplit
+
+from gateway.errors import BodyTooLarge, InvalidRequest
+from provider.queue import CALL_ID_PATTERN
+from provider.types import split_namespace
+
+__all__ = ["call_id_of", "callback_url_of", "check_length", "function_of"]
+
+# OpenFaaS: names match [-a-zA-Z_0-9.]+ and "name.ns" selects a namespace; no empty part (so no "..").
+_NAME = re.compile(r"\A[-a-zA-Z_0-9]+(?:\.[-a-zA-Z_0-9]+)?\Z")
+
+
+def function_of(name: str, default_namespace: str) -> tuple[str, str]:
+    """The (function, namespace) a ``name`` or ``name.ns`` path segment names.
+
+    Raises:
+        InvalidRequest: the name is empty or has characters OpenFaaS does not allow.
+    """
+    if not _NAME.match(name):
+        raise InvalidRequest(f"invalid function name {name!r}: use letters, digits, '-', '_' and one '.ns'")
+    return split_namespace(name, default_namespace)
+
+
+def callback_url_of(value: str | None) -> str | None:
+    """The ``X-Callback-Url``, checked: an absolute http or https URL with a host, or None if absent.
+
+    Raises:
+        InvalidRequest: anything else.
+    """
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        ok = value.isascii() and value.isprintable() and parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidRequest(f"invalid X-Callback-Url {value!r}: expected an absolute http(s) URL with a host")
+    return value
+
+
+def call_id_of(value: str | None) -> str:
+    """The client's ``X-Call-Id`` if it sent one (checked), else a new uuid4.
+
+    Raises:
+        InvalidRequest: the client's id is not 1-128 letters, digits, '.', '_', ':' or '-' starting alphanumeric.
+    """
+    if value is None:
+        return str(uuid.uuid4())
+    if not CALL_ID_PATTERN.match(value):
+        raise InvalidRequest(f"invalid X-Call-Id {value[:140]!r}: use up to 128 letters, digits, '.', '_', ':' or '-'")
+    return value
+
+
+def check_length(declared: str | None, limit: int) -> None:
+    """Reject a ``Content-Length`` over ``limit`` before reading the body.
+
+    Raises:
+        BodyTooLarge: it is over the limit.
+    """
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
