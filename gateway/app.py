@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-import aiohttp
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
@@ -74,10 +73,10 @@ def create_app(
         ValueError: ``basic_auth`` is on and the user file is empty.
     """
     credentials = read_credentials(settings.secret_mount_path) if settings.basic_auth else None
-    auth = aiohttp.BasicAuth(credentials.user, credentials.password) if credentials else None
+    authorization = credentials.header() if credentials else None
     publisher = publisher or JetStreamPublisher(settings)
     lookup = lookup or ProviderLookup(
-        settings.functions_provider_url, timeout=settings.upstream_timeout.total_seconds(), auth=auth
+        settings.functions_provider_url, timeout=settings.upstream_timeout.total_seconds(), authorization=authorization
     )
     directory = FunctionDirectory(
         lookup, stream=settings.faas_nats_channel, ttl=settings.function_cache_ttl.total_seconds()

@@ -36,6 +36,10 @@ class Credentials:
     def __repr__(self) -> str:
         return f"Credentials(user={self.user!r}, password='***')"
 
+    def header(self) -> str:
+        """These credentials as an ``Authorization`` header value."""
+        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode("ascii")
+
     def matches(self, other: Credentials) -> bool:
         """Constant-time comparison of both parts."""
         user = hmac.compare_digest(self.user.encode(), other.user.encode())

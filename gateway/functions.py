@@ -54,18 +54,18 @@ class ProviderLookup:
     Args:
         base_url: the provider's base URL.
         timeout: longest time, in seconds, one lookup may take.
-        auth: the gateway's own credentials, sent to the provider when basic auth is on.
+        authorization: the ``Authorization`` header with the gateway's own credentials, when basic auth is on.
     """
 
-    def __init__(self, base_url: str, *, timeout: float, auth: aiohttp.BasicAuth | None = None) -> None:
+    def __init__(self, base_url: str, *, timeout: float, authorization: str | None = None) -> None:
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._auth = auth
+        self._headers = {"Authorization": authorization} if authorization else {}
         self._session: aiohttp.ClientSession | None = None
 
     async def startup(self) -> None:
         """Open the HTTP session."""
-        self._session = aiohttp.ClientSession(timeout=self._timeout, auth=self._auth, trust_env=False)
+        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers, trust_env=False)
 
     async def shutdown(self) -> None:
         """Close the HTTP session."""

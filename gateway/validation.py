@@ -14,6 +14,8 @@ __all__ = ["call_id_of", "callback_url_of", "check_length", "function_of"]
 
 # OpenFaaS: names match [-a-zA-Z_0-9.]+ and "name.ns" selects a namespace; no empty part (so no "..").
 _NAME = re.compile(r"\A[-a-zA-Z_0-9]+(?:\.[-a-zA-Z_0-9]+)?\Z")
+# RFC 3986: a URL is visible ASCII; spaces and controls must be percent-encoded.
+_URL_CHARS = re.compile(r"\A[\x21-\x7e]+\Z")
 
 
 def function_of(name: str, default_namespace: str) -> tuple[str, str]:
@@ -37,7 +39,7 @@ def callback_url_of(value: str | None) -> str | None:
         return None
     try:
         parts = urlsplit(value)
-        ok = value.isascii() and value.isprintable() and parts.scheme in ("http", "https") and bool(parts.hostname)
+        ok = bool(_URL_CHARS.match(value)) and parts.scheme in ("http", "https") and bool(parts.hostname)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         ok = False

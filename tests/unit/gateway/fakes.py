@@ -1,0 +1,75 @@
+"""In-memory stand-ins for the gateway's two seams: the publisher and the function lookup."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.errors import ProviderUnavailable, QueueUnavailable
+from gateway.jetstream import Receipt
+from provider.queue import QueuedCall
+from provider.types import FunctionStatus
+
+
+class FakePublisher:
+    """Keeps published calls; ``failure`` makes every publish fail; a repeated call id is a duplicate."""
+
+    def __init__(self, max_payload: int = 1024 * 1024) -> None:
+        self.published: list[tuple[str, QueuedCall]] = []
+        self.failure: str | None = None
+        self.hang = False
+        self.events: list[str] = []
+        self._max_payload = max_payload
+
+    @property
+    def max_payload(self) -> int:
+        return self._max_payload
+
+    async def startup(self) -> None:
+        self.events.append("startup")
+
+    async def shutdown(self) -> None:
+        self.events.append("shutdown")
+
+    async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109
+        if self.hang:
+            await asyncio.sleep(timeout)
+            raise QueueUnavailable(
+                f"Error queuing request: no acknowledgement within {timeout:g}s", call_id=call.call_id
+            )
+        if self.failure is not None:
+            raise QueueUnavailable(f"Error queuing request: {self.failure}", call_id=call.call_id)
+        seen = [index for index, (_, kept) in enumerate(self.published) if kept.call_id == call.call_id]
+        if seen:
+            return Receipt("fake", seen[0] + 1, duplicate=True)
+        self.published.append((subject, call))
+        return Receipt("fake", len(self.published))
+
+
+class FakeLookup:
+    """Functions in a dict keyed by (name, namespace); ``down`` makes the provider unreachable."""
+
+    def __init__(self, *functions: FunctionStatus) -> None:
+        self.functions = {(f.name, f.namespace or "openfaas-fn"): f for f in functions}
+        self.asked: list[tuple[str, str]] = []
+        self.down = False
+        self.gate: asyncio.Event | None = None
+        self.events: list[str] = []
+
+    async def startup(self) -> None:
+        self.events.append("startup")
+
+    async def shutdown(self) -> None:
+        self.events.append("shutdown")
+
+    async def get(self, name: str, namespace: str) -> FunctionStatus | None:
+        self.asked.append((name, namespace))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.down:
+            raise ProviderUnavailable(f"cannot look up function {name!r} at the provider: refused", function=name)
+        return self.functions.get((name, namespace))
+
+
+def function(name: str, namespace: str = "openfaas-fn", queue: str | None = None) -> FunctionStatus:
+    annotations = {"com.openfaas.queue": queue} if queue is not None else {}
+    return FunctionStatus(name=name, namespace=namespace, image="i", annotations=annotations)

@@ -1,0 +1,190 @@
+"""The gateway app in process: async enqueue over a fake publisher, auth, health and docs."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from tests.unit.gateway.conftest import serve, settings_with
+from tests.unit.gateway.fakes import FakeLookup, FakePublisher, function
+
+
+async def test_a_call_is_published_then_accepted(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
+    response = await client.post(
+        "/async-function/echo/a/b%20c?x=1&y=2",
+        content=b"\x00binary body\xff",
+        headers={"X-Callback-Url": "http://127.0.0.1:9000/cb", "Content-Type": "application/octet-stream"},
+    )
+    assert (response.status_code, response.content) == (202, b"")
+    call_id = response.headers["x-call-id"]
+    assert uuid.UUID(call_id).version == 4
+    [(subject, call)] = publisher.published
+    assert subject == "faas-request.default"
+    assert (call.call_id, call.function, call.namespace, call.queue) == (call_id, "echo", "openfaas-fn", "default")
+    assert (call.method, call.path, call.query) == ("POST", "/a/b%20c", "x=1&y=2")
+    assert (call.callback_url, call.body) == ("http://127.0.0.1:9000/cb", b"\x00binary body\xff")
+    assert ("content-type", "application/octet-stream") in call.headers
+    assert ("x-callback-url", "http://127.0.0.1:9000/cb") in call.headers
+    assert call.enqueued_at_ns == int(response.headers["x-start-time"])
+
+
+async def test_any_method_and_a_namespace_and_a_named_queue(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    assert (await client.put("/async-function/echo.staging", content=b"x")).status_code == 202
+    assert (await client.delete("/async-function/slow/")).status_code == 202
+    [(first_subject, first), (second_subject, second)] = publisher.published
+    assert (first_subject, first.namespace, first.method, first.path) == ("faas-request.default", "staging", "PUT", "/")
+    assert (second_subject, second.queue, second.method, second.body) == ("faas-request.slow", "slow", "DELETE", b"")
+
+
+async def test_hop_by_hop_headers_are_not_queued(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
+    headers = {"Connection": "keep-alive, X-Private", "X-Private": "1", "Keep-Alive": "5", "X-Kept": "yes"}
+    assert (await client.post("/async-function/echo", content=b"x", headers=headers)).status_code == 202
+    names = [name for name, _ in publisher.published[0][1].headers]
+    assert "x-kept" in names
+    assert not {"connection", "x-private", "keep-alive"} & set(names)
+
+
+async def test_a_client_call_id_is_kept_and_a_resend_is_accepted_once(
+    client: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    for _ in range(2):
+        response = await client.post("/async-function/echo", content=b"x", headers={"X-Call-Id": "order-42"})
+        assert (response.status_code, response.headers["x-call-id"]) == (202, "order-42")
+    assert [call.call_id for _, call in publisher.published] == ["order-42"]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "text"),
+    [
+        ("/async-function/nope", {}, 404, "function 'nope' not found in namespace 'openfaas-fn'"),
+        ("/async-function/echo.other", {}, 404, "function 'echo' not found in namespace 'other'"),
+        ("/async-function/bad%20name", {}, 400, "invalid function name 'bad name'"),
+        ("/async-function/a..b", {}, 400, "invalid function name 'a..b'"),
+        ("/async-function/echo", {"X-Callback-Url": "not a url"}, 400, "invalid X-Callback-Url 'not a url'"),
+        ("/async-function/echo", {"X-Callback-Url": "ftp://h/x"}, 400, "invalid X-Callback-Url 'ftp://h/x'"),
+        ("/async-function/echo", {"X-Call-Id": "has space"}, 400, "invalid X-Call-Id 'has space'"),
+    ],
+)
+async def test_bad_requests_queue_nothing(
+    client: httpx.AsyncClient, publisher: FakePublisher, path: str, headers: dict[str, str], status: int, text: str
+) -> None:
+    response = await client.post(path, content=b"x", headers=headers)
+    assert (response.status_code, response.text.split(":")[0]) == (status, text.split(":")[0])
+    assert response.text.startswith(text)
+    assert publisher.published == []
+
+
+async def test_an_oversize_body_is_413_by_length_and_while_streaming(tmp_path: Path, lookup: FakeLookup) -> None:
+    publisher = FakePublisher()
+    app = create_app(settings_with(tmp_path, max_body_bytes=10), publisher=publisher, lookup=lookup)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield b"abcd"
+
+    async with serve(app) as client:
+        declared = await client.post("/async-function/echo", content=b"x" * 11)
+        streamed = await client.post("/async-function/echo", content=chunks())
+        exact = await client.post("/async-function/echo", content=b"x" * 10)
+    assert (declared.status_code, declared.text) == (413, "request body of 11 bytes is over the limit of 10 bytes")
+    assert (streamed.status_code, streamed.text) == (413, "request body is over the limit of 10 bytes")
+    assert declared.headers["connection"] == "close"
+    assert exact.status_code == 202
+    assert [call.body for _, call in publisher.published] == [b"x" * 10]
+
+
+async def test_the_body_limit_is_the_servers_max_payload_if_smaller(tmp_path: Path, lookup: FakeLookup) -> None:
+    publisher = FakePublisher(max_payload=8)
+    async with serve(create_app(settings_with(tmp_path, max_body_bytes=100), publisher=publisher, lookup=lookup)) as c:
+        response = await c.post("/async-function/echo", content=b"x" * 9)
+    assert (response.status_code, response.text) == (413, "request body of 9 bytes is over the limit of 8 bytes")
+
+
+async def test_a_publish_failure_is_503_with_the_call_id_never_202(
+    client: httpx.AsyncClient, publisher: FakePublisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher.failure = "nats: connection closed"
+    with caplog.at_level(logging.ERROR, logger="gateway.enqueue"):
+        response = await client.post("/async-function/echo", content=b"x", headers={"X-Call-Id": "c-1"})
+    assert (response.status_code, response.text) == (503, "Error queuing request: nats: connection closed")
+    assert response.headers["x-call-id"] == "c-1"
+    assert "async call to /async-function/echo failed (503)" in caplog.text
+
+
+async def test_no_ack_in_time_is_503(tmp_path: Path, lookup: FakeLookup) -> None:
+    publisher = FakePublisher()
+    publisher.hang = True
+    app = create_app(settings_with(tmp_path, enqueue_timeout="0.05s"), publisher=publisher, lookup=lookup)
+    async with serve(app) as client:
+        response = await client.post("/async-function/echo", content=b"x")
+    assert (response.status_code, response.text) == (503, "Error queuing request: no acknowledgement within 0.05s")
+
+
+async def test_a_provider_outage_is_502(client: httpx.AsyncClient, lookup: FakeLookup) -> None:
+    lookup.down = True
+    response = await client.post("/async-function/echo", content=b"x")
+    assert (response.status_code, response.text) == (502, "cannot look up function 'echo' at the provider: refused")
+
+
+async def test_health_and_docs(client: httpx.AsyncClient) -> None:
+    health = await client.get("/healthz")
+    assert (health.status_code, health.text) == (200, "OK")
+    assert (await client.get("/docs")).status_code == 200
+    assert "/async-function/" in (await client.get("/openapi.json")).json()["info"]["description"]
+
+
+async def test_the_lifespan_starts_and_stops_the_seams(tmp_path: Path) -> None:
+    publisher, lookup = FakePublisher(), FakeLookup(function("echo"))
+    async with serve(create_app(settings_with(tmp_path), publisher=publisher, lookup=lookup)):
+        assert (publisher.events, lookup.events) == (["startup"], ["startup"])
+    assert (publisher.events, lookup.events) == (["startup", "shutdown"], ["startup", "shutdown"])
+
+
+async def test_proxied_routes_report_an_unreachable_provider(client: httpx.AsyncClient) -> None:
+    invoked = await client.post("/function/echo", content=b"x", headers={"X-Call-Id": "sync-1"})
+    assert invoked.status_code == 502
+    assert invoked.text.startswith("cannot reach the provider: ")
+    assert (invoked.headers["x-call-id"], invoked.headers["x-openfaas-internal"]) == ("sync-1", "proxy")
+    system = await client.get("/system/functions")
+    assert system.status_code == 502
+    assert "x-call-id" not in system.headers
+    bad = await client.get("/function/a..b")
+    assert (bad.status_code, bad.text) == (
+        400,
+        "invalid function name 'a..b': use letters, digits, '-', '_' and one '.ns'",
+    )
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_basic_auth_guards_the_system_api_only(tmp_path: Path, lookup: FakeLookup) -> None:
+    (tmp_path / "basic-auth-user").write_text("admin\n")
+    (tmp_path / "basic-auth-password").write_text("s3cret\n")
+    publisher = FakePublisher()
+    async with serve(create_app(settings_with(tmp_path, basic_auth=True), publisher=publisher, lookup=lookup)) as c:
+        for headers in ({}, basic("admin", "wrong"), basic("root", "s3cret"), {"Authorization": "Bearer x"}):
+            for path in ("/system/functions", "/async-calls/x", "/async-batches/x"):
+                denied = await c.get(path, headers=headers)
+                assert (denied.status_code, denied.text) == (401, "invalid credentials")
+                assert denied.headers["www-authenticate"] == 'Basic realm="Restricted"'
+        allowed = await c.get("/system/functions", headers=basic("admin", "s3cret"))
+        assert allowed.status_code == 502  # past auth: the (unreachable) provider
+        assert (await c.post("/async-function/echo", content=b"x")).status_code == 202
+        assert (await c.get("/healthz")).status_code == 200
+        assert (await c.get("/function/echo")).status_code == 502
+
+
+def test_basic_auth_without_credentials_files_fails_at_build(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="basic-auth-user"):
+        create_app(settings_with(tmp_path, basic_auth=True), publisher=FakePublisher(), lookup=FakeLookup())

@@ -1,0 +1,53 @@
+"""Gateway settings: OpenFaaS's names, defaults, and one-line errors for bad values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from gateway.config import GatewaySettings
+from gateway.main import main
+
+
+def test_defaults_and_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("functions_provider_url", "http://127.0.0.1:8081/")
+    monkeypatch.setenv("faas_nats_address", "nats.example")
+    monkeypatch.setenv("faas_nats_port", "4333")
+    monkeypatch.setenv("upstream_timeout", "1m5s")
+    settings = GatewaySettings()
+    assert settings.functions_provider_url == "http://127.0.0.1:8081"
+    assert settings.nats_url == "nats://nats.example:4333"
+    assert (settings.faas_nats_channel, settings.max_body_bytes, settings.basic_auth) == (
+        "faas-request",
+        1048576,
+        False,
+    )
+    assert (settings.upstream_timeout, settings.read_timeout) == (timedelta(seconds=65), timedelta(seconds=60))
+    assert (settings.enqueue_timeout, settings.function_cache_ttl) == (timedelta(seconds=5), timedelta(seconds=5))
+    assert settings.nats_duplicate_window == timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("functions_provider_url", "127.0.0.1:8081", "expected an http\\(s\\) URL"),
+        ("functions_provider_url", "http://", "expected an http\\(s\\) URL"),
+        ("faas_nats_channel", "has.dot", "invalid stream name 'has.dot'"),
+        ("faas_nats_channel", "", "invalid stream name ''"),
+        ("enqueue_timeout", "0s", "must be positive"),
+        ("max_body_bytes", 0, "greater than or equal to 1"),
+    ],
+)
+def test_bad_values_are_named(field: str, value: object, message: str) -> None:
+    values = {"functions_provider_url": "http://p:1"} | {field: value}
+    with pytest.raises(ValidationError, match=message):
+        GatewaySettings.model_validate(values)
+
+
+def test_main_exits_with_one_line_on_bad_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("functions_provider_url", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == "faasq-gateway: invalid settings: functions_provider_url: Field required"
