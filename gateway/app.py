@@ -40,7 +40,9 @@ NATS unavailable or not acknowledging in time: 503 (resend with the same `X-Call
 streamed, with `X-Call-Id` and `X-Duration-Seconds`.
 
 **System API.** `/system/*` is the provider's (deploy, list, scale, remove, logs,
-secrets), proxied; with `basic_auth` on it needs the gateway's credentials (401 otherwise).
+secrets), proxied; `GET /system/info` wraps the provider's info with the gateway's
+version and architecture, as OpenFaaS's gateway does. With `basic_auth` on, it needs
+the gateway's credentials (401 otherwise).
 """
 
 
@@ -87,7 +89,7 @@ def create_app(
         enqueue_timeout=settings.enqueue_timeout.total_seconds(),
     )
     enqueue = EnqueueRoute(directory, publisher, limits, default_namespace=settings.function_namespace)
-    proxy = ProviderProxy(settings)
+    proxy = ProviderProxy(settings, version=_version())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

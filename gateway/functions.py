@@ -17,7 +17,7 @@ from typing import Protocol
 import aiohttp
 from pydantic import ValidationError
 
-from gateway.errors import FunctionNotFound, ProviderUnavailable, QueueMisconfigured
+from gateway.errors import FunctionNotFound, InvalidRequest, ProviderUnavailable, QueueMisconfigured
 from provider.queue import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
 from provider.types import FunctionStatus
 
@@ -39,6 +39,7 @@ class FunctionLookup(Protocol):
         """The function's status, or None if the provider does not know it.
 
         Raises:
+            InvalidRequest: the provider refused the name or namespace.
             ProviderUnavailable: the provider could not be asked, or answered with an error.
         """
 
@@ -81,6 +82,8 @@ class ProviderLookup:
             async with self._session.get(url, params={"namespace": namespace}) as response:
                 if response.status == 404:
                     return None
+                if response.status == 400:  # e.g. a namespace this provider does not serve
+                    raise InvalidRequest((await response.text()).strip(), function=name)
                 if response.status != 200:
                     raise ProviderUnavailable(
                         f"the provider answered {response.status} to a lookup of function {name!r}", function=name

@@ -7,6 +7,8 @@ is the provider's job, which holds the request until a replica is ready.
 
 from __future__ import annotations
 
+import json
+import platform
 import time
 import uuid
 from types import TracebackType
@@ -22,13 +24,18 @@ from gateway.errors import InvalidRequest
 from gateway.responses import send_error
 from gateway.validation import function_of
 from provider.calllog import call_id as call_id_var
-from provider.proxy import Forwarder
+from provider.proxy import Forwarder, send_text
 
-__all__ = ["ProviderProxy"]
+__all__ = ["ProviderProxy", "gateway_info"]
 
 _FUNCTION = b"/function/"
 # Followed logs may be quiet for any length of time; every other system call is bounded.
 _STREAMING = ("/system/logs",)
+
+
+def gateway_info(provider: object, release: str) -> dict[str, object]:
+    """OpenFaaS's gateway ``/system/info``: the provider's info, the gateway's version, the machine's arch."""
+    return {"provider": provider, "version": {"sha": "", "release": release}, "arch": platform.machine()}
 
 
 def _raw_path(scope: Scope) -> bytes:
@@ -42,10 +49,12 @@ class ProviderProxy:
 
     Args:
         settings: the provider URL and the timeouts come from here.
+        version: the gateway's release, reported by ``/system/info``.
     """
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, *, version: str = "") -> None:
         self._base = settings.functions_provider_url
+        self._version = version
         self._namespace = settings.function_namespace
         invoke = min(settings.upstream_timeout, settings.write_timeout).total_seconds()
         self._forwarder = Forwarder(timeout=invoke, upstream="the provider")
@@ -84,6 +93,22 @@ class ProviderProxy:
         await self._forwarder.forward(
             scope, receive, send, self._url(scope), call_id=call_id, started=started, extra_headers=[start_time]
         )
+
+    async def info(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ``GET /system/info`` as the OpenFaaS gateway does: the provider's info wrapped with the gateway's."""
+        try:
+            async with self._forwarder.session.get(self._base + "/system/info", timeout=self._system_timeout) as reply:
+                if reply.status != 200:
+                    await send_text(send, 502, f"the provider answered {reply.status} to /system/info")
+                    return
+                provider = await reply.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            await send_text(send, 502, f"cannot reach the provider: {str(exc) or type(exc).__name__}")
+            return
+        body = json.dumps(gateway_info(provider, self._version)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def system(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve ``/system/*`` through the provider."""

@@ -38,6 +38,9 @@ class GatewayRoutes:
             if path.startswith("/function/"):
                 await self.proxy.invoke(scope, receive, send)
                 return
+            if path == "/system/info" and scope["method"] == "GET":
+                await self.proxy.info(scope, receive, send)
+                return
             if path.startswith("/system/"):
                 await self.proxy.system(scope, receive, send)
                 return

@@ -194,6 +194,13 @@ class Forwarder:
         self._upstream = upstream
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The open session, for requests of one's own to the upstream."""
+        if self._session is None:
+            raise RuntimeError("Forwarder used outside its 'async with' block")
+        return self._session
+
     async def __aenter__(self) -> Self:
         connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(
