@@ -30,7 +30,11 @@ def signature(body: bytes, key: str) -> str:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if bool(args.sign) != bool(args.key):
         raise CliError("--sign and --key go together: --sign names the header, --key is the HMAC key")
+    if args.callback_url and not args.asynchronous:
+        raise CliError("--callback-url needs --async: only an asynchronous call has a callback")
     headers = {"Content-Type": args.content_type, **dict(parse_pairs(args.header, "header"))}
+    if args.callback_url:
+        headers["X-Callback-Url"] = args.callback_url
     query = parse_pairs(args.query, "query")
     if ctx.console.stdin.isatty():
         ctx.console.err("Reading from STDIN - hit (Control + D) to stop.")
@@ -65,6 +69,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = add_gateway_options(commands.add_parser("invoke", help="call a function with stdin as the body"))
     parser.add_argument("name", help="the function")
     parser.add_argument("-a", "--async", dest="asynchronous", action="store_true", help="queue the call; print its id")
+    parser.add_argument(
+        "--callback-url", metavar="URL", help="with --async: POST the function's result to this URL (X-Callback-Url)"
+    )
     parser.add_argument("-H", "--header", action="append", default=[], metavar="KEY=VALUE", help="add a header")
     parser.add_argument("--query", action="append", default=[], metavar="KEY=VALUE", help="add a query parameter")
     parser.add_argument("-m", "--method", default="POST", help="HTTP method (default: POST)")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["NatsServer", "NatsServerError", "nats_server_binary"]
+__all__ = ["NatsServer", "NatsServerError", "nats_argv", "nats_server_binary", "read_address"]
 
 _LISTENING = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _READY = "Server is ready"
@@ -75,7 +75,7 @@ class NatsServer:
         store_dir.mkdir(parents=True, exist_ok=True)
         log = store_dir / "nats-server.log"
         log.unlink(missing_ok=True)
-        argv = [nats_server_binary(), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir), "-l", str(log)]
+        argv = nats_argv(store_dir, host=host, port=port)
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
         try:
             host, port = _wait_ready(process, log, timeout)
@@ -95,23 +95,38 @@ class NatsServer:
         self.stop()
 
 
+def nats_argv(store_dir: Path, *, host: str = "127.0.0.1", port: int = -1) -> list[str]:
+    """The command line of a JetStream server storing in ``store_dir`` and logging to its ``nats-server.log``."""
+    log = store_dir / "nats-server.log"
+    return [nats_server_binary(), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir), "-l", str(log)]
+
+
+def read_address(log: Path) -> tuple[str, int] | None:
+    """The server's ``(host, port)`` once its log says it is ready; None until then.
+
+    Raises:
+        NatsServerError: the log has a fatal line.
+    """
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if fatal := _FATAL.search(text):
+        raise NatsServerError(f"nats-server failed: {fatal.group(2).strip()}")
+    listening = _LISTENING.search(text)
+    if listening is None or _READY not in text:
+        return None
+    return listening.group(1), int(listening.group(2))
+
+
 def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float) -> tuple[str, int]:
     deadline = time.monotonic() + timeout
-    address: tuple[str, int] | None = None
-    while True:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        if fatal := _FATAL.search(text):
-            raise NatsServerError(f"nats-server failed: {fatal.group(2).strip()}")
-        if listening := _LISTENING.search(text):
-            address = (listening.group(1), int(listening.group(2)))
-        if address is not None and _READY in text:
-            return address
+    while (address := read_address(log)) is None:
         if process.poll() is not None:
             stderr = process.stderr.read().decode(errors="replace").strip() if process.stderr else ""
+            text = log.read_text(errors="replace") if log.exists() else ""
             raise NatsServerError(f"nats-server exited with code {process.returncode}: {stderr or text[-500:]}")
         if time.monotonic() > deadline:
             raise NatsServerError(f"nats-server was not ready within {timeout:g}s (log: {log})")
         time.sleep(0.01)
+    return address
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:

@@ -1,91 +1,83 @@
-"""``faasq up``: run the embedded stack on this machine and deploy a stack file's functions to it.
+"""``faasq up``: run the whole stack on this machine and deploy a stack file's functions to it.
 
-Today the stack is the provider REST server with the local provider; the gateway, nats-server
-and queue workers join the same list of :class:`ChildSpec` in later increments.
+nats-server (JetStream, unless a NATS URL is given), the provider on a private loopback port, the
+gateway on the public port and the queue workers run as supervised children (see
+:mod:`faasq.children`); crashed ones are restarted, and SIGINT/SIGTERM/SIGHUP stop them in order.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
+import json
+import os
 import signal
-import socket
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from faasq.children import NatsAddress, StackPlan, nats_spec, parse_nats_url, reserve_port, stack_children, url_of
 from faasq.client import DEFAULT_GATEWAY, Gateway
 from faasq.context import Console, Context
 from faasq.deploy import build_deployment, deploy_functions
 from faasq.errors import GatewayError, GatewayUnreachable, StackFailed
 from faasq.functions import fetch_function
+from faasq.natsserver import read_address
+from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
-from faasq.supervisor import ChildSpec, StopFlag, Stopped, Supervisor
+from faasq.supervisor import StopFlag, Stopped, Supervisor
 
-__all__ = ["banner", "provider_spec", "register", "reserve_port", "stack_children"]
+__all__ = ["Running", "banner", "register"]
 
-_HOST = "127.0.0.1"
 # SIGHUP too: closing the terminal must not leave the children running (they are in their own groups).
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _START_TIMEOUT = 60.0  # a slow machine under load can take seconds just to import the provider
 _DEFAULT_STACK = Path("examples/stack.yml")
+_CALLBACK_EXAMPLE = "http://127.0.0.1:9000/cb"
 
 
-def reserve_port(port: int, host: str = _HOST) -> socket.socket:
-    """A listening socket on ``host:port`` (0: the kernel picks), so a taken port fails early and clearly.
+@dataclass(frozen=True)
+class Running:
+    """Where the running stack is; printed in the banner and written to ``--ready-file`` as JSON."""
 
-    Raises:
-        StackFailed: the port is in use or cannot be bound.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise StackFailed(
-                f"port {port} on {host} is already in use: is faasq already running? (choose another with --port)"
-            ) from None
-        raise StackFailed(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
-    return sock
+    gateway: str
+    provider: str
+    nats: str
+    embedded_nats: bool
+    state_dir: str
+    workers: int
+    functions: list[str] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
 
 
-def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, str]) -> ChildSpec:
-    """The provider REST server, serving on the listening socket ``sock`` that it inherits (``listen_fd``)."""
-    port = sock.getsockname()[1]
-    settings = {"bind_address": _HOST, "port": str(port), "listen_fd": str(sock.fileno())}
-    return ChildSpec(
-        name="provider",
-        # The console script's entry point, run with this interpreter so no PATH lookup is needed.
-        argv=[sys.executable, "-m", "provider.main"],
-        env={**environ, **settings, "state_dir": str(state_dir / "provider")},
-        ready_url=f"http://{_HOST}:{port}/healthz",
-        pass_fds=(sock.fileno(),),
-    )
-
-
-def stack_children(sock: socket.socket, state_dir: Path, environ: Mapping[str, str]) -> list[ChildSpec]:
-    """The processes of the embedded stack, in start order (stopped in reverse).
-
-    ``sock`` is the API's listening socket. Today: the provider. nats-server, the gateway (which then
-    takes over ``sock``) and the queue workers join this list.
-    """
-    return [provider_spec(sock, state_dir, environ)]
-
-
-def banner(url: str, functions: list[str]) -> list[str]:
+def banner(running: Running) -> list[str]:
     """What ``faasq up`` prints once everything is ready."""
-    lines = [f"faasq is up: {url}", f"Functions: {', '.join(functions) or '(none)'}", "Try:"]
+    url, functions = running.gateway, running.functions
+    store = f"embedded, JetStream store in {Path(running.state_dir) / 'nats'}" if running.embedded_nats else "external"
+    lines = [
+        f"faasq is up: {url}",
+        f"Gateway:   {url} (API docs at {url}/docs)",
+        f"NATS:      {running.nats} ({store})",
+        f"State dir: {running.state_dir}",
+        f"Workers:   {running.workers}",
+        f"Functions: {', '.join(functions) or '(none)'}",
+        "Try:",
+    ]
     if url != DEFAULT_GATEWAY:
         lines.append(f"  export OPENFAAS_URL={url}")
     example = "echo" if "echo" in functions else (functions[0] if functions else "NAME")
-    lines += [f"  echo hi | faasq invoke {example}", "  faasq list", f"  faasq describe {example}"]
-    return [*lines, f"  faasq logs {example}", "Press Ctrl+C to stop."]
+    return [
+        *lines,
+        f"  echo hi | faasq invoke {example}",
+        f"  echo hi | faasq invoke {example} --async --callback-url {_CALLBACK_EXAMPLE}",
+        f"  curl -i -X POST -H 'X-Callback-Url: {_CALLBACK_EXAMPLE}' -d hi {url}/async-function/{example}",
+        "  faasq list",
+        f"  faasq describe {example}",
+        f"  faasq logs {example}",
+        "Press Ctrl+C to stop.",
+    ]
 
 
 @contextlib.contextmanager
@@ -130,29 +122,63 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, functions: list[
             supervisor.pause()
 
 
-def _bring_up(supervisor: Supervisor, args: argparse.Namespace, ctx: Context, functions: list[StackFunction]) -> None:
-    # Binding here makes a taken port fail at once, and lets --port 0 pick a free one.
-    with reserve_port(args.port) as sock:
-        for spec in stack_children(sock, Path(args.state_dir), ctx.environ):
-            supervisor.start(spec)
-        url = f"http://{_HOST}:{sock.getsockname()[1]}"
-    with Gateway(url, transport=ctx.transport) as gateway:
+def _start_nats(supervisor: Supervisor, store_dir: Path, ctx: Context) -> NatsAddress:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    log = store_dir / "nats-server.log"
+    log.unlink(missing_ok=True)  # readiness is read from this run's lines only
+    supervisor.start(nats_spec(store_dir, ctx.environ))
+    address = read_address(log)
+    assert address is not None  # noqa: S101 - start() returned, so the log says it is ready
+    # A restarted server must come back where the gateway and workers reconnect.
+    supervisor.update(nats_spec(store_dir, ctx.environ, port=address[1]))
+    return NatsAddress(*address)
+
+
+def _nats_address(args: argparse.Namespace, ctx: Context) -> NatsAddress | None:
+    url = args.nats_url or ctx.environ.get("FAASQ_NATS_URL")
+    return parse_nats_url(url) if url else None
+
+
+def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, args: argparse.Namespace, ctx: Context) -> Running:
+    functions = _functions(args, ctx)
+    external = _nats_address(args, ctx)
+    state_dir = Path(args.state_dir)
+    # Bound here, first: a taken port fails at once, --port 0 picks a free one, and restarts keep the URL.
+    gateway = sockets.enter_context(reserve_port(args.port))
+    provider = sockets.enter_context(reserve_port(0))
+    nats = external or _start_nats(supervisor, state_dir / "nats", ctx)
+    for spec in stack_children(StackPlan(state_dir, ctx.environ, nats, provider, gateway, args.workers)):
+        supervisor.start(spec)
+    url = url_of(gateway)
+    with Gateway(url, transport=ctx.transport) as client:
         try:
-            names = _deploy(functions, gateway, ctx.console)
-            _wait_until_ready(supervisor, gateway, functions, args.timeout)
+            names = _deploy(functions, client, ctx.console)
+            _wait_until_ready(supervisor, client, functions, args.timeout)
         except (GatewayError, GatewayUnreachable) as exc:
-            supervisor.check()  # a provider that died explains a failed request better than the request does
-            raise StackFailed(f"the provider failed: {exc}") from None
-    for line in banner(url, names):
-        ctx.console.out(line)
+            supervisor.check()  # a child that died explains a failed request better than the request does
+            raise StackFailed(f"the gateway failed: {exc}") from None
+    return Running(
+        url, url_of(provider), nats.url, external is None, str(state_dir), args.workers, names, supervisor.named_pids
+    )
+
+
+def _write_ready_file(path: Path, running: Running) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(asdict(running), indent=2) + "\n")
+    os.replace(partial, path)  # readers never see half a file
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    functions = _functions(args, ctx)
     stop = StopFlag()
-    with _stop_on_signals(stop), Supervisor(stop, start_timeout=_START_TIMEOUT) as supervisor:
+    supervisor = Supervisor(stop, start_timeout=_START_TIMEOUT, restart=RestartPolicy(), report=ctx.console.err)
+    # The sockets close after the children stopped: a restarted provider or gateway needs its socket.
+    with _stop_on_signals(stop), contextlib.ExitStack() as sockets, supervisor:
         try:
-            _bring_up(supervisor, args, ctx, functions)
+            running = _bring_up(supervisor, sockets, args, ctx)
+            for line in banner(running):
+                ctx.console.out(line)
+            if args.ready_file:
+                _write_ready_file(Path(args.ready_file), running)
             supervisor.watch()
         except Stopped:
             pass
@@ -161,16 +187,38 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return number
+
+
+_DESCRIPTION = """\
+Run faasq on this machine and deploy a stack file's functions: nats-server with JetStream (data in
+STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server), the provider (on a private
+loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT, and the queue workers,
+which invoke functions through the gateway. A part that crashes is restarted with backoff at the same
+address; one that keeps crashing stops faasq with an error. SIGINT (Ctrl+C), SIGTERM or SIGHUP stops
+everything in order: the gateway, the workers (they finish their calls), the provider, nats-server."""
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``up`` to the command line."""
     parser = commands.add_parser(
-        "up",
-        help="run faasq on this machine and deploy a stack file",
-        description="Run faasq on this machine (the provider API on 127.0.0.1) and deploy a stack file's functions. "
-        "Runs until SIGINT or SIGTERM, then stops everything it started.",
+        "up", help="run faasq on this machine and deploy a stack file", description=_DESCRIPTION
     )
-    parser.add_argument("-f", "--yaml", help=f"stack file (default: {_DEFAULT_STACK}, if there is one)")
-    parser.add_argument("--port", type=int, default=8080, help="port of the API on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state (default: .faasq)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the functions to be ready")
+    parser.add_argument("-f", "--yaml", help=f"stack file to deploy (default: {_DEFAULT_STACK}, if there is one)")
+    parser.add_argument("--port", type=int, default=8080, help="gateway port on 127.0.0.1; 0: any free port (8080)")
+    parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state and NATS data (.faasq)")
+    parser.add_argument("--workers", type=_count, default=2, help="queue worker processes to run (default: 2)")
+    parser.add_argument(
+        "--nats-url",
+        metavar="URL",
+        help="use this NATS server (nats://HOST:PORT, JetStream on) instead of starting one",
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the functions (default: 60)")
+    parser.add_argument(
+        "--ready-file", metavar="PATH", help="once ready, write the URLs, state dir and child pids to PATH as JSON"
+    )
     parser.set_defaults(run=run)

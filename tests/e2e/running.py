@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 from faasq.cli import run
 from faasq.context import Console, Context
@@ -109,14 +110,21 @@ class Stack:
     """``faasq up`` on a port the kernel picks, its stdout collected line by line, its stderr in a file."""
 
     def __init__(
-        self, stack_file: Path | None, state_dir: Path, env: Mapping[str, str] | None = None, cwd: Path = ROOT
+        self,
+        stack_file: Path | None,
+        state_dir: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path = ROOT,
+        workers: int = 0,
     ) -> None:
         self.log = state_dir / "up.stderr"
+        self.ready_file = state_dir / "ready.json"
         state_dir.mkdir(parents=True, exist_ok=True)
         stack = ["-f", str(stack_file)] if stack_file is not None else []
+        options = ["--port", "0", "--state-dir", str(state_dir), "--workers", str(workers)]
         with self.log.open("wb") as stderr:
             self.process = subprocess.Popen(
-                [*FAASQ, "up", *stack, "--port", "0", "--state-dir", str(state_dir)],
+                [*FAASQ, "up", *stack, *options, "--ready-file", str(self.ready_file)],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env={**ENVIRON, **(env or {})},
@@ -126,6 +134,10 @@ class Stack:
         self._stdout = Lines(self.process.stdout)
         self.lines = self._stdout.lines
         self.url = until(self._banner_url, within=40)
+        self.ready: dict[str, Any] = until(self._ready, within=10)
+
+    def _ready(self) -> dict[str, Any] | None:
+        return json.loads(self.ready_file.read_text()) if self.ready_file.exists() else None
 
     def _banner_url(self) -> str | None:
         for line in self.lines:

@@ -10,7 +10,7 @@ from tests.e2e.running import EXAMPLES, Stack, faasq, until
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLE_FUNCTIONS = ["echo", "env", "hello", "http-echo", "wc"]
+EXAMPLE_FUNCTIONS = ["echo", "env", "flaky", "hello", "http-echo", "slow", "wc"]
 
 
 def test_banner_names_the_functions_and_the_url(stack: Stack) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.running import ENVIRON, FAASQ, ROOT, Lines, Stack, alive, children, descendants, faasq, until
+from tests.e2e.running import ENVIRON, FAASQ, ROOT, Lines, Stack, alive, descendants, faasq, until
 
 pytestmark = pytest.mark.e2e
 
@@ -43,15 +43,17 @@ def test_a_signal_stops_the_stack_with_no_process_left(echo_stack: Stack, signum
     assert [pid for pid in children if alive(pid)] == []
 
 
-def test_a_dying_provider_ends_up_with_an_error(echo_stack: Stack) -> None:
-    (provider,) = children(echo_stack.process.pid)
+def test_a_killed_provider_is_restarted_at_the_same_address(echo_stack: Stack) -> None:
+    provider = echo_stack.ready["pids"]["provider"]
     replicas = descendants(provider)
     try:
         os.kill(provider, signal.SIGKILL)
-        assert echo_stack.process.wait(30) == 1
-        assert "faasq: provider was killed by signal 9" in echo_stack.log.read_text()
+        until(lambda: "faasq: restarted provider" in echo_stack.log.read_text() or None, within=20)
+        assert "faasq: provider was killed by signal 9; restarting it in 0.5s\n" in echo_stack.log.read_text()
+        # The new provider kills the replicas the old one left, starts its own, and serves at the same URL.
+        until(lambda: echo_stack.run("invoke", "echo", stdin=b"back").stdout == b"back" or None, within=30, every=0.1)
+        assert echo_stack.process.poll() is None
     finally:
-        # A SIGKILLed provider cannot stop its replicas (they run in their own sessions): this test must.
         for pid in replicas:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -131,7 +133,8 @@ def _forked(lines: list[str]) -> str | None:
 def test_up_outside_the_repository_starts_with_no_functions(tmp_path: Path) -> None:
     running = Stack(None, tmp_path / "state", cwd=tmp_path)
     try:
-        assert running.lines[:2] == [f"faasq is up: {running.url}", "Functions: (none)"]
+        assert running.lines[0] == f"faasq is up: {running.url}"
+        assert "Functions: (none)" in running.lines
         assert running.run("list").stdout.decode().splitlines()[1:] == []
     finally:
         assert running.stop() == 0

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from faasq.children import provider_spec, reserve_port
 from faasq.errors import StackFailed
-from faasq.up import provider_spec, reserve_port
 from tests.support import bound_socket
 
 pytestmark = pytest.mark.integration
@@ -44,3 +44,4 @@ def test_port_zero_picks_a_free_port_and_the_provider_inherits_it(tmp_path: Path
         "state_dir": str(tmp_path / "provider"),
     }
     assert spec.ready_url == f"http://127.0.0.1:{port}/healthz"
+    assert spec.stop_order == 2

@@ -85,3 +85,16 @@ def test_bad_pairs_are_rejected(cli: Cli) -> None:
 def test_function_path_quotes() -> None:
     assert function_path("a b", None, asynchronous=False) == "/function/a%20b"
     assert function_path("f", "ns", asynchronous=True) == "/async-function/f.ns"
+
+
+def test_async_invoke_with_a_callback_url(cli: Cli) -> None:
+    cli.routes["POST /async-function/echo"] = httpx.Response(202, headers={"X-Call-Id": "id-1"})
+    assert cli("invoke", "echo", "--async", "--callback-url", "http://127.0.0.1:9000/cb") == 0
+    assert cli.requests[0].headers["X-Callback-Url"] == "http://127.0.0.1:9000/cb"
+    assert cli.stdout == "id-1\n"
+
+
+def test_a_callback_url_needs_async(cli: Cli) -> None:
+    assert cli("invoke", "echo", "--callback-url", "http://127.0.0.1:9000/cb") == 1
+    assert cli.requests == []
+    assert cli.stderr == "faasq: --callback-url needs --async: only an asynchronous call has a callback\n"

@@ -1,14 +1,190 @@
-"""What faasq up prints once the stack is ready."""
+"""faasq up: its options, the child specs it builds (order, environment, stop phases), its banner."""
 
-from faasq.up import banner
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from faasq.children import NatsAddress, StackPlan, nats_spec, parse_nats_url, stack_children
+from faasq.cli import build_parser
+from faasq.errors import StackFailed
+from faasq.up import Running, banner
+from tests.support import bound_socket
+
+ENVIRON = {"HOME": "/home/x", "port": "1", "listen_fd": "99"}
+
+
+def test_defaults() -> None:
+    args = build_parser().parse_args(["up"])
+    assert (args.yaml, args.port, args.state_dir, args.workers, args.nats_url, args.timeout, args.ready_file) == (
+        None,
+        8080,
+        ".faasq",
+        2,
+        None,
+        60.0,
+        None,
+    )
+
+
+def test_every_option() -> None:
+    argv = ["up", "-f", "s.yml", "--port", "0", "--state-dir", "st", "--workers", "3"]
+    argv += ["--nats-url", "nats://h:1", "--timeout", "5", "--ready-file", "r.json"]
+    args = build_parser().parse_args(argv)
+    assert (args.yaml, args.port, args.state_dir, args.workers, args.nats_url, args.timeout, args.ready_file) == (
+        "s.yml",
+        0,
+        "st",
+        3,
+        "nats://h:1",
+        5.0,
+        "r.json",
+    )
+
+
+@pytest.mark.parametrize("workers", ["-1", "two"])
+def test_a_bad_worker_count_is_a_usage_error(workers: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["up", "--workers", workers])
+    assert exited.value.code == 2
+    assert "argument --workers" in capsys.readouterr().err
+
+
+def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["up", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--yaml", "--port", "--state-dir", "--workers", "--nats-url", "--timeout", "--ready-file"):
+        assert option in text
+    assert "stops everything in order: the gateway, the workers" in " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("nats://127.0.0.1:4333", NatsAddress("127.0.0.1", 4333)),
+        ("nats://nats.example", NatsAddress("nats.example", 4222)),
+    ],
+)
+def test_nats_urls(url: str, address: NatsAddress) -> None:
+    assert parse_nats_url(url) == address
+    assert address.url == f"nats://{address.host}:{address.port}"
+
+
+@pytest.mark.parametrize("url", ["http://h:4222", "nats://", "nats://h:notaport", "h:4222"])
+def test_bad_nats_urls(url: str) -> None:
+    with pytest.raises(StackFailed, match=r"^invalid NATS URL .*: expected nats://HOST\[:PORT\]$"):
+        parse_nats_url(url)
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Iterator[StackPlan]:
+    with bound_socket() as provider, bound_socket() as gateway:
+        yield StackPlan(tmp_path, ENVIRON, NatsAddress("127.0.0.1", 4333), provider, gateway, workers=2)
+
+
+def test_children_in_start_order_with_stop_phases(plan: StackPlan) -> None:
+    children = stack_children(plan)
+    assert [(c.name, c.stop_order) for c in children] == [
+        ("provider", 2),
+        ("gateway", 0),
+        ("worker-1", 1),
+        ("worker-2", 1),
+    ]
+    assert [c.argv[1:] for c in children] == [
+        ["-m", "provider.main"],
+        ["-m", "gateway.main"],
+        ["-m", "queue_worker.main", "--queue", "default"],
+        ["-m", "queue_worker.main", "--queue", "default"],
+    ]
+    assert {c.argv[0] for c in children} == {sys.executable}
+    assert [c.name for c in stack_children(StackPlan(**{**plan.__dict__, "workers": 0}))] == ["provider", "gateway"]
+
+
+def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
+    provider, gateway, *_ = stack_children(plan)
+    provider_port, gateway_port = plan.provider.getsockname()[1], plan.gateway.getsockname()[1]
+    assert provider.pass_fds == (plan.provider.fileno(),)
+    assert provider.env == {
+        "HOME": "/home/x",
+        "bind_address": "127.0.0.1",
+        "port": str(provider_port),
+        "listen_fd": str(plan.provider.fileno()),
+        "state_dir": str(plan.state_dir / "provider"),
+    }
+    assert provider.ready_url == f"http://127.0.0.1:{provider_port}/healthz"
+    assert gateway.pass_fds == (plan.gateway.fileno(),)
+    assert gateway.env == {
+        "HOME": "/home/x",
+        "functions_provider_url": f"http://127.0.0.1:{provider_port}/",
+        "faas_nats_address": "127.0.0.1",
+        "faas_nats_port": "4333",
+        "bind_address": "127.0.0.1",
+        "port": str(gateway_port),
+        "listen_fd": str(plan.gateway.fileno()),
+    }
+    assert gateway.ready_url == f"http://127.0.0.1:{gateway_port}/healthz"
+
+
+def test_workers_invoke_through_the_gateway_and_drain_longer(plan: StackPlan) -> None:
+    worker = stack_children(plan)[2]
+    assert worker.env == {
+        **ENVIRON,
+        "faas_nats_address": "127.0.0.1",
+        "faas_nats_port": "4333",
+        "faas_gateway_address": "127.0.0.1",
+        "faas_gateway_port": str(plan.gateway.getsockname()[1]),
+        "gateway_invoke": "true",
+        "functions_provider_url": f"http://127.0.0.1:{plan.provider.getsockname()[1]}/",
+    }
+    assert (worker.pass_fds, worker.ready_url, worker.ready) == ((), None, None)
+    assert worker.stop_timeout is not None
+    assert worker.stop_timeout > 30  # the worker's own drain must finish before the SIGKILL
+
+
+def test_nats_starts_on_a_kernel_port_and_restarts_on_its_own(tmp_path: Path) -> None:
+    first, again = nats_spec(tmp_path, ENVIRON), nats_spec(tmp_path, ENVIRON, port=4333)
+    assert first.argv[1:] == [
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+        "-js",
+        "-sd",
+        str(tmp_path),
+        "-l",
+        f"{tmp_path}/nats-server.log",
+    ]
+    assert again.argv[1:5] == ["-a", "127.0.0.1", "-p", "4333"]
+    assert (first.name, first.stop_order, first.env) == ("nats", 3, ENVIRON)
+    assert first.ready is not None
+    assert first.ready() is False  # no log yet
+    (tmp_path / "nats-server.log").write_text("[1] [FTL] Error listening on port: 4333, address already in use\n")
+    with pytest.raises(StackFailed, match=r"^nats-server failed: Error listening on port: 4333"):
+        first.ready()
+
+
+def running(url: str = "http://127.0.0.1:8080", functions: list[str] | None = None, nats: bool = True) -> Running:
+    names = ["echo", "wc"] if functions is None else functions
+    return Running(url, "http://127.0.0.1:4000", "nats://127.0.0.1:4222", nats, ".faasq", 2, names)
 
 
 def test_banner_on_the_default_port() -> None:
-    assert banner("http://127.0.0.1:8080", ["echo", "wc"]) == [
+    assert banner(running()) == [
         "faasq is up: http://127.0.0.1:8080",
+        "Gateway:   http://127.0.0.1:8080 (API docs at http://127.0.0.1:8080/docs)",
+        "NATS:      nats://127.0.0.1:4222 (embedded, JetStream store in .faasq/nats)",
+        "State dir: .faasq",
+        "Workers:   2",
         "Functions: echo, wc",
         "Try:",
         "  echo hi | faasq invoke echo",
+        "  echo hi | faasq invoke echo --async --callback-url http://127.0.0.1:9000/cb",
+        "  curl -i -X POST -H 'X-Callback-Url: http://127.0.0.1:9000/cb' -d hi "
+        "http://127.0.0.1:8080/async-function/echo",
         "  faasq list",
         "  faasq describe echo",
         "  faasq logs echo",
@@ -17,6 +193,7 @@ def test_banner_on_the_default_port() -> None:
 
 
 def test_banner_elsewhere_says_how_to_point_the_cli_at_it() -> None:
-    lines = banner("http://127.0.0.1:9999", ["hello"])
-    assert lines[3:5] == ["  export OPENFAAS_URL=http://127.0.0.1:9999", "  echo hi | faasq invoke hello"]
-    assert banner("http://127.0.0.1:8080", [])[1] == "Functions: (none)"
+    lines = banner(running("http://127.0.0.1:9999", ["hello"], nats=False))
+    assert lines[2] == "NATS:      nats://127.0.0.1:4222 (external)"
+    assert lines[7:9] == ["  export OPENFAAS_URL=http://127.0.0.1:9999", "  echo hi | faasq invoke hello"]
+    assert banner(running(functions=[]))[5] == "Functions: (none)"

@@ -1,0 +1,203 @@
+"""The processes of ``faasq up``'s embedded stack, as :class:`~faasq.supervisor.ChildSpec` values.
+
+Start order: nats-server (unless a NATS URL is given), the provider, the gateway, the queue workers.
+Stop order (``stop_order``): the gateway first, so no new call is accepted, then the workers, which
+drain their calls, then the provider, then nats-server. The provider and the gateway serve on
+sockets ``faasq up`` bound (``listen_fd``), so a restarted one keeps its URL.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from faasq.errors import StackFailed
+from faasq.natsserver import NatsServerError, nats_argv, read_address
+from faasq.supervisor import ChildSpec
+
+__all__ = [
+    "HOST",
+    "NatsAddress",
+    "StackPlan",
+    "gateway_spec",
+    "nats_spec",
+    "parse_nats_url",
+    "provider_spec",
+    "reserve_port",
+    "stack_children",
+    "worker_spec",
+]
+
+HOST = "127.0.0.1"
+_QUEUE = "default"
+_WORKER_DRAIN = 35.0  # over the worker's own grace period, so a drain is never cut short by SIGKILL
+
+
+@dataclass(frozen=True)
+class NatsAddress:
+    """Where the gateway and the workers find NATS."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """``nats://host:port``."""
+        return f"nats://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """What the child specs are built from.
+
+    Attributes:
+        state_dir: where the provider keeps its state (``<state_dir>/provider``).
+        environ: the environment every child inherits.
+        nats: the NATS server the gateway and workers use.
+        provider: the provider's listening socket (a private loopback port).
+        gateway: the gateway's listening socket (the public URL).
+        workers: how many queue worker processes to run.
+    """
+
+    state_dir: Path
+    environ: Mapping[str, str]
+    nats: NatsAddress
+    provider: socket.socket
+    gateway: socket.socket
+    workers: int
+
+
+def parse_nats_url(url: str) -> NatsAddress:
+    """``nats://host[:port]`` (port 4222 by default) as an address.
+
+    Raises:
+        StackFailed: not a nats:// URL with a host.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 4222
+    except ValueError:
+        port = 0
+    if parts.scheme != "nats" or not parts.hostname or not port:
+        raise StackFailed(f"invalid NATS URL {url!r}: expected nats://HOST[:PORT]")
+    return NatsAddress(parts.hostname, port)
+
+
+def reserve_port(port: int, host: str = HOST) -> socket.socket:
+    """A listening socket on ``host:port`` (0: the kernel picks), so a taken port fails early and clearly.
+
+    Raises:
+        StackFailed: the port is in use or cannot be bound.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StackFailed(
+                f"port {port} on {host} is already in use: is faasq already running? (choose another with --port)"
+            ) from None
+        raise StackFailed(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(1024)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """``http://host:port`` of a listening socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+def _nats_ready(log: Path) -> bool:
+    try:
+        return read_address(log) is not None
+    except NatsServerError as exc:
+        raise StackFailed(str(exc)) from None
+
+
+def nats_spec(store_dir: Path, environ: Mapping[str, str], port: int = -1) -> ChildSpec:
+    """nats-server with JetStream storing in ``store_dir``; ``port=-1`` the first time, its port on restarts."""
+    return ChildSpec(
+        name="nats",
+        argv=nats_argv(store_dir, host=HOST, port=port),
+        env=dict(environ),
+        ready=partial(_nats_ready, store_dir / "nats-server.log"),
+        stop_order=3,
+    )
+
+
+def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, str]) -> ChildSpec:
+    """The provider REST server, serving on the listening socket ``sock`` that it inherits (``listen_fd``)."""
+    port = sock.getsockname()[1]
+    settings = {"bind_address": HOST, "port": str(port), "listen_fd": str(sock.fileno())}
+    return ChildSpec(
+        name="provider",
+        # The console script's entry point, run with this interpreter so no PATH lookup is needed.
+        argv=[sys.executable, "-m", "provider.main"],
+        env={**environ, **settings, "state_dir": str(state_dir / "provider")},
+        ready_url=f"{url_of(sock)}/healthz",
+        pass_fds=(sock.fileno(),),
+        stop_order=2,
+    )
+
+
+def _nats_env(nats: NatsAddress) -> dict[str, str]:
+    return {"faas_nats_address": nats.host, "faas_nats_port": str(nats.port)}
+
+
+def gateway_spec(sock: socket.socket, provider_url: str, nats: NatsAddress, environ: Mapping[str, str]) -> ChildSpec:
+    """The gateway on the public socket ``sock``, in front of the provider and NATS."""
+    settings = {
+        "functions_provider_url": f"{provider_url}/",
+        **_nats_env(nats),
+        "bind_address": HOST,
+        "port": str(sock.getsockname()[1]),
+        "listen_fd": str(sock.fileno()),
+    }
+    return ChildSpec(
+        name="gateway",
+        argv=[sys.executable, "-m", "gateway.main"],
+        env={**environ, **settings},
+        ready_url=f"{url_of(sock)}/healthz",
+        pass_fds=(sock.fileno(),),
+        stop_order=0,
+    )
+
+
+def worker_spec(
+    index: int, gateway_url: str, provider_url: str, nats: NatsAddress, environ: Mapping[str, str]
+) -> ChildSpec:
+    """Queue worker number ``index`` (from 1), invoking functions through the gateway."""
+    gateway = urlsplit(gateway_url)
+    settings = {
+        **_nats_env(nats),
+        "faas_gateway_address": gateway.hostname or HOST,
+        "faas_gateway_port": str(gateway.port),
+        "gateway_invoke": "true",
+        "functions_provider_url": f"{provider_url}/",
+    }
+    return ChildSpec(
+        name=f"worker-{index}",
+        argv=[sys.executable, "-m", "queue_worker.main", "--queue", _QUEUE],
+        env={**environ, **settings},
+        stop_order=1,
+        stop_timeout=_WORKER_DRAIN,
+    )
+
+
+def stack_children(plan: StackPlan) -> list[ChildSpec]:
+    """The provider, the gateway and the workers, in start order (nats-server starts before, on its own)."""
+    provider_url, gateway_url = url_of(plan.provider), url_of(plan.gateway)
+    return [
+        provider_spec(plan.provider, plan.state_dir, plan.environ),
+        gateway_spec(plan.gateway, provider_url, plan.nats, plan.environ),
+        *(worker_spec(n, gateway_url, provider_url, plan.nats, plan.environ) for n in range(1, plan.workers + 1)),
+    ]
