@@ -1,8 +1,8 @@
 """The gateway app: async enqueue onto JetStream, the provider's API and invocations proxied.
 
-Build one with :func:`create_app`; ``gateway.main`` serves it with uvicorn. The hot routes
-are pure ASGI in front of FastAPI (:class:`~gateway.routing.GatewayRoutes`); FastAPI serves
-``/healthz`` and the OpenAPI docs.
+Build one with :func:`create_app`; ``gateway.main`` serves it with uvicorn. Basic auth and
+the hot routes (:class:`~gateway.routing.GatewayRoutes`) are pure ASGI in front of FastAPI's
+middleware stack; FastAPI serves ``/healthz`` and the OpenAPI docs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import BasicAuth, read_credentials
 from gateway.config import GatewaySettings
@@ -23,7 +24,7 @@ from gateway.jetstream import JetStreamPublisher, Publisher
 from gateway.proxy import ProviderProxy
 from gateway.routing import GatewayRoutes
 
-__all__ = ["create_app"]
+__all__ = ["GatewayApp", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,27 @@ secrets), proxied; `GET /system/info` wraps the provider's info with the gateway
 version and architecture, as OpenFaaS's gateway does. With `basic_auth` on, it needs
 the gateway's credentials (401 otherwise).
 """
+
+
+class GatewayApp(FastAPI):
+    """FastAPI with the gateway's own pure ASGI layers (auth, hot routes) in front of its middleware stack.
+
+    FastAPI's stack (error, telemetry and body-limit middleware) costs more per call than the
+    whole enqueue; the hot routes never need it.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve through the front layers; what they pass on reaches FastAPI."""
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI itself, behind the front layers."""
+        await super().__call__(scope, receive, send)
 
 
 def _version() -> str:
@@ -107,7 +129,7 @@ def create_app(
             await publisher.shutdown()
             logger.info("gateway stopped")
 
-    app = FastAPI(
+    app = GatewayApp(
         title="faasq gateway",
         summary="OpenFaaS's gateway API: async calls on NATS JetStream, sync calls and the system API proxied.",
         description=_DOC,
@@ -115,9 +137,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_api_route("/healthz", _health, methods=["GET"], response_class=PlainTextResponse, summary="Liveness")
-    app.add_middleware(GatewayRoutes, enqueue=enqueue, proxy=proxy)
-    if credentials is not None:
-        app.add_middleware(BasicAuth, credentials=credentials)
+    front: ASGIApp = GatewayRoutes(app.fastapi, enqueue=enqueue, proxy=proxy)
+    app.front = BasicAuth(front, credentials=credentials) if credentials is not None else front
     return app
 
 

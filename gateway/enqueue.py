@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from starlette.types import Receive, Scope, Send
@@ -23,8 +24,8 @@ from gateway.jetstream import Publisher
 from gateway.responses import send_error, status_for
 from gateway.validation import call_id_of, callback_url_of, check_length, function_of
 from provider.calllog import call_id as call_id_var
-from provider.proxy import end_to_end
-from provider.queue import QueuedCall
+from provider.proxy import HOP_BY_HOP, end_to_end
+from provider.queue import DEFAULT_QUEUE, QueuedCall
 
 __all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute", "parse_call"]
 
@@ -50,6 +51,49 @@ class EnqueueLimits:
     enqueue_timeout: float
 
 
+class _Head(NamedTuple):
+    call_id: str
+    function: str
+    namespace: str
+    path: str
+    query: str
+    callback_url: str | None
+    headers: list[tuple[str, str]]
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
+    """The headers to queue (hop-by-hop dropped), and the values of the ones the gateway reads."""
+    kept = end_to_end(raw) if any(key == b"connection" for key, _ in raw) else raw
+    headers: list[tuple[str, str]] = []
+    watched: dict[bytes, str] = {}
+    for key, value in kept:
+        # uvicorn lowercases header names; ASGI requires it.
+        if key in HOP_BY_HOP:
+            continue
+        text = value.decode("latin-1")
+        headers.append((key.decode("latin-1"), text))
+        if key in _WATCHED:
+            watched[key] = text
+    return headers, watched
+
+
+def _parse(scope: Scope, default_namespace: str, max_body: int) -> _Head:
+    raw = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
+    name, slash, rest = raw[len(_PREFIX) :].partition(b"/")
+    function, namespace = function_of(unquote(name.decode("latin-1")), default_namespace)
+    headers, watched = _headers(scope["headers"])
+    call_id = call_id_of(watched.get(b"x-call-id"))
+    try:
+        check_length(watched.get(b"content-length"), max_body)
+        callback_url = callback_url_of(watched.get(b"x-callback-url"))
+    except GatewayError as exc:
+        exc.call_id = call_id
+        raise
+    path = "/" + rest.decode("latin-1") if slash else "/"
+    query = scope.get("query_string", b"").decode("latin-1")
+    return _Head(call_id, function, namespace, path, query, callback_url, headers)
+
+
 def parse_call(scope: Scope, default_namespace: str, max_body: int) -> QueuedCall:
     """The call a request describes, without its body, queue and enqueue time; every header checked.
 
@@ -57,27 +101,23 @@ def parse_call(scope: Scope, default_namespace: str, max_body: int) -> QueuedCal
         InvalidRequest: bad function name, ``X-Callback-Url`` or ``X-Call-Id`` (400).
         BodyTooLarge: ``Content-Length`` over ``max_body`` (413).
     """
-    raw = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
-    name, slash, rest = raw[len(_PREFIX) :].partition(b"/")
-    function, namespace = function_of(unquote(name.decode("latin-1")), default_namespace)
-    headers = end_to_end(scope["headers"])
-    found = {key: value.decode("latin-1") for key, value in headers if key in _WATCHED}
-    call_id = call_id_of(found.get(b"x-call-id"))
-    try:
-        check_length(found.get(b"content-length"), max_body)
-        callback_url = callback_url_of(found.get(b"x-callback-url"))
-    except GatewayError as exc:
-        exc.call_id = call_id
-        raise
+    head = _parse(scope, default_namespace, max_body)
+    return _call(head, scope["method"], "", 0, b"")
+
+
+def _call(head: _Head, method: str, queue: str, enqueued_at_ns: int, body: bytes) -> QueuedCall:
     return QueuedCall(
-        call_id=call_id,
-        function=function,
-        namespace=namespace,
-        method=scope["method"],
-        path="/" + rest.decode("latin-1") if slash else "/",
-        query=scope.get("query_string", b"").decode("latin-1"),
-        callback_url=callback_url,
-        headers=[(key.decode("latin-1"), value.decode("latin-1")) for key, value in headers],
+        call_id=head.call_id,
+        function=head.function,
+        namespace=head.namespace,
+        method=method,
+        path=head.path,
+        query=head.query,
+        callback_url=head.callback_url,
+        enqueued_at_ns=enqueued_at_ns,
+        queue=queue or DEFAULT_QUEUE,
+        headers=head.headers,
+        body=body,
     )
 
 
@@ -146,23 +186,23 @@ class EnqueueRoute:
 
     async def _enqueue(self, scope: Scope, receive: Receive, started_ns: int) -> QueuedCall | None:
         limit = self.max_body_bytes
-        call = parse_call(scope, self._namespace, limit)
-        call_id_var.set(call.call_id)
+        head = _parse(scope, self._namespace, limit)
+        call_id_var.set(head.call_id)
         try:
-            destination = await self._directory.destination_of(call.function, call.namespace)
+            destination = await self._directory.destination_of(head.function, head.namespace)
             async with asyncio.timeout(self._limits.read_timeout):
                 body = await _read_body(receive, limit)
         except TimeoutError:
             raise BodyTimeout(
-                f"request body not received within {self._limits.read_timeout:g}s", call_id=call.call_id
+                f"request body not received within {self._limits.read_timeout:g}s", call_id=head.call_id
             ) from None
         except GatewayError as exc:
-            exc.call_id = call.call_id
+            exc.call_id = head.call_id
             raise
         if body is None:
             logger.info("the caller went away before sending its whole body; nothing queued")
             return None
-        call = replace(call, queue=destination.queue, enqueued_at_ns=started_ns, body=body)
+        call = _call(head, scope["method"], destination.queue, started_ns, body)
         receipt = await self._publisher.publish(destination.subject, call, self._limits.enqueue_timeout)
         if receipt.duplicate:
             logger.info("call already queued (resent within the duplicate window): stored once")

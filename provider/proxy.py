@@ -29,6 +29,7 @@ from provider.statuses import status_for
 from provider.types import split_namespace
 
 __all__ = [
+    "HOP_BY_HOP",
     "METHODS",
     "Forwarder",
     "FunctionProxy",
@@ -48,8 +49,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
 Headers = list[tuple[bytes, bytes]]
 
-# RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
-_HOP_BY_HOP = frozenset(
+HOP_BY_HOP = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -62,6 +62,7 @@ _HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
+"""RFC 9110 §7.6.1: headers meaningful for one connection only, never forwarded (lowercase)."""
 _PREFIX = b"/function/"
 # aiohttp would otherwise add these; the function should see only what the caller sent.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
@@ -98,7 +99,7 @@ def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[byte
 
 def _filtered(headers: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> Headers:
     headers = list(headers)
-    dropped = dropped | _HOP_BY_HOP | _connection_tokens(headers)
+    dropped = dropped | HOP_BY_HOP | _connection_tokens(headers)
     return [(key, value) for key, value in headers if key.lower() not in dropped]
 
 

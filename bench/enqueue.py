@@ -1,0 +1,291 @@
+"""``/async-function`` throughput and latency of the gateway against a minimal Starlette + nats-py app.
+
+Starts a private nats-server, ``faasq-provider`` with an ``echo`` function, ``faasq-gateway``
+and the reference app (below: a Starlette route that publishes the body to the same stream and
+waits for the JetStream ack), each on a loopback socket, both servers under the same uvicorn
+settings. In alternating rounds it sends the same POST (128-byte body, ``X-Callback-Url``) from
+64 keep-alive connections, a bounded number of requests per round, the stream purged between
+rounds. Prints each round's rate and p50/p99 latency, the medians, and their ratio
+(gateway / reference). Run: ``.venv/bin/python bench/enqueue.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import nats
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from faasq.natsserver import NatsServer
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STREAM = "bench"
+
+
+def reference_app(nats_url: str, subject: str) -> Starlette:
+    """The reference: publish the body, wait for the ack, answer 202 with a call id."""
+    state = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nc = await nats.connect(nats_url)
+        state["js"] = nc.jetstream()
+        yield
+        await nc.close()
+
+    async def enqueue(request: Request) -> Response:
+        body = await request.body()
+        call_id = str(uuid.uuid4())
+        await state["js"].publish(subject, body, timeout=5, headers={"Nats-Msg-Id": call_id})
+        return Response(status_code=202, headers={"X-Call-Id": call_id})
+
+    return Starlette(routes=[Route("/async-function/{name}", enqueue, methods=["POST"])], lifespan=lifespan)
+
+
+def serve_reference(fd: int, nats_url: str, freeze: bool) -> None:
+    """Serve the reference app on an inherited socket, with the gateway's uvicorn settings."""
+    app = reference_app(nats_url, f"{STREAM}.default")
+    config = uvicorn.Config(app, access_log=False, log_config=None, loop="asyncio", http="httptools", lifespan="on")
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    if freeze:
+        gc.freeze()
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+
+
+@dataclass
+class Result:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+    server_us: float = 0.0
+    nats_us: float = 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection sending the same request until the shared budget is spent."""
+
+    def __init__(self, request: bytes, budget: list[int], latencies: list[float], done: asyncio.Future[None]) -> None:
+        self.request = request
+        self.budget = budget
+        self.latencies = latencies
+        self.done = done
+        self.buffer = b""
+        self.sent = 0.0
+        self.failures = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._next()
+
+    def _next(self) -> None:
+        if self.budget[0] <= 0:
+            if not self.done.done():
+                self.done.set_result(None)
+            return
+        self.budget[0] -= 1
+        self.sent = time.perf_counter()
+        assert self.transport is not None
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        at = head.find(b"content-length:")
+        length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None]) if at >= 0 else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        self.latencies.append(time.perf_counter() - self.sent)
+        if self.buffer[9:12] != b"202":
+            self.failures += 1
+        self.buffer = self.buffer[end + 4 + length :]
+        self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+
+async def load(port: int, requests: int, concurrency: int, body: bytes) -> Result:
+    """Send ``requests`` POSTs over ``concurrency`` keep-alive connections; measure rate and latency."""
+    request = (
+        b"POST /async-function/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+        b"X-Callback-Url: http://127.0.0.1:9/callback\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    loop = asyncio.get_running_loop()
+    budget, latencies = [requests], list[float]()
+    connections = []
+    for _ in range(concurrency):
+        done: asyncio.Future[None] = loop.create_future()
+        factory = lambda done=done: _Connection(request, budget, latencies, done)  # noqa: E731
+        connections.append((done, factory))
+    started = time.perf_counter()
+    opened = [await loop.create_connection(factory, "127.0.0.1", port) for _, factory in connections]
+    await asyncio.gather(*(done for done, _ in connections))
+    elapsed = time.perf_counter() - started
+    failures = sum(protocol.failures for _, protocol in opened)
+    for transport, _ in opened:
+        transport.close()
+    quantiles = statistics.quantiles(latencies, n=100)
+    return Result(len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, failures)
+
+
+@contextlib.contextmanager
+def process_on_socket(argv: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        full_env = os.environ | env | {"listen_fd": str(sock.fileno())}
+        argv = [part.replace("{fd}", str(sock.fileno())) for part in argv]
+        process = subprocess.Popen(argv, env=full_env, cwd=ROOT, pass_fds=[sock.fileno()])
+        port = sock.getsockname()[1]
+    try:
+        yield process, port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until(check: Callable[[], object], what: str, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if check():
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} within {within:g}s")
+        time.sleep(0.05)
+
+
+def deploy_echo(provider: int) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{provider}", timeout=30) as client:
+        wait_until(lambda: client.get("/healthz").status_code == 200, "the provider was not healthy")
+        body = {"service": "echo", "image": "local", "envProcess": "cat"}
+        assert client.post("/system/functions", json=body).status_code == 202
+        wait_until(lambda: client.get("/system/function/echo").json().get("availableReplicas"), "echo not ready")
+
+
+async def purge(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    await nc.jetstream().purge_stream(STREAM)
+    await nc.close()
+
+
+async def measure(
+    ports: dict[str, int], pids: dict[str, int], nats: NatsServer, args: argparse.Namespace
+) -> dict[str, list[Result]]:
+    nats_url = nats.url
+    body = os.urandom(args.body_bytes // 2).hex().encode()
+    results: dict[str, list[Result]] = {name: [] for name in ports}
+    for port in ports.values():  # warm-up: connections, caches, first calls
+        await load(port, 2000, args.concurrency, body)
+    for round_number in range(1, args.rounds + 1):
+        for name, port in ports.items():
+            await purge(nats_url)
+            before = cpu_seconds(pids[name]), cpu_seconds(nats.process.pid)
+            result = await load(port, args.requests, args.concurrency, body)
+            result.server_us = (cpu_seconds(pids[name]) - before[0]) / args.requests * 1e6
+            result.nats_us = (cpu_seconds(nats.process.pid) - before[1]) / args.requests * 1e6
+            results[name].append(result)
+            print(
+                f"round {round_number} {name:9s} {result.rate:8.0f} calls/s  p50 {result.p50_ms:6.2f} ms"
+                f"  p99 {result.p99_ms:6.2f} ms  non-202: {result.failures}"
+                f"  CPU/call: server {result.server_us:4.0f} us, nats-server {result.nats_us:4.0f} us",
+                flush=True,
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per round and server")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--body-bytes", type=int, default=128)
+    parser.add_argument(
+        "--freeze-reference", action="store_true", help="gc.freeze() the reference too, as faasq-gateway does"
+    )
+    parser.add_argument("--serve-reference", type=int, metavar="FD", help=argparse.SUPPRESS)
+    parser.add_argument("--nats", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_reference is not None:
+        serve_reference(args.serve_reference, args.nats, args.freeze_reference)
+        return
+    with tempfile.TemporaryDirectory() as tmp, NatsServer.start(Path(tmp) / "nats") as server:
+        env = {"state_dir": str(Path(tmp) / "provider"), "ready_timeout": "20s"}
+        with process_on_socket([str(BIN / "faasq-provider")], env) as (_, provider):
+            deploy_echo(provider)
+            gateway_env = {
+                "functions_provider_url": f"http://127.0.0.1:{provider}",
+                "faas_nats_port": str(server.port),
+                "faas_nats_channel": STREAM,
+            }
+            with process_on_socket([str(BIN / "faasq-gateway")], gateway_env) as (gateway_process, gateway):
+                with httpx.Client() as client:
+                    wait_until(lambda: client.get(f"http://127.0.0.1:{gateway}/healthz").status_code == 200, "gateway")
+                argv = [sys.executable, __file__, "--serve-reference", "{fd}", "--nats", server.url]
+                argv += ["--freeze-reference"] if args.freeze_reference else []
+                with process_on_socket(argv, {}) as (reference_process, reference):
+                    with httpx.Client() as client:
+                        url = f"http://127.0.0.1:{reference}/async-function/echo"
+                        wait_until(lambda: client.post(url, content=b"x").status_code == 202, "reference")
+                    ports = {"gateway": gateway, "reference": reference}
+                    pids = {"gateway": gateway_process.pid, "reference": reference_process.pid}
+                    results = asyncio.run(measure(ports, pids, server, args))
+    report(results, args)
+
+
+def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
+    rates = {name: statistics.median(r.rate for r in rounds) for name, rounds in results.items()}
+    print(
+        f"\n{args.requests} requests x {args.rounds} rounds, {args.concurrency} connections, {args.body_bytes} B bodies"
+    )
+    for name, rounds in results.items():
+        p50 = statistics.median(r.p50_ms for r in rounds)
+        p99 = statistics.median(r.p99_ms for r in rounds)
+        print(f"{name:9s} median {rates[name]:8.0f} calls/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+    print(f"ratio gateway / reference: {rates['gateway'] / rates['reference']:.2f} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
