@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from faasq.errors import StackFailed
-from faasq.natsserver import NatsServerError, nats_argv, read_address
-from faasq.supervisor import ChildSpec
+from faasq.natsserver import NatsServerError, nats_argv, read_address, read_monitor_address
+from faasq.supervisor import ChildSpec, Supervisor
 
 __all__ = [
     "HOST",
@@ -31,6 +31,7 @@ __all__ = [
     "provider_spec",
     "reserve_port",
     "stack_children",
+    "start_nats",
     "worker_spec",
 ]
 
@@ -45,6 +46,8 @@ class NatsAddress:
 
     host: str
     port: int
+    monitor: str | None = None
+    """The embedded server's HTTP monitoring URL."""
 
     @property
     def url(self) -> str:
@@ -123,15 +126,37 @@ def _nats_ready(log: Path) -> bool:
         raise StackFailed(str(exc)) from None
 
 
-def nats_spec(store_dir: Path, environ: Mapping[str, str], port: int = -1) -> ChildSpec:
-    """nats-server with JetStream storing in ``store_dir``; ``port=-1`` the first time, its port on restarts."""
+def nats_spec(store_dir: Path, environ: Mapping[str, str], port: int = -1, monitor_port: int = -1) -> ChildSpec:
+    """nats-server with JetStream storing in ``store_dir`` and its HTTP monitor on.
+
+    Ports are -1 (the kernel picks) the first time, the ports it got on restarts.
+    """
     return ChildSpec(
         name="nats",
-        argv=nats_argv(store_dir, host=HOST, port=port),
+        argv=nats_argv(store_dir, host=HOST, port=port, monitor_port=monitor_port),
         env=dict(environ),
         ready=partial(_nats_ready, store_dir / "nats-server.log"),
         stop_order=3,
     )
+
+
+def start_nats(supervisor: Supervisor, store_dir: Path, environ: Mapping[str, str]) -> NatsAddress:
+    """Start the embedded nats-server on kernel-chosen ports; a restart brings it back on the same ones.
+
+    Raises:
+        StackFailed: it failed to start or to get ready.
+        Stopped: a stop was requested meanwhile.
+    """
+    store_dir.mkdir(parents=True, exist_ok=True)
+    log = store_dir / "nats-server.log"
+    log.unlink(missing_ok=True)  # readiness is read from this run's lines only
+    supervisor.start(nats_spec(store_dir, environ))
+    address, monitor = read_address(log), read_monitor_address(log)
+    if address is None or monitor is None:  # pragma: no cover - start() returned: the log says both
+        raise StackFailed(f"nats-server's log does not say where it listens: {log}")
+    # The gateway and the workers reconnect to the address they were given.
+    supervisor.update(nats_spec(store_dir, environ, port=address[1], monitor_port=monitor[1]))
+    return NatsAddress(*address, monitor=f"http://{monitor[0]}:{monitor[1]}")
 
 
 def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, str]) -> ChildSpec:

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["NatsServer", "NatsServerError", "nats_argv", "nats_server_binary", "read_address"]
+__all__ = ["NatsServer", "NatsServerError", "nats_argv", "nats_server_binary", "read_address", "read_monitor_address"]
 
 _LISTENING = re.compile(r"Listening for client connections on (\S+):(\d+)")
+_MONITOR = re.compile(r"Starting http monitor on (\S+):(\d+)")
 _READY = "Server is ready"
 _FATAL = re.compile(r"\[(FTL|FATAL)\] (.*)")
 
@@ -95,10 +96,22 @@ class NatsServer:
         self.stop()
 
 
-def nats_argv(store_dir: Path, *, host: str = "127.0.0.1", port: int = -1) -> list[str]:
-    """The command line of a JetStream server storing in ``store_dir`` and logging to its ``nats-server.log``."""
+def nats_argv(
+    store_dir: Path, *, host: str = "127.0.0.1", port: int = -1, monitor_port: int | None = None
+) -> list[str]:
+    """The command line of a JetStream server storing in ``store_dir`` and logging to its ``nats-server.log``.
+
+    ``monitor_port`` adds the HTTP monitoring endpoints (``/connz``, ``/jsz``); -1 lets the kernel pick.
+    """
     log = store_dir / "nats-server.log"
-    return [nats_server_binary(), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir), "-l", str(log)]
+    argv = [nats_server_binary(), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir), "-l", str(log)]
+    return argv if monitor_port is None else [*argv, "-m", str(monitor_port)]
+
+
+def read_monitor_address(log: Path) -> tuple[str, int] | None:
+    """The ``(host, port)`` of the server's HTTP monitor, once logged."""
+    found = _MONITOR.search(log.read_text(errors="replace")) if log.exists() else None
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def read_address(log: Path) -> tuple[str, int] | None:

@@ -18,13 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from faasq.children import NatsAddress, StackPlan, nats_spec, parse_nats_url, reserve_port, stack_children, url_of
+from faasq.children import NatsAddress, StackPlan, parse_nats_url, reserve_port, stack_children, start_nats, url_of
 from faasq.client import DEFAULT_GATEWAY, Gateway
 from faasq.context import Console, Context
 from faasq.deploy import build_deployment, deploy_functions
 from faasq.errors import GatewayError, GatewayUnreachable, StackFailed
 from faasq.functions import fetch_function
-from faasq.natsserver import read_address
 from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
 from faasq.supervisor import StopFlag, Stopped, Supervisor
@@ -45,21 +44,29 @@ class Running:
     gateway: str
     provider: str
     nats: str
-    embedded_nats: bool
+    nats_monitor: str | None
     state_dir: str
     workers: int
     functions: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
 
 
+def _nats_lines(running: Running) -> list[str]:
+    if running.nats_monitor is None:
+        return [f"NATS:      {running.nats} (external)"]
+    return [
+        f"NATS:      {running.nats} (JetStream store in {Path(running.state_dir) / 'nats'})",
+        f"Monitor:   {running.nats_monitor} (NATS: /connz, /jsz?consumers=true)",
+    ]
+
+
 def banner(running: Running) -> list[str]:
     """What ``faasq up`` prints once everything is ready."""
     url, functions = running.gateway, running.functions
-    store = f"embedded, JetStream store in {Path(running.state_dir) / 'nats'}" if running.embedded_nats else "external"
     lines = [
         f"faasq is up: {url}",
         f"Gateway:   {url} (API docs at {url}/docs)",
-        f"NATS:      {running.nats} ({store})",
+        *_nats_lines(running),
         f"State dir: {running.state_dir}",
         f"Workers:   {running.workers}",
         f"Functions: {', '.join(functions) or '(none)'}",
@@ -122,18 +129,6 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, functions: list[
             supervisor.pause()
 
 
-def _start_nats(supervisor: Supervisor, store_dir: Path, ctx: Context) -> NatsAddress:
-    store_dir.mkdir(parents=True, exist_ok=True)
-    log = store_dir / "nats-server.log"
-    log.unlink(missing_ok=True)  # readiness is read from this run's lines only
-    supervisor.start(nats_spec(store_dir, ctx.environ))
-    address = read_address(log)
-    assert address is not None  # noqa: S101 - start() returned, so the log says it is ready
-    # A restarted server must come back where the gateway and workers reconnect.
-    supervisor.update(nats_spec(store_dir, ctx.environ, port=address[1]))
-    return NatsAddress(*address)
-
-
 def _nats_address(args: argparse.Namespace, ctx: Context) -> NatsAddress | None:
     url = args.nats_url or ctx.environ.get("FAASQ_NATS_URL")
     return parse_nats_url(url) if url else None
@@ -146,7 +141,7 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, args: argpa
     # Bound here, first: a taken port fails at once, --port 0 picks a free one, and restarts keep the URL.
     gateway = sockets.enter_context(reserve_port(args.port))
     provider = sockets.enter_context(reserve_port(0))
-    nats = external or _start_nats(supervisor, state_dir / "nats", ctx)
+    nats = external or start_nats(supervisor, state_dir / "nats", ctx.environ)
     for spec in stack_children(StackPlan(state_dir, ctx.environ, nats, provider, gateway, args.workers)):
         supervisor.start(spec)
     url = url_of(gateway)
@@ -158,7 +153,7 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, args: argpa
             supervisor.check()  # a child that died explains a failed request better than the request does
             raise StackFailed(f"the gateway failed: {exc}") from None
     return Running(
-        url, url_of(provider), nats.url, external is None, str(state_dir), args.workers, names, supervisor.named_pids
+        url, url_of(provider), nats.url, nats.monitor, str(state_dir), args.workers, names, supervisor.named_pids
     )
 
 

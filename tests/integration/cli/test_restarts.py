@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from faasq.children import start_nats
 from faasq.errors import StackFailed
 from faasq.restarts import RestartPolicy
 from faasq.supervisor import ChildSpec, StopFlag, Supervisor
@@ -141,3 +143,25 @@ def _answers(url: str) -> bool:
 
 def _read(journal: Path) -> str:
     return journal.read_text() if journal.exists() else ""
+
+
+def test_nats_restarts_on_the_same_ports(tmp_path: Path, lines: list[str]) -> None:
+    with supervisor(lines) as running:
+        nats = start_nats(running, tmp_path / "nats", os.environ)
+        assert nats.monitor is not None
+        first = running.named_pids["nats"]
+        assert _info(nats.host, nats.port).startswith(b"INFO ")
+        os.kill(first, signal.SIGKILL)
+
+        def serving_again() -> bool | None:
+            running.check()
+            return (running.named_pids["nats"] != first and _answers(f"{nats.monitor}/healthz")) or None
+
+        until(serving_again, within=20, every=0.02)
+        assert _info(nats.host, nats.port).startswith(b"INFO ")
+        assert lines[0] == "faasq: nats was killed by signal 9; restarting it in 0.01s"
+
+
+def _info(host: str, port: int) -> bytes:
+    with socket.create_connection((host, port), timeout=5) as conn:
+        return conn.recv(4096)

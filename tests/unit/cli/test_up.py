@@ -146,19 +146,10 @@ def test_workers_invoke_through_the_gateway_and_drain_longer(plan: StackPlan) ->
 
 
 def test_nats_starts_on_a_kernel_port_and_restarts_on_its_own(tmp_path: Path) -> None:
-    first, again = nats_spec(tmp_path, ENVIRON), nats_spec(tmp_path, ENVIRON, port=4333)
-    assert first.argv[1:] == [
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-        "-js",
-        "-sd",
-        str(tmp_path),
-        "-l",
-        f"{tmp_path}/nats-server.log",
-    ]
-    assert again.argv[1:5] == ["-a", "127.0.0.1", "-p", "4333"]
+    first, again = nats_spec(tmp_path, ENVIRON), nats_spec(tmp_path, ENVIRON, port=4333, monitor_port=8222)
+    log = f"{tmp_path}/nats-server.log"
+    assert first.argv[1:] == ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(tmp_path), "-l", log, "-m", "-1"]
+    assert again.argv[1:] == ["-a", "127.0.0.1", "-p", "4333", "-js", "-sd", str(tmp_path), "-l", log, "-m", "8222"]
     assert (first.name, first.stop_order, first.env) == ("nats", 3, ENVIRON)
     assert first.ready is not None
     assert first.ready() is False  # no log yet
@@ -169,14 +160,16 @@ def test_nats_starts_on_a_kernel_port_and_restarts_on_its_own(tmp_path: Path) ->
 
 def running(url: str = "http://127.0.0.1:8080", functions: list[str] | None = None, nats: bool = True) -> Running:
     names = ["echo", "wc"] if functions is None else functions
-    return Running(url, "http://127.0.0.1:4000", "nats://127.0.0.1:4222", nats, ".faasq", 2, names)
+    monitor = "http://127.0.0.1:8222" if nats else None
+    return Running(url, "http://127.0.0.1:4000", "nats://127.0.0.1:4222", monitor, ".faasq", 2, names)
 
 
 def test_banner_on_the_default_port() -> None:
     assert banner(running()) == [
         "faasq is up: http://127.0.0.1:8080",
         "Gateway:   http://127.0.0.1:8080 (API docs at http://127.0.0.1:8080/docs)",
-        "NATS:      nats://127.0.0.1:4222 (embedded, JetStream store in .faasq/nats)",
+        "NATS:      nats://127.0.0.1:4222 (JetStream store in .faasq/nats)",
+        "Monitor:   http://127.0.0.1:8222 (NATS: /connz, /jsz?consumers=true)",
         "State dir: .faasq",
         "Workers:   2",
         "Functions: echo, wc",
@@ -196,4 +189,4 @@ def test_banner_elsewhere_says_how_to_point_the_cli_at_it() -> None:
     lines = banner(running("http://127.0.0.1:9999", ["hello"], nats=False))
     assert lines[2] == "NATS:      nats://127.0.0.1:4222 (external)"
     assert lines[7:9] == ["  export OPENFAAS_URL=http://127.0.0.1:9999", "  echo hi | faasq invoke hello"]
-    assert banner(running(functions=[]))[5] == "Functions: (none)"
+    assert banner(running(functions=[]))[6] == "Functions: (none)"
