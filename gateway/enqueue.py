@@ -27,7 +27,7 @@ from provider.calllog import call_id as call_id_var
 from provider.proxy import HOP_BY_HOP, end_to_end
 from provider.queue import DEFAULT_QUEUE, QueuedCall
 
-__all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute", "parse_call"]
+__all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,17 +92,6 @@ def _parse(scope: Scope, default_namespace: str, max_body: int) -> _Head:
     path = "/" + rest.decode("latin-1") if slash else "/"
     query = scope.get("query_string", b"").decode("latin-1")
     return _Head(call_id, function, namespace, path, query, callback_url, headers)
-
-
-def parse_call(scope: Scope, default_namespace: str, max_body: int) -> QueuedCall:
-    """The call a request describes, without its body, queue and enqueue time; every header checked.
-
-    Raises:
-        InvalidRequest: bad function name, ``X-Callback-Url`` or ``X-Call-Id`` (400).
-        BodyTooLarge: ``Content-Length`` over ``max_body`` (413).
-    """
-    head = _parse(scope, default_namespace, max_body)
-    return _call(head, scope["method"], "", 0, b"")
 
 
 def _call(head: _Head, method: str, queue: str, enqueued_at_ns: int, body: bytes) -> QueuedCall:
@@ -189,7 +178,9 @@ class EnqueueRoute:
         head = _parse(scope, self._namespace, limit)
         call_id_var.set(head.call_id)
         try:
-            destination = await self._directory.destination_of(head.function, head.namespace)
+            destination = self._directory.cached(head.function, head.namespace) or (
+                await self._directory.destination_of(head.function, head.namespace)
+            )
             async with asyncio.timeout(self._limits.read_timeout):
                 body = await _read_body(receive, limit)
         except TimeoutError:

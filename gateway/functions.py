@@ -129,6 +129,11 @@ class FunctionDirectory:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[Destination]] = {}
 
+    def cached(self, name: str, namespace: str) -> Destination | None:
+        """Where a call goes, if a lookup within the TTL said so; None means ask :meth:`destination_of`."""
+        entry = self._entries.get((name, namespace))
+        return entry.destination if entry is not None and entry.expires > self._clock() else None
+
     async def destination_of(self, name: str, namespace: str) -> Destination:
         """Where a call to ``name`` in ``namespace`` goes.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from gateway.errors import BodyTooLarge, InvalidRequest
@@ -35,8 +36,12 @@ def callback_url_of(value: str | None) -> str | None:
     Raises:
         InvalidRequest: anything else.
     """
-    if value is None:
-        return None
+    return None if value is None else _checked_url(value)
+
+
+# Callers send the same few callback URLs again and again; parsing one costs a microsecond.
+@lru_cache(maxsize=256)
+def _checked_url(value: str) -> str:
     try:
         parts = urlsplit(value)
         ok = bool(_URL_CHARS.match(value)) and parts.scheme in ("http", "https") and bool(parts.hostname)

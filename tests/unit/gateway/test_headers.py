@@ -1,0 +1,49 @@
+"""The fast NATS header encoder: the same bytes nats-py would send, or a refusal that leaves it to nats-py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gateway.jetstream import encode_headers, message_size
+from provider.queue import QueuedCall
+
+_KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def nats_py_block(headers: dict[str, str]) -> bytes:
+    """nats-py 2.16's encoder, restated: name check, values stripped, CR/LF replaced."""
+    block = bytearray(b"NATS/1.0\r\n")
+    for key, value in headers.items():
+        assert _KEY.fullmatch(key.strip())
+        block += f"{key.strip()}: {value.strip().replace(chr(13), ' ').replace(chr(10), ' ')}\r\n".encode()
+    return bytes(block + b"\r\n")
+
+
+CALL = QueuedCall(
+    call_id="c-1",
+    function="echo",
+    namespace="openfaas-fn",
+    method="POST",
+    path="/a%20b/ü",
+    query="x=1&y=",
+    callback_url="http://127.0.0.1:9000/cb",
+    enqueued_at_ns=1_700_000_000_000_000_000,
+    headers=[("content-type", "text/plain"), ("x-odd", 'quote " and \\ and é')],
+    body=b"body",
+)
+
+
+@pytest.mark.parametrize("call", [CALL, QueuedCall(call_id="c-2", function="f", namespace="ns")])
+def test_the_block_is_what_nats_py_would_send(call: QueuedCall) -> None:
+    headers = call.nats_headers()
+    assert encode_headers(headers) == nats_py_block(headers)
+    assert message_size(headers, call.body) == len(nats_py_block(headers)) + len(call.body)
+
+
+def test_other_names_or_line_breaks_are_left_to_nats_py() -> None:
+    assert encode_headers({"X-Other": "1"}) is None
+    broken = CALL.nats_headers() | {"Faasq-Path": "/a\r\nInjected: 1"}
+    assert encode_headers(broken) is None
+    assert message_size({"X-Other": "é"}, b"12") == len(nats_py_block({"X-Other": "é"})) + 2
