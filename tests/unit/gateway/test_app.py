@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import uuid
@@ -188,3 +189,20 @@ async def test_basic_auth_guards_the_system_api_only(tmp_path: Path, lookup: Fak
 def test_basic_auth_without_credentials_files_fails_at_build(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="basic-auth-user"):
         create_app(settings_with(tmp_path, basic_auth=True), publisher=FakePublisher(), lookup=FakeLookup())
+
+
+async def test_a_body_that_never_arrives_is_408(tmp_path: Path, lookup: FakeLookup) -> None:
+    publisher = FakePublisher()
+    never = asyncio.Event()
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b"first half"
+        await never.wait()
+        yield b"never sent"
+
+    app = create_app(settings_with(tmp_path, read_timeout="0.05s"), publisher=publisher, lookup=lookup)
+    async with serve(app) as client:
+        response = await client.post("/async-function/echo", content=stalled(), headers={"X-Call-Id": "slow-1"})
+    assert (response.status_code, response.text) == (408, "request body not received within 0.05s")
+    assert (response.headers["x-call-id"], response.headers["connection"]) == ("slow-1", "close")
+    assert publisher.published == []
