@@ -24,6 +24,7 @@ from types import TracebackType
 import httpx
 
 from faasq.errors import StackFailed
+from faasq.output import Prefixer
 from faasq.restarts import GiveUp, RestartPolicy, decide_restart, recent_crashes
 
 __all__ = ["ChildSpec", "StopFlag", "Stopped", "Supervisor"]
@@ -103,7 +104,8 @@ class Supervisor:
     """Starts children, restarts those that crash, and stops them all (SIGTERM, wait, then SIGKILL).
 
     Use it as a context manager: leaving the block stops every child, whatever happened. Without a
-    ``restart`` policy any exit is fatal; ``report`` receives one line per crash and restart.
+    ``restart`` policy any exit is fatal; ``report`` receives one line per crash and restart. With an
+    ``output``, the children's stdout and stderr go through it (prefixed lines) instead of being inherited.
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class Supervisor:
         poll: float = 0.05,
         restart: RestartPolicy | None = None,
         report: Callable[[str], None] = lambda line: None,
+        output: Prefixer | None = None,
     ) -> None:
         self.stop_requested = stop
         self._start_timeout = start_timeout
@@ -122,6 +125,7 @@ class Supervisor:
         self._poll = poll
         self._restart = restart
         self._report = report
+        self._output = output
         self._children: list[_Child] = []
 
     def __enter__(self) -> Supervisor:
@@ -161,18 +165,33 @@ class Supervisor:
         return next(child for child in self._children if child.spec.name == name)
 
     def _spawn(self, spec: ChildSpec) -> subprocess.Popen[bytes]:
+        piped = subprocess.PIPE if self._output else None
         try:
-            return subprocess.Popen(  # noqa: S603 - argv built by faasq up, no shell
+            process = subprocess.Popen(  # noqa: S603 - argv built by faasq up, no shell
                 list(spec.argv),
                 env=dict(spec.env),
                 pass_fds=spec.pass_fds,
                 cwd=spec.cwd,
+                stdout=piped,
+                stderr=subprocess.STDOUT if piped else None,
                 process_group=0,
                 # preexec_fn is unsafe only with threads running, and faasq up starts none.
                 preexec_fn=_terminate_with_parent(),
             )
         except OSError as exc:
             raise StackFailed(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror}") from None
+        if self._output and process.stdout:
+            with process.stdout:  # the prefixer owns a duplicate; this file object must not close it later
+                self._output.add(spec.name, os.dup(process.stdout.fileno()))
+        return process
+
+    def _idle(self, seconds: float) -> bool:
+        """Wait ``seconds`` (copying children's output meanwhile) unless a stop is requested; return whether one is."""
+        if self._output is None:
+            return self.stop_requested.wait(seconds)
+        if not self.stop_requested.is_set():
+            self._output.pump(seconds)
+        return self.stop_requested.is_set()
 
     def _wait_ready(self, spec: ChildSpec) -> None:
         deadline = time.monotonic() + self._start_timeout
@@ -190,7 +209,7 @@ class Supervisor:
         Raises:
             Stopped: a stop was requested.
         """
-        if self.stop_requested.wait(self._poll):
+        if self._idle(self._poll):
             raise Stopped
 
     def check(self) -> None:
@@ -230,7 +249,7 @@ class Supervisor:
         Raises:
             StackFailed: a child exited and is not to be restarted.
         """
-        while not self.stop_requested.wait(self._poll):
+        while not self._idle(self._poll):
             self.check()
 
     def stop_all(self) -> None:
@@ -238,6 +257,8 @@ class Supervisor:
         children, self._children = self._children, []
         for order in sorted({child.spec.stop_order for child in children}):
             self._stop_phase([child for child in reversed(children) if child.spec.stop_order == order])
+        if self._output:
+            self._output.close()
 
     def _stop_phase(self, phase: list[_Child]) -> None:
         started = time.monotonic()
@@ -247,13 +268,24 @@ class Supervisor:
         for child in phase:
             process = child.process
             timeout = self._stop_timeout if child.spec.stop_timeout is None else child.spec.stop_timeout
-            try:
-                process.wait(max(0.0, started + timeout - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if not self._exited(process, started + timeout):
                 _kill_group(process.pid)
                 process.wait()
             # Whatever the child left running in its group (replicas it failed to stop) goes with it.
             _kill_group(process.pid)
+
+    def _exited(self, process: subprocess.Popen[bytes], deadline: float) -> bool:
+        if self._output is None:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        while process.poll() is None:  # a draining child may log more than a pipe holds: keep copying
+            if time.monotonic() >= deadline:
+                return False
+            self._output.pump(max(0.0, min(self._poll, deadline - time.monotonic())))
+        return True
 
 
 def _how(code: int) -> str:

@@ -24,6 +24,7 @@ from faasq.context import Console, Context
 from faasq.deploy import build_deployment, deploy_functions
 from faasq.errors import GatewayError, GatewayUnreachable, StackFailed
 from faasq.functions import fetch_function
+from faasq.output import Prefixer
 from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
 from faasq.supervisor import StopFlag, Stopped, Supervisor
@@ -165,7 +166,10 @@ def _write_ready_file(path: Path, running: Running) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     stop = StopFlag()
-    supervisor = Supervisor(stop, start_timeout=_START_TIMEOUT, restart=RestartPolicy(), report=ctx.console.err)
+    output = Prefixer(ctx.console.stderr)
+    supervisor = Supervisor(
+        stop, start_timeout=_START_TIMEOUT, restart=RestartPolicy(), report=ctx.console.err, output=output
+    )
     # The sockets close after the children stopped: a restarted provider or gateway needs its socket.
     with _stop_on_signals(stop), contextlib.ExitStack() as sockets, supervisor:
         try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
@@ -23,13 +26,21 @@ class Callback:
     headers: dict[str, str]
     """Lower-case names; a repeated header keeps its last value."""
     body: bytes
+    sender: int | None = None
+    """The pid of the process that sent it, if it is one of the receiver's ``senders``."""
 
 
+@dataclass
 class Receiver:
-    """Records every request and answers 200; ``calls`` is appended from uvicorn's thread."""
+    """Records every request and answers 200; ``calls`` is appended from uvicorn's thread.
 
-    def __init__(self) -> None:
-        self.calls: list[Callback] = []
+    Each connection's peer is looked up among ``senders`` (pids) when it first sends, so a test can
+    tell which process delivered a callback.
+    """
+
+    calls: list[Callback] = field(default_factory=list)
+    senders: list[int] = field(default_factory=list)
+    _owners: dict[tuple[str, int], int | None] = field(default_factory=dict)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
@@ -40,9 +51,16 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-        self.calls.append(Callback(scope["method"], scope["path"], headers, body))
+        self.calls.append(Callback(scope["method"], scope["path"], headers, body, self._sender(scope)))
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
+
+    def _sender(self, scope: Scope) -> int | None:
+        peer, server = scope["client"], scope["server"]
+        key = (peer[0], peer[1])
+        if key not in self._owners:  # once per connection: the peer's socket is open while it sends
+            self._owners[key] = socket_owner(peer[1], server[1], self.senders)
+        return self._owners[key]
 
     def by_call_id(self) -> dict[str, list[Callback]]:
         """The callbacks grouped by their ``X-Call-Id``."""
@@ -66,3 +84,25 @@ def serving(receiver: Receiver) -> Iterator[str]:
         finally:
             server.should_exit = True
             thread.join(10)
+
+
+def socket_owner(local_port: int, remote_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the loopback TCP socket ``local_port`` → ``remote_port`` (Linux /proc)."""
+    inode = _inode(local_port, remote_port)
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == target for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+    return None
+
+
+def _inode(local_port: int, remote_port: int) -> str | None:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+        if (local, remote) == (local_port, remote_port):
+            return fields[9]
+    return None
