@@ -99,8 +99,9 @@ def create_app(
     credentials = read_credentials(settings.secret_mount_path) if settings.basic_auth else None
     authorization = credentials.header() if credentials else None
     publisher = publisher or JetStreamPublisher(settings)
+    # An async caller expects an answer within enqueue_timeout, whether the provider or NATS is slow.
     lookup = lookup or ProviderLookup(
-        settings.functions_provider_url, timeout=settings.upstream_timeout.total_seconds(), authorization=authorization
+        settings.functions_provider_url, timeout=settings.enqueue_timeout.total_seconds(), authorization=authorization
     )
     directory = FunctionDirectory(
         lookup, stream=settings.faas_nats_channel, ttl=settings.function_cache_ttl.total_seconds()

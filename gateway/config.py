@@ -16,7 +16,7 @@ from provider.types import DEFAULT_NAMESPACE, GoDuration
 __all__ = ["GatewaySettings"]
 
 # A JetStream stream name: no whitespace, '.', '*', '>', path separators.
-_STREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
+_STREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
 
 class GatewaySettings(BaseSettings):
@@ -59,7 +59,8 @@ class GatewaySettings(BaseSettings):
         timedelta(seconds=5), description="How long a function looked up for /async-function/ is remembered."
     )
     enqueue_timeout: GoDuration = Field(
-        timedelta(seconds=5), description="Longest wait for JetStream to acknowledge an async call (then 503)."
+        timedelta(seconds=5),
+        description="Longest wait for JetStream to acknowledge an async call (then 503), and for a function lookup.",
     )
 
     @field_validator("functions_provider_url")
@@ -74,7 +75,7 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _stream_name(cls, value: str) -> str:
         if not _STREAM_NAME.match(value):
-            raise ValueError(f"invalid stream name {value!r}: use 1-32 letters, digits, '_' or '-'")
+            raise ValueError(f"invalid stream name {value!r}: use 1-64 letters, digits, '_' or '-'")
         return value
 
     @field_validator(
