@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -54,6 +55,16 @@ async def test_logs_stream_as_ndjson(gateway: httpx.AsyncClient) -> None:
     assert {line["name"] for line in lines} == {"echo"}
 
 
+async def raw_status(gateway: httpx.AsyncClient, target: str) -> int:
+    """The status of a GET sent byte for byte (httpx would normalise the dots away)."""
+    reader, writer = await asyncio.open_connection(gateway.base_url.host, gateway.base_url.port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n".encode())
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
@@ -76,5 +87,7 @@ async def test_basic_auth_guards_system_but_not_invocations(
         queued = await gateway.post("/async-function/echo", content=b"open too")
         assert queued.status_code == 202
         assert (await gateway.get("/healthz")).text == "OK"
+        for sneaky in ("/function/../system/functions", "/function/%2e%2e/system/functions"):
+            assert await raw_status(gateway, sneaky) == 400
     [message] = await stored(nc, unique_stream)
     assert message.data == b"open too"
