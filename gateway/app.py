@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
@@ -21,6 +22,7 @@ from gateway.config import GatewaySettings
 from gateway.enqueue import EnqueueLimits, EnqueueRoute
 from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
 from gateway.jetstream import JetStreamPublisher, Publisher
+from gateway.openapi import hot_paths
 from gateway.proxy import ProviderProxy
 from gateway.routing import GatewayRoutes
 
@@ -62,6 +64,13 @@ class GatewayApp(FastAPI):
             await super().__call__(scope, receive, send)
         else:
             await self.front(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema, with the routes it never sees."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema["paths"] = hot_paths() | schema["paths"]
+        return super().openapi()
 
     async def fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """FastAPI itself, behind the front layers."""

@@ -140,7 +140,18 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
     health = await client.get("/healthz")
     assert (health.status_code, health.text) == (200, "OK")
     assert (await client.get("/docs")).status_code == 200
-    assert "/async-function/" in (await client.get("/openapi.json")).json()["info"]["description"]
+    schema = (await client.get("/openapi.json")).json()
+    assert "/async-function/" in schema["info"]["description"]
+    assert set(schema["paths"]) == {"/async-function/{name}", "/function/{name}", "/healthz"}
+    assert set(schema["paths"]["/async-function/{name}"]["post"]["responses"]) == {
+        "202",
+        "400",
+        "404",
+        "408",
+        "413",
+        "502",
+        "503",
+    }
 
 
 async def test_the_lifespan_starts_and_stops_the_seams(tmp_path: Path) -> None:
