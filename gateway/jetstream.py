@@ -109,6 +109,7 @@ class JetStreamPublisher:
         self._settings = settings
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._closing = False
 
     @property
     def max_payload(self) -> int:
@@ -136,7 +137,7 @@ class JetStreamPublisher:
             # them again on every publish costs more than the rest of the enqueue's bookkeeping.
             skip_subject_validation=True,
             error_cb=_log_error,
-            disconnected_cb=_log_disconnected,
+            disconnected_cb=self._disconnected,
             reconnected_cb=_log_reconnected,
         )
         client = _Client()
@@ -155,8 +156,13 @@ class JetStreamPublisher:
 
     async def shutdown(self) -> None:
         """Close the connection (pending publishes are flushed)."""
+        self._closing = True
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
+
+    async def _disconnected(self) -> None:
+        if not self._closing:
+            logger.warning("NATS: disconnected; async calls are refused until it reconnects")
 
     async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109
         """Publish ``call`` and wait for the stream's acknowledgement."""
@@ -193,10 +199,6 @@ def _may_exceed(headers: dict[str, str], body: bytes, limit: int) -> bool:
 
 async def _log_error(exc: Exception) -> None:
     logger.warning("NATS: %s", exc or type(exc).__name__)
-
-
-async def _log_disconnected() -> None:
-    logger.warning("NATS: disconnected; async calls are refused until it reconnects")
 
 
 async def _log_reconnected() -> None:
