@@ -1,1 +1,7 @@
-"""faasq's queue worker: see DESIGN.md; built in a later increment."""
+"""faasq's queue worker: pulls async calls from JetStream, runs them, POSTs their results to callbacks.
+
+One flat package along the protocol's steps: ``consumer`` (fetch and settle), ``invoker``
+(run the function), ``callback`` (report the result), ``policy`` (decide ack, retry or
+dead-letter, a pure function), ``hooks`` (status and dead-letter extension points),
+``config`` (the environment) and ``main`` (the ``faasq-worker`` process).
+"""

@@ -1,0 +1,126 @@
+"""Reporting a call's result: its function's body POSTed to ``X-Callback-Url``, retried, never re-run."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Protocol, Self
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from provider.queue import QueuedCall
+from queue_worker.outcome import Outcome
+
+__all__ = ["CallbackSender", "HttpCallbackSender", "callback_headers", "user_agent"]
+
+logger = logging.getLogger(__name__)
+
+
+def user_agent() -> str:
+    """``faasq-queue-worker/<version>``."""
+    try:
+        return f"faasq-queue-worker/{version('faasq')}"
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
+        return "faasq-queue-worker/dev"
+
+
+class CallbackSender(Protocol):
+    """Delivers a call's result to its callback URL."""
+
+    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
+        """POST the result to ``call.callback_url``; True once the receiver accepted it (any non-5xx answer)."""
+
+
+def callback_headers(call: QueuedCall, outcome: Outcome, agent: str) -> dict[str, str]:
+    """The callback's headers, as OpenFaaS names them; ``Content-Type`` is the function's, if it sent one.
+
+    ``X-Call-Id``, ``X-Function-Name``, ``X-Function-Status``, ``X-Duration-Seconds`` and ``User-Agent``.
+    """
+    headers = {
+        "X-Call-Id": call.call_id,
+        "X-Function-Name": call.function,
+        # OpenFaaS: X-Function-Status is the function's status, not the callback's; 503 when it could not be run.
+        "X-Function-Status": str(outcome.reported_status),
+        "X-Duration-Seconds": f"{outcome.duration:f}",
+        "User-Agent": agent,
+    }
+    if (content_type := outcome.content_type) is not None:
+        headers["Content-Type"] = content_type
+    return headers
+
+
+class _Retryable(Exception):
+    """The receiver answered 5xx: worth another try."""
+
+
+class HttpCallbackSender:
+    """A :class:`CallbackSender` over one aiohttp session, retrying connection errors and 5xx with backoff.
+
+    Open it (``async with``) before use.
+
+    Args:
+        timeout: longest time, in seconds, one POST may take.
+        attempts: most POSTs of one callback.
+        initial_wait: seconds before the second POST; the wait doubles (with jitter) up to ``max_wait``.
+        max_wait: the longest wait between two POSTs.
+    """
+
+    def __init__(self, *, timeout: float, attempts: int, initial_wait: float = 0.1, max_wait: float = 2.0) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._attempts = attempts
+        self._wait = wait_exponential_jitter(initial=initial_wait, max=max_wait, jitter=initial_wait)
+        self._agent = user_agent()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("Content-Type",),  # no Content-Type unless the function sent one
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
+        """POST the result, retrying; failures are logged (with the call id), never raised."""
+        if call.callback_url is None:
+            return True
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type((_Retryable, aiohttp.ClientError, OSError, TimeoutError)),
+            reraise=True,
+        )
+        try:
+            status: int = await retrying(self._post, call, outcome)
+        except _Retryable as exc:
+            logger.warning("callback to %s failed %d times, last with %s", call.callback_url, self._attempts, exc)
+            return False
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            logger.warning(
+                "callback to %s failed %d times, last: %s", call.callback_url, self._attempts, exc or "timeout"
+            )
+            return False
+        if status >= 400:
+            logger.warning("callback to %s refused: HTTP %d; not retried", call.callback_url, status)
+        return True
+
+    async def _post(self, call: QueuedCall, outcome: Outcome) -> int:
+        if self._session is None:
+            raise RuntimeError("HttpCallbackSender used outside its 'async with' block")
+        url = call.callback_url or ""
+        headers = callback_headers(call, outcome, self._agent)
+        async with self._session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
+            await response.read()
+            if response.status >= 500:
+                raise _Retryable(f"HTTP {response.status}")
+            return response.status

@@ -1,0 +1,244 @@
+"""The queue's consumer: fetch calls in batches, run each in its own task, settle it by the policy's verdict.
+
+One durable pull consumer per queue, shared by every worker process. The fetch loop asks
+for only as many calls as there are free slots (``max_inflight``), and a fetch that times
+out just means "poll again". A single heartbeat task marks every call that has run for a
+third of ``ack_wait`` as in progress, so JetStream does not redeliver it while it runs.
+A call is settled only after its function finished and its callback was attempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from provider.calllog import call_id as call_id_var
+from provider.queue import MalformedCall, QueuedCall, ensure_stream
+from queue_worker.callback import CallbackSender
+from queue_worker.config import WorkerSettings
+from queue_worker.hooks import WorkerHooks
+from queue_worker.invoker import Invoker
+from queue_worker.outcome import Outcome
+from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict, decide
+
+__all__ = ["Consumer", "Summary", "subscribe"]
+
+logger = logging.getLogger(__name__)
+
+_POLL = 1.0
+"""Seconds one fetch waits for calls; short, so that a stop is noticed soon."""
+
+
+async def subscribe(js: JetStreamContext, settings: WorkerSettings) -> JetStreamContext.PullSubscription:
+    """Make sure the stream and this queue's durable consumer exist (updated to ``settings``), and bind to it."""
+    stream = settings.faas_nats_channel
+    await ensure_stream(js, stream)
+    config = ConsumerConfig(
+        durable_name=settings.durable,
+        name=settings.durable,
+        filter_subject=settings.subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait.total_seconds(),
+        max_ack_pending=settings.max_ack_pending,
+        # Every process of the queue pulls at once, each with one request out at a time.
+        max_waiting=512,
+    )
+    await js.add_consumer(stream, config)  # creates it, or updates the editable fields of an existing one
+    return await js.pull_subscribe_bind(durable=settings.durable, stream=stream)
+
+
+@dataclass
+class Summary:
+    """What one worker did, for its closing log line."""
+
+    done: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    malformed: int = 0
+    callbacks_failed: int = 0
+    errors: int = 0
+    cancelled: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.done} calls done, {self.retried} retried, {self.dead_lettered} dead-lettered, "
+            f"{self.malformed} malformed, {self.callbacks_failed} callbacks failed, {self.errors} errors, "
+            f"{self.cancelled} cancelled at shutdown (left for redelivery)"
+        )
+
+
+class Consumer:
+    """Runs the calls of one pull subscription, up to ``max_inflight`` at once.
+
+    Args:
+        sub: the bound pull subscription (see :func:`subscribe`).
+        settings: ``max_inflight``, ``fetch_batch``, ``ack_wait`` and ``faas_reconnect_delay`` come from here.
+        invoker: runs a call's function.
+        callbacks: reports a call's result.
+        policy: the retry policy :func:`~queue_worker.policy.decide` applies.
+        hooks: status and dead-letter extension points.
+    """
+
+    def __init__(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        settings: WorkerSettings,
+        invoker: Invoker,
+        callbacks: CallbackSender,
+        policy: RetryPolicy | None = None,
+        hooks: WorkerHooks | None = None,
+    ) -> None:
+        self._sub = sub
+        self._max = settings.max_inflight
+        self._batch = settings.fetch_batch
+        self._heartbeat_every = settings.ack_wait.total_seconds() / 3
+        self._pause = settings.faas_reconnect_delay.total_seconds()
+        self._invoker = invoker
+        self._callbacks = callbacks
+        self._policy = policy or RetryPolicy()
+        self._hooks = hooks or WorkerHooks()
+        self._inflight: dict[asyncio.Task[None], tuple[Msg, float]] = {}
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.summary = Summary()
+
+    @property
+    def inflight(self) -> int:
+        """Calls running now."""
+        return len(self._inflight)
+
+    def stop(self) -> None:
+        """Stop pulling; :meth:`run` then drains the calls in flight."""
+        self._stopping.set()
+        self._slot_free.set()
+
+    async def run(self, grace: float) -> Summary:
+        """Pull and run calls until :meth:`stop`, then give running calls ``grace`` seconds and cancel the rest."""
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._fetch_loop()
+            await self._drain(grace)
+        finally:
+            heartbeat.cancel()
+        return self.summary
+
+    async def _fetch_loop(self) -> None:
+        while not self._stopping.is_set():
+            free = self._max - len(self._inflight)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            for msg in await self._fetch(min(free, self._batch)):
+                self._start(msg)
+
+    async def _fetch(self, batch: int) -> list[Msg]:
+        try:
+            return await self._sub.fetch(batch, timeout=_POLL)
+        except nats.errors.TimeoutError:
+            return []  # nothing queued: poll again
+        except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
+            logger.warning("fetch failed (%s); retrying in %gs", exc or type(exc).__name__, self._pause)
+            await asyncio.sleep(self._pause)
+            return []
+
+    def _start(self, msg: Msg) -> None:
+        # Fetched as the stop came: hand it straight back for another worker.
+        work = _nak(msg) if self._stopping.is_set() else self._handle(msg)
+        task = asyncio.create_task(work)
+        self._inflight[task] = (msg, asyncio.get_running_loop().time())
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._slot_free.set()
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._heartbeat_every)
+            due = loop.time() - self._heartbeat_every
+            for msg, started in list(self._inflight.values()):
+                if started <= due and not msg._ackd:  # nats-py has no public 'settled' flag
+                    await _quietly(msg.in_progress())
+
+    async def _drain(self, grace: float) -> None:
+        if self._inflight:
+            logger.info("draining %d calls in flight (up to %gs)", len(self._inflight), grace)
+            if grace > 0:
+                await asyncio.wait(list(self._inflight), timeout=grace)
+        left = dict(self._inflight)
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(list(left))
+        for msg, _ in left.values():
+            if not msg._ackd:
+                await _quietly(msg.nak())  # redelivered now rather than after ack_wait
+        self.summary.cancelled += len(left)
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            call = QueuedCall.from_message(msg.headers, msg.data)
+        except MalformedCall as exc:
+            logger.error("terminating malformed message (stream seq %s): %s", _seq(msg), exc)
+            self.summary.malformed += 1
+            await msg.term()
+            return
+        call_id_var.set(call.call_id)  # this task's own context: every line it logs carries the id
+        try:
+            await self._run(msg, call, msg.metadata.num_delivered)
+        except Exception:
+            # A bug, not the function's failure: the call is redelivered after ack_wait.
+            logger.exception("call %s failed in the worker; left for redelivery", call.call_id)
+            self.summary.errors += 1
+
+    async def _run(self, msg: Msg, call: QueuedCall, attempt: int) -> None:
+        await self._hooks.call_started(call, attempt)
+        outcome = await self._invoker.invoke(call)
+        verdict = decide(outcome, attempt, self._policy)
+        logger.debug("%s %s%s: %s in %.3fs, %s", call.method, call.function, call.path, outcome.summary,
+                     outcome.duration, verdict)  # fmt: skip
+        if outcome.failure is not None:
+            logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
+        if not isinstance(verdict, Retry) and not await self._callbacks.send(call, outcome):
+            self.summary.callbacks_failed += 1
+        await self._hooks.call_finished(call, attempt, outcome, verdict)
+        await self._settle(msg, call, attempt, outcome, verdict)
+
+    async def _settle(self, msg: Msg, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+        if isinstance(verdict, Ack):
+            self.summary.done += 1
+            await msg.ack()
+        elif isinstance(verdict, Retry):
+            self.summary.retried += 1
+            await msg.nak(delay=verdict.delay)
+        elif isinstance(verdict, DeadLetter):
+            self.summary.dead_lettered += 1
+            await self._hooks.dead_letter(call, attempt, outcome, verdict.reason)
+            await msg.term()
+
+
+def _seq(msg: Msg) -> str:
+    try:
+        return str(msg.metadata.sequence.stream)
+    except (ValueError, IndexError, AttributeError):
+        return "?"
+
+
+async def _nak(msg: Msg) -> None:
+    await _quietly(msg.nak())
+
+
+async def _quietly(settling: Awaitable[None]) -> None:
+    try:
+        await settling
+    except nats.errors.Error as exc:  # the lease lapses and JetStream redelivers: nothing is lost
+        logger.debug("could not settle a message: %s", exc)

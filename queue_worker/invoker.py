@@ -1,0 +1,113 @@
+"""Running a queued call: the original request replayed against ``/function/<name>``, over one aiohttp session."""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import TracebackType
+from typing import Protocol, Self
+
+import aiohttp
+from yarl import URL
+
+from provider.proxy import HOP_BY_HOP
+from provider.queue import QueuedCall
+from queue_worker.outcome import Failure, Outcome
+
+__all__ = ["HttpInvoker", "Invoker", "function_url", "invoke_headers"]
+
+logger = logging.getLogger(__name__)
+
+# Set by the worker or by aiohttp for this request, never copied from the queued one.
+_REPLACED = frozenset(name.decode() for name in HOP_BY_HOP) | {"host", "content-length", "x-call-id", "x-start-time"}
+# aiohttp would otherwise add these; the function should see only what the caller sent.
+_NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+
+
+class Invoker(Protocol):
+    """Runs one call and reports what came of it; never raises for the function's own failures."""
+
+    async def invoke(self, call: QueuedCall) -> Outcome:
+        """Send ``call`` to its function and return its response, or why there is none."""
+
+
+def invoke_headers(call: QueuedCall, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """The queued request's headers minus hop-by-hop ones, plus ``X-Call-Id`` and ``X-Start-Time``.
+
+    ``X-Start-Time`` is when the gateway accepted the call (unix nanoseconds), as on a sync call.
+    """
+    connection = {
+        token.strip().lower()
+        for name, value in call.headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    headers = [(name, value) for name, value in call.headers if name.lower() not in _REPLACED | connection]
+    started = call.enqueued_at_ns or time.time_ns()
+    headers += [("X-Call-Id", call.call_id), ("X-Start-Time", str(started)), *(extra or [])]
+    return headers
+
+
+def function_url(base: str, call: QueuedCall) -> URL:
+    """``<base>/function/<name>[.<namespace>]<path>[?<query>]``, the path and query kept byte for byte."""
+    name = f"{call.function}.{call.namespace}" if call.namespace else call.function
+    query = f"?{call.query}" if call.query else ""
+    return URL(f"{base.rstrip('/')}/function/{name}{call.path}{query}", encoded=True)
+
+
+class HttpInvoker:
+    """An :class:`Invoker` over HTTP: the gateway's or the provider's ``/function/`` route.
+
+    Open it (``async with``) before use.
+
+    Args:
+        base_url: the gateway or provider, e.g. ``http://127.0.0.1:8080``.
+        timeout: longest time, in seconds, one call may take.
+        extra_headers: added to every request (the gateway's credentials).
+    """
+
+    def __init__(self, base_url: str, *, timeout: float, extra_headers: list[tuple[str, str]] | None = None) -> None:
+        self._base = base_url
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._extra = extra_headers or []
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            cookie_jar=aiohttp.DummyCookieJar(),  # one call's cookies are not the next call's
+            auto_decompress=False,
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def invoke(self, call: QueuedCall) -> Outcome:
+        """Replay ``call`` with its method, path, query, headers and body; failures become an :class:`Outcome`."""
+        if self._session is None:
+            raise RuntimeError("HttpInvoker used outside its 'async with' block")
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                call.method,
+                function_url(self._base, call),
+                headers=invoke_headers(call, self._extra),
+                data=call.body or None,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as response:
+                body = await response.read()
+                headers = [(name, value) for name, value in response.headers.items()]
+                return Outcome(response.status, headers, body, time.perf_counter() - started)
+        except TimeoutError:
+            return Outcome(None, duration=time.perf_counter() - started, failure=Failure.TIMEOUT, detail="timed out")
+        except (aiohttp.ClientError, OSError) as exc:
+            detail = str(exc) or type(exc).__name__
+            return Outcome(None, duration=time.perf_counter() - started, failure=Failure.CONNECTION, detail=detail)

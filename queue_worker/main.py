@@ -1,0 +1,160 @@
+"""``faasq-worker [--queue NAME]``: the queue worker, configured by the environment.
+
+Connects to NATS (reconnecting per ``faas_max_reconnect`` and ``faas_reconnect_delay``),
+makes sure the stream and the queue's durable consumer exist, and runs calls until
+SIGTERM or SIGINT. Then it shuts down in three steps: stop pulling; let the calls in flight
+finish within ``shutdown_grace`` (their heartbeats go on); cancel the rest, which JetStream
+redelivers, close, log one summary line and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+
+from provider.calllog import configure_logging
+from provider.queue import StreamConfigError
+from provider.validation import load_settings
+from queue_worker.callback import HttpCallbackSender
+from queue_worker.config import WorkerSettings
+from queue_worker.consumer import Consumer, Summary, subscribe
+from queue_worker.hooks import WorkerHooks
+from queue_worker.invoker import HttpInvoker
+
+__all__ = ["main", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+def _credentials(settings: WorkerSettings) -> list[tuple[str, str]]:
+    """The gateway's basic auth header, when ``basic_auth`` is on and calls go through the gateway."""
+    if not (settings.basic_auth and settings.gateway_invoke):
+        return []
+    import aiohttp  # only here: the header encoding is aiohttp's
+
+    user = (settings.secret_mount_path / "basic-auth-user").read_text().strip()
+    password = (settings.secret_mount_path / "basic-auth-password").read_text().strip()
+    return [("Authorization", aiohttp.BasicAuth(user, password).encode())]
+
+
+async def _connect(settings: WorkerSettings, stopped: asyncio.Event) -> Client:
+    async def closed() -> None:
+        stopped.set()  # out of reconnect attempts: nothing more can be pulled or settled
+
+    async def disconnected() -> None:
+        logger.warning("NATS: disconnected; reconnecting")
+
+    async def reconnected() -> None:
+        logger.info("NATS: reconnected")
+
+    async def error(exc: Exception) -> None:
+        logger.warning("NATS: %s", exc or type(exc).__name__)
+
+    options: dict[str, Any] = {
+        "servers": settings.nats_url,
+        "name": f"faasq-worker-{settings.queue}",
+        "max_reconnect_attempts": settings.faas_max_reconnect,
+        "reconnect_time_wait": settings.faas_reconnect_delay.total_seconds(),
+        "allow_reconnect": True,
+        "connect_timeout": max(2, round(settings.faas_reconnect_delay.total_seconds())),
+        "closed_cb": closed,
+        "disconnected_cb": disconnected,
+        "reconnected_cb": reconnected,
+        "error_cb": error,
+    }
+    return await nats.connect(**options)
+
+
+async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks | None = None) -> Summary:
+    """Run the worker until ``stop`` is set (or NATS is lost for good), then drain and close.
+
+    Raises:
+        ConnectionError: NATS was closed for good before ``stop`` was set.
+        provider.queue.StreamConfigError: the stream exists with a configuration that cannot be changed.
+    """
+    closed = asyncio.Event()
+    nc = await _connect(settings, closed)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(nc.close)
+        sub = await subscribe(nc.jetstream(), settings)
+        invoker = await stack.enter_async_context(
+            HttpInvoker(
+                settings.invoke_base_url,
+                timeout=settings.upstream_timeout.total_seconds(),
+                extra_headers=_credentials(settings),
+            )
+        )
+        callbacks = await stack.enter_async_context(
+            HttpCallbackSender(timeout=settings.callback_timeout.total_seconds(), attempts=settings.callback_attempts)
+        )
+        hooks = hooks or WorkerHooks()
+        await hooks.startup()
+        stack.push_async_callback(hooks.shutdown)
+        consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks)
+        logger.info(
+            "pulling %s (consumer %s) from %s, %d calls at once",
+            settings.subject, settings.durable, settings.nats_url, settings.max_inflight,
+        )  # fmt: skip
+        waiter = asyncio.create_task(_first(stop, closed))
+        waiter.add_done_callback(lambda _: consumer.stop())
+        summary = await consumer.run(settings.shutdown_grace.total_seconds())
+        waiter.cancel()
+    if closed.is_set() and not stop.is_set():
+        raise ConnectionError(f"lost the connection to NATS at {settings.nats_url}")
+    return summary
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="faasq-worker",
+        description="Run async calls from a faasq queue on JetStream and POST their results to callbacks. "
+        "Configured by the environment (faas_nats_address, gateway_invoke, max_inflight, ack_wait, ...).",
+    )
+    parser.add_argument("--queue", help="the queue to serve (default: the environment's 'queue', else 'default')")
+    return parser.parse_args(argv)
+
+
+async def _serve(settings: WorkerSettings) -> Summary:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return await run(settings, stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the worker until SIGTERM or SIGINT, then exit 0; exit non-zero with one line on bad settings."""
+    args = _parse_args(argv)
+    settings = load_settings(WorkerSettings, "faasq-worker")
+    if args.queue is not None:
+        try:
+            settings = WorkerSettings.model_validate(settings.model_dump() | {"queue": args.queue})
+        except ValueError as exc:
+            sys.exit(f"faasq-worker: invalid --queue: {exc}")
+    configure_logging(logging.DEBUG if settings.write_debug else logging.INFO)
+    try:
+        summary = asyncio.run(_serve(settings))
+    except (OSError, nats.errors.Error, StreamConfigError) as exc:
+        sys.exit(f"faasq-worker: {exc or type(exc).__name__}")
+    logger.info("stopped: %s", summary)
+
+
+if __name__ == "__main__":
+    main()

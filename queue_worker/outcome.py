@@ -1,0 +1,55 @@
+"""What one function call came to: the function's response, or why there was none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+__all__ = ["Failure", "Outcome"]
+
+
+class Failure(Enum):
+    """Why a call has no response from the function."""
+
+    CONNECTION = "connection error"
+    """The function (or the gateway in front of it) could not be reached, or the connection broke."""
+    TIMEOUT = "timeout"
+    """No whole response within ``upstream_timeout``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one invocation.
+
+    Attributes:
+        status: the function's HTTP status; None when ``failure`` is set.
+        headers: the function's response headers, in order.
+        body: the function's response body.
+        duration: seconds from sending the request to the end of the response (or the failure).
+        failure: why there is no response, if there is none.
+        detail: the error's text, for logs.
+    """
+
+    status: int | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    duration: float = 0.0
+    failure: Failure | None = None
+    detail: str = ""
+
+    @property
+    def reported_status(self) -> int:
+        """The status a callback reports: the function's, else 503 as OpenFaaS CE's worker does (504 on timeout)."""
+        if self.status is not None:
+            return self.status
+        return 504 if self.failure is Failure.TIMEOUT else 503
+
+    @property
+    def content_type(self) -> str | None:
+        """The function's ``Content-Type``, if it sent one."""
+        return next((value for name, value in self.headers if name.lower() == "content-type"), None)
+
+    @property
+    def summary(self) -> str:
+        """A few words for logs and dead-letter reasons: ``HTTP 500`` or ``connection error``."""
+        return f"HTTP {self.status}" if self.failure is None else self.failure.value
