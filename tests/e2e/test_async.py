@@ -1,0 +1,155 @@
+"""Async calls through the whole stack as ``faasq up`` runs it: gateway, JetStream, two workers, callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.callbacks import Callback, Receiver, serving
+from tests.e2e.running import ENVIRON, EXAMPLES, Stack, alive, descendants, free_port, until
+from tests.support import bound_socket, eventually
+
+pytestmark = pytest.mark.e2e
+
+CALLS = 500
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(EXAMPLES, tmp_path_factory.mktemp("faasq"), env={"HTTP_ECHO_PORT": str(free_port())}, workers=2)
+    processes = descendants(running.process.pid)
+    try:
+        yield running
+    finally:
+        code = running.stop()
+        assert (code, running.lines[-2:]) == (0, ["Stopping faasq...", "faasq stopped."]), running.output()
+        assert [pid for pid in processes if alive(pid)] == []
+
+
+@pytest.fixture(scope="module")
+def callbacks(stack: Stack) -> Iterator[tuple[Receiver, str]]:
+    receiver = Receiver(senders=[stack.ready["pids"]["worker-1"], stack.ready["pids"]["worker-2"]])
+    with serving(receiver) as url:
+        yield receiver, url
+
+
+async def arrived(receiver: Receiver, call_ids: set[str], within: float = 30.0) -> dict[str, list[Callback]]:
+    async def all_there() -> dict[str, list[Callback]] | None:
+        grouped = {key: calls for key, calls in receiver.by_call_id().items() if key in call_ids}
+        return grouped if len(grouped) == len(call_ids) else None
+
+    return await eventually(all_there, within=within, every=0.05)
+
+
+def assert_echo_callback(calls: list[Callback], call_id: str, body: bytes, path: str) -> None:
+    assert len(calls) == 1, f"{call_id}: {len(calls)} callbacks"
+    (call,) = calls
+    assert (call.method, call.path, call.body) == ("POST", path, body)
+    assert call.headers["x-call-id"] == call_id
+    assert call.headers["x-function-name"] == "echo"
+    assert call.headers["x-function-status"] == "200"
+    assert float(call.headers["x-duration-seconds"]) >= 0
+
+
+async def enqueue(client: httpx.AsyncClient, bodies: dict[int, bytes], callback: str) -> dict[str, int]:
+    limit = asyncio.Semaphore(32)
+
+    async def one(index: int) -> tuple[str, int]:
+        async with limit:
+            response = await client.post(
+                "/async-function/echo", content=bodies[index], headers={"X-Callback-Url": f"{callback}/cb/{index}"}
+            )
+        assert (response.status_code, response.content) == (202, b""), response.text
+        return response.headers["X-Call-Id"], index
+
+    return dict(await asyncio.gather(*(one(index) for index in bodies)))
+
+
+async def test_every_call_is_called_back_exactly_once_and_both_workers_serve(
+    stack: Stack, callbacks: tuple[Receiver, str]
+) -> None:
+    receiver, url = callbacks
+    bodies = {index: f"call {index:03d} ".encode() + os.urandom(8).hex().encode() for index in range(CALLS)}
+    async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
+        call_ids = await enqueue(client, bodies, url)
+    assert len(call_ids) == CALLS  # distinct ids
+    received = await arrived(receiver, set(call_ids), within=40)
+    for call_id, index in call_ids.items():
+        assert_echo_callback(received[call_id], call_id, bodies[index], f"/cb/{index}")
+    senders = Counter(calls[0].sender for calls in received.values())
+    workers = set(receiver.senders)
+    assert set(senders) == workers, f"callbacks by sender pid: {dict(senders)}"
+    assert sum(senders.values()) == CALLS
+
+
+async def test_the_done_when_line(stack: Stack, callbacks: tuple[Receiver, str]) -> None:
+    # curl -i -X POST -H 'X-Callback-Url: <receiver>/cb' -d hi <gateway>/async-function/echo
+    receiver, url = callbacks
+    headers = {"X-Callback-Url": f"{url}/cb", "Content-Type": "application/x-www-form-urlencoded"}
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{stack.url}/async-function/echo", content=b"hi", headers=headers)
+    assert response.status_code == 202
+    call_id = response.headers["X-Call-Id"]
+    received = await arrived(receiver, {call_id})
+    assert_echo_callback(received[call_id], call_id, b"hi", "/cb")
+    assert received[call_id][0].headers["content-type"] == "application/x-www-form-urlencoded"
+
+
+async def test_invoke_async_prints_the_call_id_and_the_callback_arrives(
+    stack: Stack, callbacks: tuple[Receiver, str]
+) -> None:
+    receiver, url = callbacks
+    result = stack.run("invoke", "echo", "--async", "--callback-url", f"{url}/cli", stdin=b"from the cli\n")
+    assert (result.returncode, result.stderr) == (0, b"Function submitted asynchronously.\n")
+    call_id = result.stdout.decode().strip()
+    received = await arrived(receiver, {call_id})
+    assert_echo_callback(received[call_id], call_id, b"from the cli\n", "/cli")
+
+
+@pytest.fixture
+def second_gateway(stack: Stack) -> Iterator[str]:
+    nats = httpx.URL(stack.ready["nats"])
+    with bound_socket() as sock:
+        env = {
+            **ENVIRON,
+            "functions_provider_url": stack.ready["provider"] + "/",
+            "faas_nats_address": nats.host,
+            "faas_nats_port": str(nats.port),
+            "listen_fd": str(sock.fileno()),
+        }
+        gateway = subprocess.Popen([sys.executable, "-m", "gateway.main"], env=env, pass_fds=(sock.fileno(),))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        try:
+            until(lambda: _healthy(url, gateway), within=30, every=0.05)
+            yield url
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            assert gateway.wait(30) == 0
+
+
+def _healthy(url: str, gateway: subprocess.Popen[bytes]) -> bool | None:
+    assert gateway.poll() is None, f"the second gateway exited with {gateway.returncode}"
+    try:
+        return httpx.get(f"{url}/healthz").status_code == 200 or None
+    except httpx.TransportError:
+        return None
+
+
+async def test_a_second_gateway_enqueues_into_the_same_stream(
+    stack: Stack, callbacks: tuple[Receiver, str], second_gateway: str
+) -> None:
+    receiver, url = callbacks
+    bodies = {index: f"second gateway {index}".encode() for index in range(20)}
+    async with httpx.AsyncClient(base_url=second_gateway, timeout=10) as client:
+        call_ids = await enqueue(client, bodies, url)
+    received = await arrived(receiver, set(call_ids))
+    for call_id, index in call_ids.items():
+        assert_echo_callback(received[call_id], call_id, bodies[index], f"/cb/{index}")
