@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from provider.queue import QueuedCall
 from queue_worker.outcome import Outcome
@@ -70,7 +70,7 @@ class HttpCallbackSender:
     def __init__(self, *, timeout: float, attempts: int, initial_wait: float = 0.1, max_wait: float = 2.0) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._attempts = attempts
-        self._wait = wait_exponential_jitter(initial=initial_wait, max=max_wait, jitter=initial_wait)
+        self._wait = wait_exponential(multiplier=initial_wait, max=max_wait) + wait_random(0, initial_wait)
         self._agent = user_agent()
         self._session: aiohttp.ClientSession | None = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import logging
 import signal
 import sys
@@ -38,19 +39,20 @@ def _credentials(settings: WorkerSettings) -> list[tuple[str, str]]:
     """The gateway's basic auth header, when ``basic_auth`` is on and calls go through the gateway."""
     if not (settings.basic_auth and settings.gateway_invoke):
         return []
-    import aiohttp  # only here: the header encoding is aiohttp's
-
     user = (settings.secret_mount_path / "basic-auth-user").read_text().strip()
     password = (settings.secret_mount_path / "basic-auth-password").read_text().strip()
-    return [("Authorization", aiohttp.BasicAuth(user, password).encode())]
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return [("Authorization", f"Basic {token}")]
 
 
-async def _connect(settings: WorkerSettings, stopped: asyncio.Event) -> Client:
+async def _connect(settings: WorkerSettings, lost: asyncio.Event, closing: asyncio.Event) -> Client:
     async def closed() -> None:
-        stopped.set()  # out of reconnect attempts: nothing more can be pulled or settled
+        if not closing.is_set():
+            lost.set()  # out of reconnect attempts: nothing more can be pulled or settled
 
     async def disconnected() -> None:
-        logger.warning("NATS: disconnected; reconnecting")
+        if not closing.is_set():
+            logger.warning("NATS: disconnected; reconnecting")
 
     async def reconnected() -> None:
         logger.info("NATS: reconnected")
@@ -80,10 +82,15 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         ConnectionError: NATS was closed for good before ``stop`` was set.
         provider.queue.StreamConfigError: the stream exists with a configuration that cannot be changed.
     """
-    closed = asyncio.Event()
-    nc = await _connect(settings, closed)
+    lost, closing = asyncio.Event(), asyncio.Event()
+    nc = await _connect(settings, lost, closing)
+
+    async def close() -> None:
+        closing.set()
+        await nc.close()
+
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(nc.close)
+        stack.push_async_callback(close)
         sub = await subscribe(nc.jetstream(), settings)
         invoker = await stack.enter_async_context(
             HttpInvoker(
@@ -103,11 +110,11 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
             "pulling %s (consumer %s) from %s, %d calls at once",
             settings.subject, settings.durable, settings.nats_url, settings.max_inflight,
         )  # fmt: skip
-        waiter = asyncio.create_task(_first(stop, closed))
+        waiter = asyncio.create_task(_first(stop, lost))
         waiter.add_done_callback(lambda _: consumer.stop())
         summary = await consumer.run(settings.shutdown_grace.total_seconds())
         waiter.cancel()
-    if closed.is_set() and not stop.is_set():
+    if lost.is_set() and not stop.is_set():
         raise ConnectionError(f"lost the connection to NATS at {settings.nats_url}")
     return summary
 

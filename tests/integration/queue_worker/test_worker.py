@@ -1,0 +1,241 @@
+"""The worker against real NATS, a real provider running real functions, and a real callback receiver."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from faasq.natsserver import NatsServer
+from tests.integration.queue_worker.conftest import (
+    Receiver,
+    call,
+    invocations,
+    publish,
+    running,
+    worker_settings,
+)
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def queue_empty(js: JetStreamContext, stream: str) -> bool | None:
+    """True once the stream holds no call (work-queue retention deletes what was acked or terminated)."""
+    return True if (await js.stream_info(stream)).state.messages == 0 else None
+
+
+async def test_every_call_is_called_back_once_with_the_functions_body_and_headers(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    bodies = {f"call-{n}": f"body {n} ".encode() * (n + 1) for n in range(20)}
+    types = {f"call-{n}": "text/plain" if n % 2 else "application/json" for n in range(20)}
+    async with running(worker_settings(nats_server, unique_stream, provider_url)) as summaries:
+        for call_id, body in bodies.items():
+            headers = [("Content-Type", types[call_id])]
+            await publish(js, unique_stream, call(call_id, "cat", f"{url}/cb/{call_id}", body, headers=headers))
+        received = await app.wait_for(set(bodies))
+        await eventually(lambda: queue_empty(js, unique_stream))
+    assert len(app.calls) == 20
+    for call_id, body in bodies.items():
+        (one,) = received[call_id]
+        assert (one.method, one.path, one.body) == ("POST", f"/cb/{call_id}", body)
+        assert one.headers["x-function-name"] == "cat"
+        assert one.headers["x-function-status"] == "200"
+        assert one.headers["content-type"] == types[call_id]  # the classic watchdog echoes the request's type
+        assert 0 < float(one.headers["x-duration-seconds"]) < 10
+        assert one.headers["user-agent"].startswith("faasq-queue-worker/")
+    assert (summaries[0].done, summaries[0].callbacks_failed, summaries[0].cancelled) == (20, 0, 0)
+
+
+async def test_method_path_query_headers_and_body_reach_the_function(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    queued = call(
+        "call-env", "env", f"{url}/cb", b"payload", method="PUT", path="/a/b", query="x=1&y=two",
+        headers=[("X-Custom", "kept"), ("Connection", "close"), ("Host", "gateway.example")],
+    )  # fmt: skip
+    async with running(worker_settings(nats_server, unique_stream, provider_url)):
+        await publish(js, unique_stream, queued)
+        (one,) = (await app.wait_for({"call-env"}))["call-env"]
+    lines = one.body.decode().splitlines()
+    env = dict(line.split("=", 1) for line in lines)
+    assert (env["Http_Method"], env["Http_Path"], env["Http_Query"]) == ("PUT", "/a/b", "x=1&y=two")
+    assert (env["Http_X_Custom"], env["Http_X_Call_Id"]) == ("kept", "call-env")
+    assert env["Http_X_Start_Time"] == str(queued.enqueued_at_ns)
+    assert "Http_Connection" not in env
+    assert env["body"] == "payload"
+
+
+async def test_calls_run_concurrently_up_to_max_inflight(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    calls = 8
+    settings = worker_settings(nats_server, unique_stream, provider_url, max_inflight=calls)
+    async with running(settings):
+        started = time.monotonic()
+        for n in range(calls):
+            await publish(js, unique_stream, call(f"slow-{n}", "slow", f"{url}/cb", b"z", headers=[("X-Sleep", "1")]))
+        received = await app.wait_for({f"slow-{n}" for n in range(calls)}, within=15)
+    last = max(calls[0].at for calls in received.values())
+    # One after another they would take 8 s; together, about one call's time.
+    assert 1.0 <= last - started < 3.0, last - started
+
+
+async def test_a_call_longer_than_ack_wait_is_not_redelivered(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    before = await invocations(provider_url, "slow")
+    settings = worker_settings(nats_server, unique_stream, provider_url, ack_wait="1s")
+    async with running(settings) as summaries:
+        await publish(js, unique_stream, call("long", "slow", f"{url}/cb", b"done", headers=[("X-Sleep", "2.5")]))
+        (one,) = (await app.wait_for({"long"}, within=15))["long"]
+        await eventually(lambda: queue_empty(js, unique_stream))
+    info = await js.consumer_info(unique_stream, settings.durable)
+    assert (one.body, info.num_redelivered, info.num_ack_pending) == (b"done", 0, 0)
+    assert await invocations(provider_url, "slow") - before == 1
+    assert (summaries[0].done, len(app.calls)) == (1, 1)
+
+
+async def test_two_workers_share_the_queue_without_duplicates(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    settings = worker_settings(nats_server, unique_stream, provider_url, max_inflight=2, fetch_batch=2)
+    ids = {f"shared-{n}" for n in range(40)}
+    async with running(settings) as first, running(settings) as second:
+        for call_id in sorted(ids):
+            await publish(js, unique_stream, call(call_id, "cat", f"{url}/cb", call_id.encode()))
+        received = await app.wait_for(ids, within=20)
+        await eventually(lambda: queue_empty(js, unique_stream))
+    assert {key: [c.body for c in calls] for key, calls in received.items()} == {i: [i.encode()] for i in ids}
+    assert len(app.calls) == 40
+    assert first[0].done + second[0].done == 40
+    assert first[0].done > 0, (first[0].done, second[0].done)
+    assert second[0].done > 0, (first[0].done, second[0].done)
+
+
+async def test_a_function_that_is_down_is_reported_as_503(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, receiver: tuple[Receiver, str]
+) -> None:
+    app, url = receiver
+    with socket.socket() as down:  # bound, never listening: connections are refused
+        down.bind(("127.0.0.1", 0))
+        provider = f"http://127.0.0.1:{down.getsockname()[1]}"
+        async with running(worker_settings(nats_server, unique_stream, provider)) as summaries:
+            await publish(js, unique_stream, call("down", "cat", f"{url}/cb", b"lost"))
+            (one,) = (await app.wait_for({"down"}))["down"]
+            await eventually(lambda: queue_empty(js, unique_stream))
+    assert (one.headers["x-function-status"], one.body, one.headers["x-function-name"]) == ("503", b"", "cat")
+    assert "content-type" not in one.headers
+    assert summaries[0].done == 1
+
+
+async def test_a_failing_callback_is_retried_without_running_the_function_again(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    app.fail_first["/flaky"] = 2
+    before = await invocations(provider_url, "cat")
+    async with running(worker_settings(nats_server, unique_stream, provider_url)) as summaries:
+        await publish(js, unique_stream, call("retried", "cat", f"{url}/flaky", b"third time"))
+        (one,) = (await app.wait_for({"retried"}))["retried"]
+        await eventually(lambda: queue_empty(js, unique_stream))
+    assert (app.refused, one.body, one.headers["x-function-status"]) == (["/flaky", "/flaky"], b"third time", "200")
+    assert await invocations(provider_url, "cat") - before == 1
+    assert (summaries[0].done, summaries[0].callbacks_failed) == (1, 0)
+
+
+async def test_a_call_without_callback_url_is_run_and_acked(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str
+) -> None:
+    before = await invocations(provider_url, "cat")
+    async with running(worker_settings(nats_server, unique_stream, provider_url)) as summaries:
+        await publish(js, unique_stream, call("quiet", "cat", None, b"nobody listens"))
+        await eventually(lambda: queue_empty(js, unique_stream))
+    assert await invocations(provider_url, "cat") - before == 1
+    assert summaries[0].done == 1
+
+
+async def test_a_malformed_message_is_terminated_not_retried(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    settings = worker_settings(nats_server, unique_stream, provider_url, ack_wait="1s")
+    async with running(settings) as summaries:
+        await js.publish(f"{unique_stream}.default", b"not a call", timeout=5)
+        await js.publish(f"{unique_stream}.default", b"bad", headers={"Faasq-Function": "cat"}, timeout=5)
+        await publish(js, unique_stream, call("after", "cat", f"{url}/cb", b"fine"))
+        await app.wait_for({"after"})
+        await eventually(lambda: queue_empty(js, unique_stream))
+    info = await js.consumer_info(unique_stream, settings.durable)
+    assert (info.num_pending, info.num_ack_pending, info.num_redelivered) == (0, 0, 0)
+    assert (summaries[0].malformed, summaries[0].done, len(app.calls)) == (2, 1, 1)
+
+
+async def test_a_second_queue_is_served_by_its_own_consumer(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    settings = worker_settings(nats_server, unique_stream, provider_url, queue="lane")
+    async with running(settings):
+        await publish(js, unique_stream, call("in-lane", "cat", f"{url}/cb", b"lane", queue="lane"))
+        await publish(js, unique_stream, call("in-default", "cat", f"{url}/cb", b"default"))
+        await app.wait_for({"in-lane"})
+    assert [c.headers["x-call-id"] for c in app.calls] == ["in-lane"]
+    assert (await js.stream_info(unique_stream)).state.messages == 1  # the default queue's call waits
+    assert (await js.consumer_info(unique_stream, "faas-lane")).config.filter_subject == f"{unique_stream}.lane"
+
+
+async def test_shutdown_cancels_what_outlives_the_grace_and_it_is_redelivered(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    settings = worker_settings(nats_server, unique_stream, provider_url, shutdown_grace="0.2s")
+    async with running(settings) as summaries:
+        await publish(js, unique_stream, call("cut", "slow", f"{url}/cb", b"again", headers=[("X-Sleep", "3")]))
+        await eventually(lambda: _ack_pending(js, unique_stream, settings.durable))
+    assert (summaries[0].cancelled, app.calls) == (1, [])
+    async with running(worker_settings(nats_server, unique_stream, provider_url)):
+        (one,) = (await app.wait_for({"cut"}, within=15))["cut"]
+    assert one.body == b"again"
+
+
+async def _ack_pending(js: JetStreamContext, stream: str, durable: str) -> bool | None:
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:  # the worker has not created it yet
+        return None
+    return True if info.num_ack_pending == 1 else None
+
+
+async def test_the_worker_waits_for_a_slot_before_fetching_more(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    settings = worker_settings(nats_server, unique_stream, provider_url, max_inflight=1)
+    async with running(settings):
+        for n in range(3):
+            await publish(js, unique_stream, call(f"one-{n}", "slow", f"{url}/cb", b"x", headers=[("X-Sleep", "0.3")]))
+        await eventually(lambda: _ack_pending(js, unique_stream, settings.durable))
+        info = await js.consumer_info(unique_stream, settings.durable)
+        assert (info.num_ack_pending, info.num_pending) == (1, 2)  # one in flight, the rest still queued
+        await app.wait_for({"one-0", "one-1", "one-2"})
+    assert [c.headers["x-call-id"] for c in app.calls] == ["one-0", "one-1", "one-2"]

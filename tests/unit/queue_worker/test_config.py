@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from queue_worker.config import WorkerSettings
+from queue_worker.main import _credentials
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in WorkerSettings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_defaults_are_openfaas_names_and_values() -> None:
+    settings = WorkerSettings()
+    assert settings.nats_url == "nats://127.0.0.1:4222"
+    assert (settings.subject, settings.durable) == ("faas-request.default", "faas-default")
+    assert settings.invoke_base_url == "http://127.0.0.1:8080"
+    assert settings.ack_wait == timedelta(seconds=30)
+    assert settings.max_inflight > 1
+    assert (settings.faas_max_reconnect, settings.faas_reconnect_delay) == (120, timedelta(seconds=2))
+
+
+def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "faas_nats_address": "nats",
+        "faas_nats_port": "4333",
+        "faas_nats_channel": "calls",
+        "faas_nats_queue_group": "grp",
+        "queue": "slow",
+        "gateway_invoke": "false",
+        "functions_provider_url": "http://provider:8081/",
+        "ack_wait": "1m5s",
+        "max_inflight": "8",
+        "upstream_timeout": "90",
+        "shutdown_grace": "0",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = WorkerSettings()
+    assert (settings.nats_url, settings.subject, settings.durable) == ("nats://nats:4333", "calls.slow", "grp-slow")
+    assert settings.invoke_base_url == "http://provider:8081"
+    assert (settings.ack_wait, settings.upstream_timeout) == (timedelta(seconds=65), timedelta(seconds=90))
+    assert (settings.max_inflight, settings.shutdown_grace) == (8, timedelta(0))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"gateway_invoke": False}, "gateway_invoke=false needs functions_provider_url"),
+        ({"functions_provider_url": "ftp://x"}, "expected an http"),
+        ({"queue": "a.b"}, "invalid queue name"),
+        ({"faas_nats_channel": "a b"}, "invalid stream name"),
+        ({"max_inflight": 0}, "greater than or equal to 1"),
+        ({"ack_wait": "0s"}, "must be positive"),
+        ({"shutdown_grace": "-1s"}, "must not be negative"),
+    ],
+)
+def test_bad_values_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        WorkerSettings.model_validate(fields)
+
+
+def test_gateway_credentials_are_read_only_with_basic_auth_via_the_gateway(tmp_path: Path) -> None:
+    (tmp_path / "basic-auth-user").write_text("admin\n")
+    (tmp_path / "basic-auth-password").write_text("secret\n")
+    on = WorkerSettings(basic_auth=True, secret_mount_path=tmp_path)
+    assert _credentials(on) == [("Authorization", "Basic YWRtaW46c2VjcmV0")]
+    direct = WorkerSettings(basic_auth=True, secret_mount_path=tmp_path, gateway_invoke=False,
+                            functions_provider_url="http://p:1")  # fmt: skip
+    assert _credentials(direct) == []
+    assert _credentials(WorkerSettings()) == []
