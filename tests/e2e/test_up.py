@@ -59,6 +59,19 @@ def test_a_killed_provider_is_restarted_at_the_same_address(echo_stack: Stack) -
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_killed_gateway_is_restarted_at_the_same_url(echo_stack: Stack) -> None:
+    os.kill(echo_stack.ready["pids"]["gateway"], signal.SIGKILL)
+    until(lambda: "faasq: restarted gateway" in echo_stack.log.read_text() or None, within=20)
+    assert "faasq: gateway was killed by signal 9; restarting it in 0.5s\n" in echo_stack.log.read_text()
+    until(lambda: echo_stack.run("invoke", "echo", stdin=b"again").stdout == b"again" or None, within=30, every=0.1)
+
+
+def test_children_log_behind_their_names(echo_stack: Stack) -> None:
+    logged = echo_stack.log.read_text().splitlines()
+    assert any(line.startswith("provider   | ") for line in logged)
+    assert any(line.startswith("gateway    | ") for line in logged)
+
+
 def test_a_taken_port_is_reported(tmp_path: Path) -> None:
     (tmp_path / "stack.yml").write_text(ECHO_ONLY)
     with socket.socket() as taken:
