@@ -20,10 +20,11 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client
+from pydantic import ValidationError
 
 from provider.calllog import configure_logging
 from provider.queue import StreamConfigError
-from provider.validation import load_settings
+from provider.validation import describe_validation_error, load_settings
 from queue_worker.callback import HttpCallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Consumer, Summary, subscribe
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.queue is not None:
         try:
             settings = WorkerSettings.model_validate(settings.model_dump() | {"queue": args.queue})
-        except ValueError as exc:
-            sys.exit(f"faasq-worker: invalid --queue: {exc}")
+        except ValidationError as exc:
+            sys.exit(f"faasq-worker: invalid --queue: {describe_validation_error(exc)}")
     configure_logging(logging.DEBUG if settings.write_debug else logging.INFO)
     try:
         summary = asyncio.run(_serve(settings))
