@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from faasq.natsserver import NatsServer
+from tests.e2e.callbacks import Callback, Receiver, serving
 from tests.e2e.running import ENVIRON, FAASQ, ROOT, Lines, Stack, alive, descendants, faasq, until
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +73,27 @@ def test_children_log_behind_their_names(echo_stack: Stack) -> None:
     logged = echo_stack.log.read_text().splitlines()
     assert any(line.startswith("provider   | ") for line in logged)
     assert any(line.startswith("gateway    | ") for line in logged)
+
+
+async def test_an_external_nats_is_used_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "stack.yml").write_text(ECHO_ONLY)
+    receiver = Receiver()
+    with NatsServer.start(tmp_path / "nats") as nats, serving(receiver) as callback:
+        running = Stack(tmp_path / "stack.yml", tmp_path / "state", env={"FAASQ_NATS_URL": nats.url}, workers=1)
+        try:
+            assert (running.ready["nats"], running.ready["nats_monitor"]) == (nats.url, None)
+            assert set(running.ready["pids"]) == {"provider", "gateway", "worker-1"}
+            assert f"NATS:      {nats.url} (external)" in running.lines
+            call_id = running.run("invoke", "echo", "--async", "--callback-url", callback, stdin=b"x").stdout.strip()
+            (called,) = await eventually(lambda: _calls(receiver, call_id.decode()), within=20)
+            assert (called.body, called.headers["x-function-status"]) == (b"x", "200")
+        finally:
+            assert running.stop() == 0
+        assert nats.process.poll() is None  # not ours to stop
+
+
+async def _calls(receiver: Receiver, call_id: str) -> list[Callback] | None:
+    return receiver.by_call_id().get(call_id)
 
 
 def test_a_taken_port_is_reported(tmp_path: Path) -> None:

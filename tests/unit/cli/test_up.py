@@ -13,6 +13,7 @@ from faasq.cli import build_parser
 from faasq.errors import StackFailed
 from faasq.up import Running, banner
 from tests.support import bound_socket
+from tests.unit.cli.conftest import Cli
 
 ENVIRON = {"HOME": "/home/x", "port": "1", "listen_fd": "99"}
 
@@ -190,3 +191,14 @@ def test_banner_elsewhere_says_how_to_point_the_cli_at_it() -> None:
     assert lines[2] == "NATS:      nats://127.0.0.1:4222 (external)"
     assert lines[7:9] == ["  export OPENFAAS_URL=http://127.0.0.1:9999", "  echo hi | faasq invoke hello"]
     assert banner(running(functions=[]))[6] == "Functions: (none)"
+
+
+def test_a_bad_nats_url_fails_before_anything_starts(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "stack.yml").write_text("functions:\n  echo: {fprocess: cat}\n")
+    cli.environ["FAASQ_NATS_URL"] = "http://127.0.0.1:4222"
+    argv = ["up", "-f", str(tmp_path / "stack.yml"), "--state-dir", str(tmp_path / "state"), "--port", "0"]
+    assert cli(*argv) == 1
+    assert cli.stderr == "faasq: invalid NATS URL 'http://127.0.0.1:4222': expected nats://HOST[:PORT]\n"
+    assert not (tmp_path / "state").exists()
+    assert cli(*argv, "--nats-url", "nats:/nohost") == 1
+    assert cli.stderr == "faasq: invalid NATS URL 'nats:/nohost': expected nats://HOST[:PORT]\n"
