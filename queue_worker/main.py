@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         summary = asyncio.run(_serve(settings))
     except (OSError, nats.errors.Error, StreamConfigError) as exc:
-        sys.exit(f"faasq-worker: {exc or type(exc).__name__}")
+        sys.exit(f"faasq-worker: {type(exc).__name__}: {exc}" if str(exc) == "" else f"faasq-worker: {exc}")
     logger.info("stopped: %s", summary)
 
 

@@ -1,0 +1,279 @@
+"""End-to-end throughput and idle latency of the queue worker against a minimal reference loop.
+
+Starts a private nats-server, a no-op function (a raw ASGI app under uvicorn answering
+``/function/<name>`` with the request's body) and a callback receiver (a raw ASGI app
+recording each call id's arrival time), each in a process of its own on a loopback socket.
+Each side gets its own stream. In alternating rounds it stores a backlog of calls (128-byte
+bodies, each with ``X-Callback-Url``), starts the side's processes, and times the callbacks
+from the first to the last: ``faasq-worker`` with 1 and with 2 processes (``gateway_invoke=false``,
+straight to the function), and the reference (below: fetch a batch, POST the function, POST
+the callback, ack, with nats-py and aiohttp). Every call must be called back exactly once.
+Then, with one process of each side running, it sends calls one at a time and reports the
+p50/p99 time from publish to callback. Run: ``.venv/bin/python bench/worker.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import nats
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from faasq.natsserver import NatsServer
+from provider.queue import QueuedCall, ensure_stream
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SIDES = {"worker x1": ("bench-w1", 1), "worker x2": ("bench-w2", 2), "reference": ("bench-ref", 1)}
+
+
+async def reference(nats_url: str, stream: str, function_url: str) -> None:
+    """The reference loop: fetch a batch, run each call (POST the function, POST the callback, ack) at once."""
+    nc = await nats.connect(nats_url)
+    sub = await nc.jetstream().pull_subscribe(f"{stream}.default", durable="ref", stream=stream)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def one(msg: Any) -> None:
+            headers = msg.headers
+            async with http.post(f"{function_url}/function/{headers['Faasq-Function']}", data=msg.data) as reply:
+                body = await reply.read()
+            callback = {"X-Call-Id": headers["Faasq-Call-Id"], "X-Function-Status": str(reply.status)}
+            async with http.post(headers["Faasq-Callback-Url"], data=body, headers=callback) as done:
+                await done.read()
+            await msg.ack()
+
+        while True:
+            try:
+                msgs = await sub.fetch(64, timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            await asyncio.gather(*(one(msg) for msg in msgs))
+
+
+async def noop_function(scope: Scope, receive: Receive, send: Send) -> None:
+    """A function that costs next to nothing: its answer is the request's body."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class CallbackReceiver:
+    """Records ``(call id, time.time_ns())`` of each callback; ``GET /arrivals`` hands them over and forgets them."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[str, int]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
+            body = json.dumps(self.arrivals).encode()
+            self.arrivals = []
+        else:
+            while (await receive()).get("more_body"):
+                pass
+            call_id = next(v for k, v in scope["headers"] if k == b"x-call-id").decode()
+            self.arrivals.append((call_id, time.time_ns()))
+            body = b""
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def serve(app: Any, fd: int) -> None:
+    config = uvicorn.Config(app, access_log=False, log_config=None, loop="asyncio", http="httptools", lifespan="off")
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+
+
+@contextlib.contextmanager
+def server_process(role: str) -> Iterator[str]:
+    """This script serving ``role`` (function or receiver) in a process of its own; yields its URL."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        argv = [sys.executable, __file__, "--serve", role, "--fd", str(sock.fileno())]
+        process = subprocess.Popen(argv, cwd=ROOT, pass_fds=[sock.fileno()])
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        with httpx.Client() as client:
+            deadline = time.monotonic() + 20
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    client.get(f"{url}/arrivals")
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the {role} did not start")
+                time.sleep(0.05)
+        yield url
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Bench:
+    def __init__(self, nats_server: NatsServer, function_url: str, receiver_url: str, args: argparse.Namespace):
+        self.nats = nats_server
+        self.function_url = function_url
+        self.receiver_url = receiver_url
+        self.args = args
+        self.body = os.urandom(64).hex().encode()
+
+    def start(self, side: str) -> list[subprocess.Popen[bytes]]:
+        stream, count = SIDES[side]
+        if side == "reference":
+            argv = [sys.executable, __file__, "--serve", "reference", "--nats", self.nats.url, "--stream", stream]
+            return [subprocess.Popen([*argv, "--function", self.function_url], cwd=ROOT)]
+        env = os.environ | {
+            "faas_nats_address": self.nats.host,
+            "faas_nats_port": str(self.nats.port),
+            "faas_nats_channel": stream,
+            "gateway_invoke": "false",
+            "functions_provider_url": self.function_url,
+        }
+        return [subprocess.Popen([str(BIN / "faasq-worker")], env=env, cwd=ROOT) for _ in range(count)]
+
+    async def publish(self, js: Any, stream: str, count: int) -> dict[str, int]:
+        sent: dict[str, int] = {}
+        for start in range(0, count, 500):
+            calls = []
+            for _ in range(min(500, count - start)):
+                call = QueuedCall(
+                    call_id=str(uuid.uuid4()), function="noop", namespace="", callback_url=f"{self.receiver_url}/cb",
+                    enqueued_at_ns=time.time_ns(), headers=[("Content-Type", "text/plain")], body=self.body,
+                )  # fmt: skip
+                sent[call.call_id] = call.enqueued_at_ns
+                calls.append(js.publish(f"{stream}.default", call.body, headers=call.nats_headers(), timeout=10))
+            await asyncio.gather(*calls)
+        return sent
+
+    async def arrivals(self, http: httpx.AsyncClient, expected: set[str], within: float = 120) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        deadline = time.monotonic() + within
+        while len(seen) < len(expected):
+            for call_id, at in (await http.get(f"{self.receiver_url}/arrivals")).json():
+                if call_id in seen or call_id not in expected:
+                    raise SystemExit(f"unexpected or duplicate callback for {call_id}")
+                seen[call_id] = at
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(seen)} of {len(expected)} callbacks arrived")
+            await asyncio.sleep(0.002 if len(expected) == 1 else 0.05)
+        return seen
+
+    async def throughput(self, js: Any, http: httpx.AsyncClient, side: str) -> tuple[float, float]:
+        """Calls per second from the first callback to the last of a backlog, and the side's CPU per call (us)."""
+        sent = await self.publish(js, SIDES[side][0], self.args.calls)
+        processes = self.start(side)
+        try:
+            seen = await self.arrivals(http, set(sent))
+            cpu = sum(cpu_seconds(p.pid) for p in processes)
+        finally:
+            for process in processes:
+                stop(process)
+        first, last = min(seen.values()), max(seen.values())
+        return (len(seen) - 1) / ((last - first) / 1e9), cpu / len(seen) * 1e6
+
+    async def idle_latency(self, js: Any, http: httpx.AsyncClient, side: str) -> tuple[float, float]:
+        processes = self.start(side)
+        try:
+            await self.arrivals(http, set(await self.publish(js, SIDES[side][0], 1)), within=30)  # warm-up
+            latencies: list[float] = []
+            for _ in range(self.args.idle_calls):
+                sent = await self.publish(js, SIDES[side][0], 1)
+                seen = await self.arrivals(http, set(sent), within=30)
+                latencies.extend((seen[key] - sent[key]) / 1e6 for key in sent)
+                await asyncio.sleep(0.005)
+        finally:
+            for process in processes:
+                stop(process)
+        quantiles = statistics.quantiles(latencies, n=100)
+        return quantiles[49], quantiles[98]
+
+    async def run(self) -> None:
+        nc = await nats.connect(self.nats.url)
+        js = nc.jetstream()
+        for stream, _ in SIDES.values():
+            await ensure_stream(js, stream)
+        rates: dict[str, list[float]] = {side: [] for side in SIDES}
+        async with httpx.AsyncClient() as http:
+            for number in range(1, self.args.rounds + 1):
+                for side in SIDES:
+                    rate, cpu = await self.throughput(js, http, side)
+                    rates[side].append(rate)
+                    print(f"round {number} {side:9s} {rate:7.0f} calls/s  CPU/call {cpu:5.0f} us", flush=True)
+            latency = {side: await self.idle_latency(js, http, side) for side in ("worker x1", "reference")}
+        await nc.close()
+        print(f"\n{self.args.calls} calls x {self.args.rounds} rounds per side, 128 B bodies")
+        for side, values in rates.items():
+            print(f"{side:9s} median {statistics.median(values):7.0f} calls/s")
+        reference_rate = statistics.median(rates["reference"])
+        for side in ("worker x1", "worker x2"):
+            print(f"ratio {side} / reference: {statistics.median(rates[side]) / reference_rate:.2f} (target >= 0.6)")
+        for side, (p50, p99) in latency.items():
+            print(f"idle latency {side:9s}: p50 {p50:5.2f} ms  p99 {p99:5.2f} ms ({self.args.idle_calls} calls)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=5000, help="calls per round and side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle-calls", type=int, default=200, help="calls sent one at a time for the idle latency")
+    parser.add_argument("--serve", choices=["function", "receiver", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--nats", help=argparse.SUPPRESS)
+    parser.add_argument("--stream", help=argparse.SUPPRESS)
+    parser.add_argument("--function", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "reference":
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+        asyncio.run(reference(args.nats, args.stream, args.function))
+        return
+    if args.serve is not None:
+        serve(noop_function if args.serve == "function" else CallbackReceiver(), args.fd)
+        return
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        NatsServer.start(Path(tmp) / "nats") as server,
+        server_process("function") as function_url,
+        server_process("receiver") as receiver_url,
+    ):
+        asyncio.run(Bench(server, function_url, receiver_url, args).run())
+
+
+if __name__ == "__main__":
+    main()
