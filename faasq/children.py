@@ -32,6 +32,7 @@ __all__ = [
     "reserve_port",
     "stack_children",
     "start_nats",
+    "url_of",
     "worker_spec",
 ]
 

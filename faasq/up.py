@@ -165,6 +165,17 @@ def _write_ready_file(path: Path, running: Running) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    ready_file = Path(args.ready_file) if args.ready_file else None
+    try:
+        return _run(args, ctx, ready_file)
+    finally:
+        if ready_file:
+            ready_file.unlink(missing_ok=True)  # it describes a running stack only
+
+
+def _run(args: argparse.Namespace, ctx: Context, ready_file: Path | None) -> int:
+    if ready_file:
+        ready_file.unlink(missing_ok=True)  # a file from an earlier run must not pass for this one
     stop = StopFlag()
     output = Prefixer(ctx.console.stderr)
     supervisor = Supervisor(
@@ -176,8 +187,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             running = _bring_up(supervisor, sockets, args, ctx)
             for line in banner(running):
                 ctx.console.out(line)
-            if args.ready_file:
-                _write_ready_file(Path(args.ready_file), running)
+            if ready_file:
+                _write_ready_file(ready_file, running)
             supervisor.watch()
         except Stopped:
             pass

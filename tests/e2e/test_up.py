@@ -43,6 +43,7 @@ def test_a_signal_stops_the_stack_with_no_process_left(echo_stack: Stack, signum
     assert len(children) >= 2  # the provider and at least one watchdog
     assert echo_stack.stop(signum) == 0
     assert echo_stack.lines[-2:] == ["Stopping faasq...", "faasq stopped."]
+    assert not echo_stack.ready_file.exists()
     assert [pid for pid in children if alive(pid)] == []
 
 
