@@ -16,10 +16,8 @@ import logging
 import signal
 import sys
 from contextlib import AsyncExitStack
-from typing import Any
 
 import nats
-from nats.aio.client import Client
 from pydantic import ValidationError
 
 from provider.calllog import configure_logging
@@ -27,6 +25,7 @@ from provider.queue import StreamConfigError
 from provider.validation import describe_validation_error, load_settings
 from queue_worker.callback import HttpCallbackSender
 from queue_worker.config import WorkerSettings
+from queue_worker.connection import connect
 from queue_worker.consumer import Consumer, Summary, subscribe
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import HttpInvoker
@@ -46,36 +45,6 @@ def _credentials(settings: WorkerSettings) -> list[tuple[str, str]]:
     return [("Authorization", f"Basic {token}")]
 
 
-async def _connect(settings: WorkerSettings, lost: asyncio.Event, closing: asyncio.Event) -> Client:
-    async def closed() -> None:
-        if not closing.is_set():
-            lost.set()  # out of reconnect attempts: nothing more can be pulled or settled
-
-    async def disconnected() -> None:
-        if not closing.is_set():
-            logger.warning("NATS: disconnected; reconnecting")
-
-    async def reconnected() -> None:
-        logger.info("NATS: reconnected")
-
-    async def error(exc: Exception) -> None:
-        logger.warning("NATS: %s", exc or type(exc).__name__)
-
-    options: dict[str, Any] = {
-        "servers": settings.nats_url,
-        "name": f"faasq-worker-{settings.queue}",
-        "max_reconnect_attempts": settings.faas_max_reconnect,
-        "reconnect_time_wait": settings.faas_reconnect_delay.total_seconds(),
-        "allow_reconnect": True,
-        "connect_timeout": max(2, round(settings.faas_reconnect_delay.total_seconds())),
-        "closed_cb": closed,
-        "disconnected_cb": disconnected,
-        "reconnected_cb": reconnected,
-        "error_cb": error,
-    }
-    return await nats.connect(**options)
-
-
 async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks | None = None) -> Summary:
     """Run the worker until ``stop`` is set (or NATS is lost for good), then drain and close.
 
@@ -84,7 +53,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         provider.queue.StreamConfigError: the stream exists with a configuration that cannot be changed.
     """
     lost, closing = asyncio.Event(), asyncio.Event()
-    nc = await _connect(settings, lost, closing)
+    nc = await connect(settings, lost, closing)
 
     async def close() -> None:
         closing.set()

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+from nats.aio.client import Client
+
+from provider.queue import QueuedCall
+from queue_worker.connection import _Client
+
+CALL = QueuedCall("id-1", "fn", "ns", callback_url="http://h/cb", headers=[("x-a", "é ü"), ("b", "c:d")])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "".join(f"{k}: {v}\r\n" for k, v in CALL.nats_headers().items()).encode() + b"\r\n",
+        b"A:1\r\nB:\t2 \r\nno colon\r\nbad name: x\r\n\xc3\xa9: y\r\nC: \xff\r\nD: e: f\r\n\r\n",
+        b"",
+    ],
+)
+def test_the_fast_header_parser_agrees_with_nats_pys(raw: bytes) -> None:
+    assert _Client._parse_header_lines(raw) == Client._parse_header_lines(raw)
