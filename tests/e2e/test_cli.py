@@ -27,6 +27,7 @@ def test_banner_names_the_functions_and_the_url(stack: Stack) -> None:
         ("hello", b"Ada\n", b"Hello, Ada!\n"),
         ("hello", b"", b"Hello, world!\n"),
         ("http-echo", b"over http\n", b"over http\n"),
+        ("slow", b"after a while", b"after a while"),
     ],
 )
 def test_invoke_writes_exactly_the_response(stack: Stack, function: str, body: bytes, expected: bytes) -> None:
