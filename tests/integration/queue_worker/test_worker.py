@@ -159,6 +159,10 @@ async def test_a_failing_callback_is_retried_without_running_the_function_again(
     assert (summaries[0].done, summaries[0].callbacks_failed) == (1, 0)
 
 
+async def _messages(js: JetStreamContext, stream: str, count: int) -> bool | None:
+    return True if (await js.stream_info(stream)).state.messages == count else None
+
+
 async def test_a_call_without_callback_url_is_run_and_acked(
     nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str
 ) -> None:
@@ -197,8 +201,9 @@ async def test_a_second_queue_is_served_by_its_own_consumer(
         await publish(js, unique_stream, call("in-lane", "cat", f"{url}/cb", b"lane", queue="lane"))
         await publish(js, unique_stream, call("in-default", "cat", f"{url}/cb", b"default"))
         await app.wait_for({"in-lane"})
+        await eventually(lambda: _messages(js, unique_stream, 1))  # the default queue's call waits
     assert [c.headers["x-call-id"] for c in app.calls] == ["in-lane"]
-    assert (await js.stream_info(unique_stream)).state.messages == 1  # the default queue's call waits
+    assert (await js.stream_info(unique_stream)).state.messages == 1
     assert (await js.consumer_info(unique_stream, "faas-lane")).config.filter_subject == f"{unique_stream}.lane"
 
 
@@ -233,9 +238,25 @@ async def test_the_worker_waits_for_a_slot_before_fetching_more(
     settings = worker_settings(nats_server, unique_stream, provider_url, max_inflight=1)
     async with running(settings):
         for n in range(3):
-            await publish(js, unique_stream, call(f"one-{n}", "slow", f"{url}/cb", b"x", headers=[("X-Sleep", "0.3")]))
+            await publish(js, unique_stream, call(f"one-{n}", "slow", f"{url}/cb", b"x", headers=[("X-Sleep", "1")]))
         await eventually(lambda: _ack_pending(js, unique_stream, settings.durable))
         info = await js.consumer_info(unique_stream, settings.durable)
         assert (info.num_ack_pending, info.num_pending) == (1, 2)  # one in flight, the rest still queued
         await app.wait_for({"one-0", "one-1", "one-2"})
     assert [c.headers["x-call-id"] for c in app.calls] == ["one-0", "one-1", "one-2"]
+
+
+async def test_a_callback_that_keeps_failing_is_given_up_and_the_call_acked(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    app.fail_first["/down"] = 10
+    before = await invocations(provider_url, "cat")
+    settings = worker_settings(nats_server, unique_stream, provider_url, callback_attempts=3)
+    async with running(settings) as summaries:
+        await publish(js, unique_stream, call("unheard", "cat", f"{url}/down", b"x"))
+        await eventually(lambda: queue_empty(js, unique_stream))
+    assert (app.refused, app.calls) == (["/down"] * 3, [])
+    assert await invocations(provider_url, "cat") - before == 1
+    assert (summaries[0].done, summaries[0].callbacks_failed) == (1, 1)
