@@ -142,7 +142,7 @@ class Consumer:
     async def _fetch(self, batch: int) -> list[Msg]:
         try:
             return await self._sub.fetch(batch, timeout=_POLL)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py raises its own and, on some paths, asyncio's
             return []  # nothing queued: poll again
         except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
             logger.warning("fetch failed (%s); retrying in %gs", exc or type(exc).__name__, self._pause)

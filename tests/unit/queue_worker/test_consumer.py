@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, cast
+
+import nats.errors
+
+from provider.queue import QueuedCall
+from queue_worker.config import WorkerSettings
+from queue_worker.consumer import Consumer
+from queue_worker.outcome import Outcome
+
+
+class FakeSubscription:
+    """Fetches that time out in each way nats-py has, then lose the connection, then stop the consumer."""
+
+    def __init__(self) -> None:
+        self.fetches: list[int] = []
+        self.consumer: Consumer | None = None
+
+    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
+        self.fetches.append(batch)
+        failures: list[Exception] = [TimeoutError(), nats.errors.TimeoutError(), nats.errors.ConnectionClosedError()]
+        if len(self.fetches) <= len(failures):
+            raise failures[len(self.fetches) - 1]
+        assert self.consumer is not None
+        self.consumer.stop()
+        return []
+
+
+class Unused:
+    async def invoke(self, call: QueuedCall) -> Outcome:
+        raise AssertionError("no call was fetched")
+
+    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
+        raise AssertionError("no call was fetched")
+
+
+async def test_fetch_timeouts_and_errors_mean_poll_again_until_stopped() -> None:
+    sub = FakeSubscription()
+    settings = WorkerSettings(max_inflight=8, fetch_batch=5, faas_reconnect_delay=timedelta(milliseconds=10))
+    consumer = Consumer(cast(Any, sub), settings, Unused(), Unused())
+    sub.consumer = consumer
+    summary = await asyncio.wait_for(consumer.run(grace=1), 5)
+    assert sub.fetches == [5, 5, 5, 5]
+    assert (summary.done, summary.cancelled, consumer.inflight) == (0, 0, 0)
