@@ -41,12 +41,21 @@ def callbacks(stack: Stack) -> Iterator[tuple[Receiver, str]]:
         yield receiver, url
 
 
-async def arrived(receiver: Receiver, call_ids: set[str], within: float = 30.0) -> dict[str, list[Callback]]:
-    async def all_there() -> dict[str, list[Callback]] | None:
-        grouped = {key: calls for key, calls in receiver.by_call_id().items() if key in call_ids}
-        return grouped if len(grouped) == len(call_ids) else None
+async def arrived(
+    stack: Stack, receiver: Receiver, call_ids: set[str], within: float = 20.0
+) -> dict[str, list[Callback]]:
+    def grouped() -> dict[str, list[Callback]]:
+        return {key: calls for key, calls in receiver.by_call_id().items() if key in call_ids}
 
-    return await eventually(all_there, within=within, every=0.05)
+    async def all_there() -> dict[str, list[Callback]] | None:
+        seen = grouped()
+        return seen if len(seen) == len(call_ids) else None
+
+    try:
+        return await eventually(all_there, within=within, every=0.05)
+    except TimeoutError:
+        missing = len(call_ids) - len(grouped())
+        pytest.fail(f"{missing} of {len(call_ids)} callbacks missing after {within:g}s\n{stack.output()}")
 
 
 def assert_echo_callback(calls: list[Callback], call_id: str, body: bytes, path: str) -> None:
@@ -81,12 +90,12 @@ async def test_every_call_is_called_back_exactly_once_and_both_workers_serve(
     async with httpx.AsyncClient(base_url=stack.url, timeout=10) as client:
         call_ids = await enqueue(client, bodies, url)
     assert len(call_ids) == CALLS  # distinct ids
-    received = await arrived(receiver, set(call_ids), within=40)
+    received = await arrived(stack, receiver, set(call_ids), within=30)
     for call_id, index in call_ids.items():
         assert_echo_callback(received[call_id], call_id, bodies[index], f"/cb/{index}")
     senders = Counter(calls[0].sender for calls in received.values())
     workers = set(receiver.senders)
-    assert set(senders) == workers, f"callbacks by sender pid: {dict(senders)}"
+    assert set(senders) == workers, f"callbacks by sender pid: {dict(senders)}, workers {workers}\n{stack.output()}"
     assert sum(senders.values()) == CALLS
 
 
@@ -98,7 +107,7 @@ async def test_the_done_when_line(stack: Stack, callbacks: tuple[Receiver, str])
         response = await client.post(f"{stack.url}/async-function/echo", content=b"hi", headers=headers)
     assert response.status_code == 202
     call_id = response.headers["X-Call-Id"]
-    received = await arrived(receiver, {call_id})
+    received = await arrived(stack, receiver, {call_id})
     assert_echo_callback(received[call_id], call_id, b"hi", "/cb")
     assert received[call_id][0].headers["content-type"] == "application/x-www-form-urlencoded"
 
@@ -110,7 +119,7 @@ async def test_invoke_async_prints_the_call_id_and_the_callback_arrives(
     result = stack.run("invoke", "echo", "--async", "--callback-url", f"{url}/cli", stdin=b"from the cli\n")
     assert (result.returncode, result.stderr) == (0, b"Function submitted asynchronously.\n")
     call_id = result.stdout.decode().strip()
-    received = await arrived(receiver, {call_id})
+    received = await arrived(stack, receiver, {call_id})
     assert_echo_callback(received[call_id], call_id, b"from the cli\n", "/cli")
 
 
@@ -150,6 +159,6 @@ async def test_a_second_gateway_enqueues_into_the_same_stream(
     bodies = {index: f"second gateway {index}".encode() for index in range(20)}
     async with httpx.AsyncClient(base_url=second_gateway, timeout=10) as client:
         call_ids = await enqueue(client, bodies, url)
-    received = await arrived(receiver, set(call_ids))
+    received = await arrived(stack, receiver, set(call_ids))
     for call_id, index in call_ids.items():
         assert_echo_callback(received[call_id], call_id, bodies[index], f"/cb/{index}")
