@@ -49,6 +49,7 @@ async def test_sigterm_finishes_the_call_in_flight_and_leaves_the_queued_one(
         "functions_provider_url": provider_url,
         "max_inflight": "1",
         "shutdown_grace": "10s",
+        "write_debug": "true",
     }
     process = await asyncio.create_subprocess_exec(
         worker_script(), "--queue", "default", env=env, cwd=ROOT, stderr=asyncio.subprocess.PIPE
@@ -70,8 +71,11 @@ async def test_sigterm_finishes_the_call_in_flight_and_leaves_the_queued_one(
     assert (await js.stream_info(unique_stream)).state.messages == 1
     lines = stderr.decode().splitlines()
     assert any("draining 1 calls in flight" in line for line in lines), lines
+    # Every line a call logs carries its call id.
+    assert any(" DEBUG queue_worker.consumer [running] POST slow/: HTTP 200 in " in line for line in lines), lines
     summary = "stopped: 1 calls done, 0 retried, 0 dead-lettered, 0 malformed, 0 callbacks failed, 0 errors, "
-    assert lines[-1].endswith(f"[-] {summary}0 cancelled at shutdown (left for redelivery)"), lines
+    (closing,) = [line for line in lines if "stopped:" in line]
+    assert closing.endswith(f"[-] {summary}0 cancelled at shutdown (left for redelivery)"), lines
 
 
 async def test_bad_settings_exit_with_one_line() -> None:
