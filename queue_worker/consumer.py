@@ -18,6 +18,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NotFoundError
 
 from provider.calllog import call_id as call_id_var
 from provider.queue import MalformedCall, QueuedCall, ensure_stream
@@ -37,9 +38,15 @@ _POLL = 1.0
 
 
 async def subscribe(js: JetStreamContext, settings: WorkerSettings) -> JetStreamContext.PullSubscription:
-    """Make sure the stream and this queue's durable consumer exist (updated to ``settings``), and bind to it."""
+    """Make sure the stream and this queue's durable consumer exist (the consumer updated to ``settings``); bind to it.
+
+    An existing stream is left as it is: its duplicate window is the gateway's setting.
+    """
     stream = settings.faas_nats_channel
-    await ensure_stream(js, stream)
+    try:
+        await js.stream_info(stream)
+    except NotFoundError:  # the worker started before any gateway: create it as a gateway would
+        await ensure_stream(js, stream)
     config = ConsumerConfig(
         durable_name=settings.durable,
         name=settings.durable,

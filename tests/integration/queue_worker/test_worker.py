@@ -260,3 +260,26 @@ async def test_a_callback_that_keeps_failing_is_given_up_and_the_call_acked(
     assert (app.refused, app.calls) == (["/down"] * 3, [])
     assert await invocations(provider_url, "cat") - before == 1
     assert (summaries[0].done, summaries[0].callbacks_failed) == (1, 1)
+
+
+async def test_the_worker_creates_a_missing_stream_and_leaves_an_existing_one_alone(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str
+) -> None:
+    missing = f"{unique_stream}-new"
+    async with running(worker_settings(nats_server, missing, provider_url)):
+        await eventually(lambda: _consumer_exists(js, missing, "faas-default"))
+    created = await js.stream_info(missing)
+    assert (created.config.subjects, created.config.duplicate_window) == ([f"{missing}.>"], 120.0)
+    await js.update_stream(created.config.evolve(duplicate_window=7.0))
+    async with running(worker_settings(nats_server, missing, provider_url)):
+        await eventually(lambda: _consumer_exists(js, missing, "faas-default"))
+    assert (await js.stream_info(missing)).config.duplicate_window == 7.0
+    await js.delete_stream(missing)
+
+
+async def _consumer_exists(js: JetStreamContext, stream: str, durable: str) -> bool | None:
+    try:
+        await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return None
+    return True
