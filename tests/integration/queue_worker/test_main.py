@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -97,3 +98,20 @@ async def test_a_bad_queue_argument_exits_with_one_line() -> None:
     assert stderr.decode().splitlines() == [
         "faasq-worker: invalid --queue: queue: invalid queue name 'a.b': use 1-64 letters, digits, '_' or '-'"
     ]
+
+
+async def test_no_nats_after_the_reconnect_attempts_exits_with_one_line() -> None:
+    with socket.socket() as down:  # bound, never listening: connections are refused
+        down.bind(("127.0.0.1", 0))
+        env = os.environ | {
+            "faas_nats_port": str(down.getsockname()[1]),
+            "faas_max_reconnect": "2",
+            "faas_reconnect_delay": "50ms",
+        }
+        process = await asyncio.create_subprocess_exec(
+            worker_script(), env=env, cwd=ROOT, stderr=asyncio.subprocess.PIPE
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    lines = stderr.decode().splitlines()
+    assert (process.returncode, lines[-1]) == (1, "faasq-worker: nats: no servers available for connection")
+    assert sum("Connect call failed" in line for line in lines) == 3  # the first try and two reconnect attempts
