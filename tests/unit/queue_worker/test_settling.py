@@ -1,0 +1,145 @@
+"""The consumer carries out each verdict over fakes: ack, nak with the delay, dead-letter hook then term."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from provider.queue import QueuedCall
+from queue_worker.config import WorkerSettings
+from queue_worker.consumer import Consumer, Summary
+from queue_worker.hooks import WorkerHooks
+from queue_worker.outcome import Outcome
+from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict
+
+CALL = QueuedCall("call-7", "fn", "ns", callback_url="http://127.0.0.1:9/cb", body=b"in")
+
+
+@dataclass
+class Metadata:
+    num_delivered: int
+
+
+@dataclass
+class FakeMsg:
+    """The parts of nats-py's ``Msg`` the consumer uses; records how it was settled."""
+
+    headers: dict[str, str] | None
+    data: bytes
+    metadata: Metadata
+    settled: list[tuple[str, float | None]] = field(default_factory=list)
+    _ackd: bool = False
+
+    async def ack(self) -> None:
+        self._settle("ack")
+
+    async def nak(self, delay: float | None = None) -> None:
+        self._settle("nak", delay)
+
+    async def term(self) -> None:
+        self._settle("term")
+
+    async def in_progress(self) -> None:
+        self.settled.append(("in_progress", None))
+
+    def _settle(self, how: str, delay: float | None = None) -> None:
+        assert not self._ackd, "settled twice"
+        self._ackd = True
+        self.settled.append((how, delay))
+
+
+class OneBatch:
+    """Hands out ``msgs`` once, then stops the consumer once they are settled."""
+
+    def __init__(self, msgs: list[FakeMsg]) -> None:
+        self.msgs = msgs
+        self.consumer: Consumer | None = None
+
+    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
+        msgs, self.msgs = self.msgs, []
+        if msgs:
+            return msgs
+        assert self.consumer is not None
+        if self.consumer.inflight == 0:
+            self.consumer.stop()
+        await asyncio.sleep(0.001)
+        return []
+
+
+@dataclass
+class Fakes(WorkerHooks):
+    """Invoker, callback sender and hooks in one, recording every call."""
+
+    outcome: Outcome
+    invoked: list[str] = field(default_factory=list)
+    called_back: list[tuple[str, int]] = field(default_factory=list)
+    events: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def invoke(self, call: QueuedCall) -> Outcome:
+        self.invoked.append(call.call_id)
+        return self.outcome
+
+    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
+        self.called_back.append((call.call_id, outcome.reported_status))
+        return True
+
+    async def call_started(self, call: QueuedCall, attempt: int) -> None:
+        self.events.append(("started", attempt))
+
+    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+        self.events.append(("finished", verdict))
+
+    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        self.events.append(("dead_letter", reason))
+
+
+async def consume(msg: FakeMsg, fakes: Fakes) -> Summary:
+    sub = OneBatch([msg])
+    policy = RetryPolicy(max_attempts=3, initial_wait=10, max_wait=60)
+    consumer = Consumer(cast(Any, sub), WorkerSettings(), fakes, fakes, policy, fakes)
+    sub.consumer = consumer
+    return await asyncio.wait_for(consumer.run(grace=1), 5)
+
+
+@pytest.mark.parametrize(
+    ("status", "attempt", "settled", "callbacks", "events"),
+    [
+        (200, 1, [("ack", None)], [("call-7", 200)], [("started", 1), ("finished", Ack())]),
+        (404, 2, [("ack", None)], [("call-7", 404)], [("started", 2), ("finished", Ack())]),
+        (503, 1, [("nak", 10.0)], [], [("started", 1), ("finished", Retry(10.0))]),
+        (502, 2, [("nak", 20.0)], [], [("started", 2), ("finished", Retry(20.0))]),
+        (
+            503,
+            3,
+            [("term", None)],
+            [("call-7", 503)],
+            [
+                ("started", 3),
+                ("finished", DeadLetter("HTTP 503 after 3 attempts")),
+                ("dead_letter", "HTTP 503 after 3 attempts"),
+            ],
+        ),
+    ],
+)
+async def test_each_verdict_is_carried_out(
+    status: int, attempt: int, settled: list[Any], callbacks: list[Any], events: list[Any]
+) -> None:
+    msg = FakeMsg(CALL.nats_headers(), CALL.body, Metadata(attempt))
+    fakes = Fakes(Outcome(status, body=b"out"))
+    summary = await consume(msg, fakes)
+    assert (msg.settled, fakes.called_back, fakes.events, fakes.invoked) == (settled, callbacks, events, ["call-7"])
+    assert (summary.done, summary.retried, summary.dead_lettered) == (
+        int(settled[0][0] == "ack"),
+        int(settled[0][0] == "nak"),
+        int(settled[0][0] == "term"),
+    )
+
+
+async def test_a_malformed_message_is_terminated_without_running_anything() -> None:
+    msg = FakeMsg({"Faasq-Function": "fn"}, b"x", Metadata(1))
+    fakes = Fakes(Outcome(200))
+    summary = await consume(msg, fakes)
+    assert (msg.settled, fakes.invoked, fakes.events, summary.malformed) == ([("term", None)], [], [], 1)
