@@ -33,7 +33,7 @@ __all__ = ["Consumer", "Summary", "subscribe"]
 
 logger = logging.getLogger(__name__)
 
-_POLL = 1.0
+_POLL = 0.5
 """Seconds one fetch waits for calls; short, so that a stop is noticed soon."""
 
 

@@ -214,7 +214,7 @@ async def test_shutdown_cancels_what_outlives_the_grace_and_it_is_redelivered(
     app, url = receiver
     settings = worker_settings(nats_server, unique_stream, provider_url, shutdown_grace="0.2s")
     async with running(settings) as summaries:
-        await publish(js, unique_stream, call("cut", "slow", f"{url}/cb", b"again", headers=[("X-Sleep", "3")]))
+        await publish(js, unique_stream, call("cut", "slow", f"{url}/cb", b"again", headers=[("X-Sleep", "1.5")]))
         await eventually(lambda: _ack_pending(js, unique_stream, settings.durable))
     assert (summaries[0].cancelled, app.calls) == (1, [])
     async with running(worker_settings(nats_server, unique_stream, provider_url)):
@@ -238,7 +238,7 @@ async def test_the_worker_waits_for_a_slot_before_fetching_more(
     settings = worker_settings(nats_server, unique_stream, provider_url, max_inflight=1)
     async with running(settings):
         for n in range(3):
-            await publish(js, unique_stream, call(f"one-{n}", "slow", f"{url}/cb", b"x", headers=[("X-Sleep", "1")]))
+            await publish(js, unique_stream, call(f"one-{n}", "slow", f"{url}/cb", b"x", headers=[("X-Sleep", "0.6")]))
         await eventually(lambda: _ack_pending(js, unique_stream, settings.durable))
         info = await js.consumer_info(unique_stream, settings.durable)
         assert (info.num_ack_pending, info.num_pending) == (1, 2)  # one in flight, the rest still queued
