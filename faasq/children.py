@@ -198,18 +198,12 @@ def gateway_spec(sock: socket.socket, provider_url: str, nats: NatsAddress, envi
     )
 
 
-def worker_spec(
-    index: int, gateway_url: str, provider_url: str, nats: NatsAddress, environ: Mapping[str, str]
-) -> ChildSpec:
-    """Queue worker number ``index`` (from 1), invoking functions through the gateway."""
-    gateway = urlsplit(gateway_url)
-    settings = {
-        **_nats_env(nats),
-        "faas_gateway_address": gateway.hostname or HOST,
-        "faas_gateway_port": str(gateway.port),
-        "gateway_invoke": "true",
-        "functions_provider_url": f"{provider_url}/",
-    }
+def worker_spec(index: int, provider_url: str, nats: NatsAddress, environ: Mapping[str, str]) -> ChildSpec:
+    """Queue worker number ``index`` (from 1), invoking functions through the provider.
+
+    Not through the gateway: it stops first, and the calls the workers drain must still run.
+    """
+    settings = {**_nats_env(nats), "gateway_invoke": "false", "functions_provider_url": f"{provider_url}/"}
     return ChildSpec(
         name=f"worker-{index}",
         argv=[sys.executable, "-m", "queue_worker.main", "--queue", _QUEUE],
@@ -221,9 +215,9 @@ def worker_spec(
 
 def stack_children(plan: StackPlan) -> list[ChildSpec]:
     """The provider, the gateway and the workers, in start order (nats-server starts before, on its own)."""
-    provider_url, gateway_url = url_of(plan.provider), url_of(plan.gateway)
+    provider_url = url_of(plan.provider)
     return [
         provider_spec(plan.provider, plan.state_dir, plan.environ),
         gateway_spec(plan.gateway, provider_url, plan.nats, plan.environ),
-        *(worker_spec(n, gateway_url, provider_url, plan.nats, plan.environ) for n in range(1, plan.workers + 1)),
+        *(worker_spec(n, provider_url, plan.nats, plan.environ) for n in range(1, plan.workers + 1)),
     ]

@@ -208,7 +208,7 @@ _DESCRIPTION = """\
 Run faasq on this machine and deploy a stack file's functions: nats-server with JetStream (data in
 STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server), the provider (on a private
 loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT, and the queue workers,
-which invoke functions through the gateway. A part that crashes is restarted with backoff at the same
+which invoke functions through the provider. A part that crashes is restarted with backoff at the same
 address; one that keeps crashing stops faasq with an error. SIGINT (Ctrl+C), SIGTERM or SIGHUP stops
 everything in order: the gateway, the workers (they finish their calls), the provider, nats-server."""
 

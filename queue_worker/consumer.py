@@ -134,6 +134,9 @@ class Consumer:
             await self._drain(grace)
         finally:
             heartbeat.cancel()
+            # Whatever still runs (after the grace period, or because the loop failed) is cancelled
+            # here, before the invoker and the callback sender close under it.
+            await self._cancel_inflight()
         return self.summary
 
     async def _fetch_loop(self) -> None:
@@ -181,6 +184,8 @@ class Consumer:
             logger.info("draining %d calls in flight (up to %gs)", len(self._inflight), grace)
             if grace > 0:
                 await asyncio.wait(list(self._inflight), timeout=grace)
+
+    async def _cancel_inflight(self) -> None:
         left = dict(self._inflight)
         for task in left:
             task.cancel()

@@ -130,18 +130,18 @@ def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
     assert gateway.ready_url == f"http://127.0.0.1:{gateway_port}/healthz"
 
 
-def test_workers_invoke_through_the_gateway_and_drain_longer(plan: StackPlan) -> None:
-    worker = stack_children(plan)[2]
+def test_workers_invoke_the_provider_which_outlives_them_and_drain_longer(plan: StackPlan) -> None:
+    provider, gateway, worker, _ = stack_children(plan)
     assert worker.env == {
         **ENVIRON,
         "faas_nats_address": "127.0.0.1",
         "faas_nats_port": "4333",
-        "faas_gateway_address": "127.0.0.1",
-        "faas_gateway_port": str(plan.gateway.getsockname()[1]),
-        "gateway_invoke": "true",
+        "gateway_invoke": "false",
         "functions_provider_url": f"http://127.0.0.1:{plan.provider.getsockname()[1]}/",
     }
     assert (worker.pass_fds, worker.ready_url, worker.ready) == ((), None, None)
+    # The gateway stops first and takes no new call; the provider outlives the calls the workers drain.
+    assert gateway.stop_order < worker.stop_order < provider.stop_order
     assert worker.stop_timeout is not None
     assert worker.stop_timeout > 30  # the worker's own drain must finish before the SIGKILL
 

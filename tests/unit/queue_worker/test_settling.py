@@ -143,3 +143,46 @@ async def test_a_malformed_message_is_terminated_without_running_anything() -> N
     fakes = Fakes(Outcome(200))
     summary = await consume(msg, fakes)
     assert (msg.settled, fakes.invoked, fakes.events, summary.malformed) == ([("term", None)], [], [], 1)
+
+
+class FailingAfterOneBatch:
+    """Hands out ``msg``, then fails the way a bug would, while the call still runs."""
+
+    def __init__(self, msg: FakeMsg, running: asyncio.Event) -> None:
+        self.msg: FakeMsg | None = msg
+        self.running = running
+
+    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
+        if self.msg is not None:
+            msg, self.msg = self.msg, None
+            return [msg]
+        await self.running.wait()
+        raise RuntimeError("the fetch loop broke")
+
+
+@dataclass
+class Hanging(Fakes):
+    running: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: list[str] = field(default_factory=list)
+
+    async def invoke(self, call: QueuedCall) -> Outcome:
+        self.running.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(call.call_id)
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_a_broken_fetch_loop_cancels_and_naks_running_calls_before_it_returns() -> None:
+    msg = FakeMsg(CALL.nats_headers(), CALL.body, Metadata(1))
+    fakes = Hanging(Outcome(200))
+    consumer = Consumer(
+        cast(Any, FailingAfterOneBatch(msg, fakes.running)), WorkerSettings(), fakes, fakes, hooks=fakes
+    )
+    with pytest.raises(RuntimeError, match="the fetch loop broke"):
+        await asyncio.wait_for(consumer.run(grace=1), 5)
+    # Cancelled while the invoker and the callback sender were still open; handed back for redelivery.
+    assert (fakes.cancelled, msg.settled, fakes.called_back) == (["call-7"], [("nak", None)], [])
+    assert (consumer.inflight, consumer.summary.cancelled) == (0, 1)
