@@ -24,6 +24,7 @@ from yarl import URL
 
 from provider.calllog import call_id as call_id_var
 from provider.errors import NoReplicaAvailable, ProviderError
+from provider.httpclient import SessionOwner
 from provider.protocol import Provider
 from provider.statuses import status_for
 from provider.types import split_namespace
@@ -179,7 +180,7 @@ async def _send_error(send: Send, status: int, text: str, call_id: str | None) -
     await send_text(send, status, text, headers)
 
 
-class Forwarder:
+class Forwarder(SessionOwner):
     """Streams requests to upstream URLs and their responses back, over one aiohttp session.
 
     Open it (``async with``) before use. The provider's invocation proxy and the gateway's
@@ -191,35 +192,9 @@ class Forwarder:
     """
 
     def __init__(self, *, timeout: float | None, upstream: str = "the upstream") -> None:
+        super().__init__(skip_auto_headers=_NO_AUTO_HEADERS)
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._upstream = upstream
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The open session, for requests of one's own to the upstream."""
-        if self._session is None:
-            raise RuntimeError("Forwarder used outside its 'async with' block")
-        return self._session
-
-    async def __aenter__(self) -> Self:
-        connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # A shared jar would replay one caller's cookies to the next.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=_NO_AUTO_HEADERS,
-            trust_env=False,
-        )
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def forward(
         self,
@@ -245,13 +220,12 @@ class Forwarder:
             extra_headers: added to the forwarded request.
             client_timeout: replaces the forwarder's timeout for this request.
         """
-        if self._session is None:
-            raise RuntimeError("Forwarder used outside its 'async with' block")
+        session = self.session
         data = _body(receive) if _has_body(scope["headers"]) else None
         relay = _Relay(send, call_id, started)
         timeout = client_timeout or self.timeout
         try:
-            async with self._session.request(
+            async with session.request(
                 scope["method"],
                 url,
                 headers=[*request_headers(scope, call_id), *extra_headers],

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from importlib.metadata import PackageNotFoundError, version
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
+from provider.httpclient import SessionOwner
 from provider.queue import QueuedCall
 from queue_worker.outcome import Outcome
 
@@ -59,7 +59,7 @@ class _Retryable(Exception):
 _RETRYABLE = (_Retryable, aiohttp.ClientError, OSError, TimeoutError)
 
 
-class HttpCallbackSender:
+class HttpCallbackSender(SessionOwner):
     """A :class:`CallbackSender` over one aiohttp session, retrying connection errors and 5xx with backoff.
 
     Open it (``async with``) before use.
@@ -77,23 +77,8 @@ class HttpCallbackSender:
         self._first_wait = initial_wait
         self._wait = wait_exponential(multiplier=2 * initial_wait, max=max_wait) + wait_random(0, initial_wait)
         self._agent = user_agent()
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Self:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("Content-Type",),  # no Content-Type unless the function sent one
-            trust_env=False,
-        )
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        # No Content-Type unless the function sent one.
+        super().__init__(skip_auto_headers=("Content-Type",), auto_decompress=True)
 
     async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
         """POST the result, retrying; failures are logged (with the call id), never raised."""
@@ -129,11 +114,9 @@ class HttpCallbackSender:
         return None
 
     async def _post(self, call: QueuedCall, outcome: Outcome) -> int:
-        if self._session is None:
-            raise RuntimeError("HttpCallbackSender used outside its 'async with' block")
         url = call.callback_url or ""
         headers = callback_headers(call, outcome, self._agent)
-        async with self._session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
+        async with self.session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
             await response.read()
             if response.status >= 500:
                 raise _Retryable(f"HTTP {response.status}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 import aiohttp
 from yarl import URL
 
+from provider.httpclient import SessionOwner
 from provider.proxy import HOP_BY_HOP
 from provider.queue import QueuedCall
 from queue_worker.outcome import Failure, Outcome
@@ -55,7 +55,7 @@ def function_url(base: str, call: QueuedCall) -> URL:
     return URL(f"{base.rstrip('/')}/function/{name}{call.path}{query}", encoded=True)
 
 
-class HttpInvoker:
+class HttpInvoker(SessionOwner):
     """An :class:`Invoker` over HTTP: the gateway's or the provider's ``/function/`` route.
 
     Open it (``async with``) before use.
@@ -67,35 +67,17 @@ class HttpInvoker:
     """
 
     def __init__(self, base_url: str, *, timeout: float, extra_headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(skip_auto_headers=_NO_AUTO_HEADERS)
         self._base = base_url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._extra = extra_headers or []
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> Self:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0),
-            cookie_jar=aiohttp.DummyCookieJar(),  # one call's cookies are not the next call's
-            auto_decompress=False,
-            skip_auto_headers=_NO_AUTO_HEADERS,
-            trust_env=False,
-        )
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def invoke(self, call: QueuedCall) -> Outcome:
         """Replay ``call`` with its method, path, query, headers and body; failures become an :class:`Outcome`."""
-        if self._session is None:
-            raise RuntimeError("HttpInvoker used outside its 'async with' block")
+        session = self.session
         started = time.perf_counter()
         try:
-            async with self._session.request(
+            async with session.request(
                 call.method,
                 function_url(self._base, call),
                 headers=invoke_headers(call, self._extra),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 import aiohttp
 from yarl import URL
 
+from provider.proxy import HOP_BY_HOP
 from watchdog.config import WatchdogSettings
 from watchdog.runners.base import ClientDisconnected, Message, Receive, Runner, Scope, Send, send_response, text_headers
 from watchdog.runners.process import describe_exit, kill_group
@@ -20,20 +21,6 @@ __all__ = ["HttpRunner", "next_delay", "proxied_headers"]
 
 logger = logging.getLogger(__name__)
 
-# RFC 9110 §7.6.1: connection-specific headers are not forwarded by a proxy.
-_HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
 _FIRST_DELAY = 0.1
 _MAX_DELAY = 5.0
 _HEALTHY_UPTIME = 10.0
@@ -50,7 +37,7 @@ def next_delay(previous: float | None, uptime: float) -> float:
 
 def proxied_headers(headers: Iterable[tuple[bytes, bytes]], drop: Iterable[bytes] = ()) -> list[tuple[bytes, bytes]]:
     """Headers minus hop-by-hop ones and ``drop``, names lower-cased as ASGI expects."""
-    dropped = _HOP_BY_HOP.union(drop)
+    dropped = HOP_BY_HOP.union(drop)
     return [(name.lower(), value) for name, value in headers if name.lower() not in dropped]
 
 

@@ -1,0 +1,54 @@
+"""One aiohttp session per ``async with`` block, configured for relaying other people's requests.
+
+The invocation proxy, the queue worker's invoker and its callback sender all own a
+session this way: an unlimited connection pool (concurrency is bounded elsewhere), no
+cookie jar (one caller's cookies must not reach the next), no proxy settings from the
+environment, and no headers the caller did not send.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+
+__all__ = ["SessionOwner"]
+
+
+class SessionOwner:
+    """Opens its aiohttp session on ``async with`` and closes it on the way out.
+
+    Args:
+        skip_auto_headers: headers aiohttp would add by itself and must not.
+        auto_decompress: decompress response bodies (off where bodies are relayed as they are).
+    """
+
+    def __init__(self, *, skip_auto_headers: tuple[str, ...], auto_decompress: bool = False) -> None:
+        self._skip_auto_headers = skip_auto_headers
+        self._auto_decompress = auto_decompress
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The open session."""
+        if self._session is None:
+            raise RuntimeError(f"{type(self).__name__} used outside its 'async with' block")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=self._auto_decompress,
+            skip_auto_headers=self._skip_auto_headers,
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

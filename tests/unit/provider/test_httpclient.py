@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from provider.httpclient import SessionOwner
+
+
+class Client(SessionOwner):
+    pass
+
+
+async def test_the_session_exists_only_inside_the_block_and_is_closed_after() -> None:
+    client = Client(skip_auto_headers=("User-Agent",))
+    with pytest.raises(RuntimeError, match=r"^Client used outside its 'async with' block$"):
+        client.session  # noqa: B018 - the property raises
+    async with client as opened:
+        session = opened.session
+        assert not session.closed
+        assert session.cookie_jar.__class__.__name__ == "DummyCookieJar"
+        assert session.skip_auto_headers == frozenset({"User-Agent"})
+    assert session.closed
+    with pytest.raises(RuntimeError):
+        client.session  # noqa: B018
