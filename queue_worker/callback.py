@@ -30,8 +30,13 @@ def user_agent() -> str:
 class CallbackSender(Protocol):
     """Delivers a call's result to its callback URL."""
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
-        """POST the result to ``call.callback_url``; True once the receiver accepted it (any non-5xx answer)."""
+    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
+        """POST the result to ``call.callback_url``.
+
+        Returns:
+            None once the receiver took it (any non-5xx answer) or when there is no callback URL;
+            else why it could not be delivered.
+        """
 
 
 def callback_headers(call: QueuedCall, outcome: Outcome, agent: str) -> dict[str, str]:
@@ -80,22 +85,20 @@ class HttpCallbackSender(SessionOwner):
         # No Content-Type unless the function sent one.
         super().__init__(skip_auto_headers=("Content-Type",), auto_decompress=True)
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
-        """POST the result, retrying; failures are logged (with the call id), never raised."""
+    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
+        """POST the result, retrying; failures are logged (with the call id) and returned, never raised."""
         if call.callback_url is None:
-            return True
+            return None
         try:
             # The first POST goes without tenacity: its bookkeeping costs about as much as a POST on loopback.
-            status: int | None = await self._post(call, outcome)
+            status = await self._post(call, outcome)
         except _RETRYABLE as exc:
-            status = await self._retry(call, outcome, exc)
-        if status is None:
-            return False
+            return await self._retry(call, outcome, exc)
         if status >= 400:
             logger.warning("callback to %s refused: HTTP %d; not retried", call.callback_url, status)
-        return True
+        return None
 
-    async def _retry(self, call: QueuedCall, outcome: Outcome, failure: BaseException) -> int | None:
+    async def _retry(self, call: QueuedCall, outcome: Outcome, failure: BaseException) -> str | None:
         if self._attempts > 1:
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(self._attempts - 1),
@@ -106,12 +109,15 @@ class HttpCallbackSender(SessionOwner):
             try:
                 await asyncio.sleep(self._first_wait)
                 status: int = await retrying(self._post, call, outcome)
-                return status
             except _RETRYABLE as exc:
                 failure = exc
-        reason = str(failure) or type(failure).__name__
-        logger.warning("callback to %s failed %d times, last: %s", call.callback_url, self._attempts, reason)
-        return None
+            else:
+                if status >= 400:
+                    logger.warning("callback to %s refused: HTTP %d; not retried", call.callback_url, status)
+                return None
+        reason = f"callback failed {self._attempts} times, last: {str(failure) or type(failure).__name__}"
+        logger.warning("%s (%s)", reason, call.callback_url)
+        return reason
 
     async def _post(self, call: QueuedCall, outcome: Outcome) -> int:
         url = call.callback_url or ""

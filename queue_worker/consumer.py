@@ -72,12 +72,13 @@ class Summary:
     callbacks_failed: int = 0
     errors: int = 0
     cancelled: int = 0
+    skipped: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.done} calls done, {self.retried} retried, {self.dead_lettered} dead-lettered, "
             f"{self.malformed} malformed, {self.callbacks_failed} callbacks failed, {self.errors} errors, "
-            f"{self.cancelled} cancelled at shutdown (left for redelivery)"
+            f"{self.cancelled} cancelled at shutdown (left for redelivery), {self.skipped} skipped (cancelled by users)"
         )
 
 
@@ -213,15 +214,20 @@ class Consumer:
             self.summary.errors += 1
 
     async def _run(self, msg: Msg, call: QueuedCall, attempt: int) -> None:
-        await self._hooks.call_started(call, attempt)
+        if not await self._hooks.call_started(call, attempt):
+            logger.info("call %s was cancelled; not run", call.call_id)
+            self.summary.skipped += 1
+            await msg.ack()
+            return
         outcome = await self._invoker.invoke(call)
         verdict = decide(outcome, attempt, self._policy)
         logger.debug("%s %s%s: %s in %.3fs, %s", call.method, call.function, call.path, outcome.summary,
                      outcome.duration, verdict)  # fmt: skip
         if outcome.failure is not None:
             logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
-        if not isinstance(verdict, Retry) and not await self._callbacks.send(call, outcome):
+        if not isinstance(verdict, Retry) and (failure := await self._callbacks.send(call, outcome)) is not None:
             self.summary.callbacks_failed += 1
+            await self._hooks.callback_failed(call, attempt, outcome, failure)
         await self._hooks.call_finished(call, attempt, outcome, verdict)
         await self._settle(msg, call, attempt, outcome, verdict)
 

@@ -1,16 +1,21 @@
-"""Extension points around each call: status records and dead letters plug in here.
+"""Extension points around each call: status records, cancellation and dead letters plug in here.
 
-Every hook is a no-op coroutine; a subclass overrides only what it needs and the
-consumer always awaits them.
+Every hook is a coroutine that by default does nothing (or allows the call); a subclass
+overrides only what it needs, and :class:`HookChain` runs several in order. The consumer
+always awaits them, in this order for one run of a call::
+
+    call_started -> (the function runs) -> [callback_failed] -> call_finished -> [dead_letter] -> settle
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from provider.queue import QueuedCall
 from queue_worker.outcome import Outcome
 from queue_worker.policy import Verdict
 
-__all__ = ["WorkerHooks"]
+__all__ = ["HookChain", "WorkerHooks"]
 
 
 class WorkerHooks:
@@ -22,11 +27,53 @@ class WorkerHooks:
     async def shutdown(self) -> None:
         """After the last call."""
 
-    async def call_started(self, call: QueuedCall, attempt: int) -> None:
-        """Run number ``attempt`` (from 1) of ``call`` is about to start."""
+    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
+        """Run number ``attempt`` (from 1) of ``call`` is about to start.
+
+        Returns:
+            False to skip the call (it was cancelled): the consumer acks it without running it
+            and without a callback.
+        """
+        return True
+
+    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        """The callback of ``call``'s final outcome could not be delivered after all its attempts."""
 
     async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
         """Run ``attempt`` ended in ``outcome`` and the policy chose ``verdict``; runs before the message is settled."""
 
     async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
         """``call`` is given up on; keep it aside with ``reason`` (before the message is terminated)."""
+
+
+class HookChain(WorkerHooks):
+    """Several hooks run in order; a call runs only if every ``call_started`` allows it."""
+
+    def __init__(self, hooks: Sequence[WorkerHooks]) -> None:
+        self.hooks = tuple(hooks)
+
+    async def startup(self) -> None:
+        for hook in self.hooks:
+            await hook.startup()
+
+    async def shutdown(self) -> None:
+        for hook in reversed(self.hooks):
+            await hook.shutdown()
+
+    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
+        for hook in self.hooks:
+            if not await hook.call_started(call, attempt):
+                return False
+        return True
+
+    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        for hook in self.hooks:
+            await hook.callback_failed(call, attempt, outcome, reason)
+
+    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+        for hook in self.hooks:
+            await hook.call_finished(call, attempt, outcome, verdict)
+
+    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        for hook in self.hooks:
+            await hook.dead_letter(call, attempt, outcome, reason)

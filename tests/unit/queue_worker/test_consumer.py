@@ -33,7 +33,7 @@ class Unused:
     async def invoke(self, call: QueuedCall) -> Outcome:
         raise AssertionError("no call was fetched")
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
+    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
         raise AssertionError("no call was fetched")
 
 

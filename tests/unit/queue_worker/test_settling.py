@@ -77,17 +77,23 @@ class Fakes(WorkerHooks):
     invoked: list[str] = field(default_factory=list)
     called_back: list[tuple[str, int]] = field(default_factory=list)
     events: list[tuple[str, Any]] = field(default_factory=list)
+    cancelled: bool = False
+    callback_failure: str | None = None
 
     async def invoke(self, call: QueuedCall) -> Outcome:
         self.invoked.append(call.call_id)
         return self.outcome
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> bool:
+    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
         self.called_back.append((call.call_id, outcome.reported_status))
-        return True
+        return self.callback_failure
 
-    async def call_started(self, call: QueuedCall, attempt: int) -> None:
+    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
         self.events.append(("started", attempt))
+        return not self.cancelled
+
+    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        self.events.append(("callback_failed", reason))
 
     async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
         self.events.append(("finished", verdict))
@@ -163,14 +169,14 @@ class FailingAfterOneBatch:
 @dataclass
 class Hanging(Fakes):
     running: asyncio.Event = field(default_factory=asyncio.Event)
-    cancelled: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
     async def invoke(self, call: QueuedCall) -> Outcome:
         self.running.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
-            self.cancelled.append(call.call_id)
+            self.stopped.append(call.call_id)
             raise
         raise AssertionError("unreachable")
 
@@ -184,5 +190,25 @@ async def test_a_broken_fetch_loop_cancels_and_naks_running_calls_before_it_retu
     with pytest.raises(RuntimeError, match="the fetch loop broke"):
         await asyncio.wait_for(consumer.run(grace=1), 5)
     # Cancelled while the invoker and the callback sender were still open; handed back for redelivery.
-    assert (fakes.cancelled, msg.settled, fakes.called_back) == (["call-7"], [("nak", None)], [])
+    assert (fakes.stopped, msg.settled, fakes.called_back) == (["call-7"], [("nak", None)], [])
     assert (consumer.inflight, consumer.summary.cancelled) == (0, 1)
+
+
+async def test_a_call_its_hooks_cancelled_is_acked_without_running_or_a_callback() -> None:
+    msg = FakeMsg(CALL.nats_headers(), CALL.body, Metadata(1))
+    fakes = Fakes(Outcome(200), cancelled=True)
+    summary = await consume(msg, fakes)
+    assert (msg.settled, fakes.invoked, fakes.called_back, fakes.events) == ([("ack", None)], [], [], [("started", 1)])
+    assert (summary.skipped, summary.done) == (1, 0)
+
+
+async def test_an_undelivered_callback_is_reported_to_the_hooks_before_the_call_is_settled() -> None:
+    msg = FakeMsg(CALL.nats_headers(), CALL.body, Metadata(1))
+    fakes = Fakes(Outcome(200), callback_failure="callback failed 4 times, last: HTTP 502")
+    summary = await consume(msg, fakes)
+    assert fakes.events == [
+        ("started", 1),
+        ("callback_failed", "callback failed 4 times, last: HTTP 502"),
+        ("finished", Ack()),
+    ]
+    assert (msg.settled, summary.callbacks_failed) == ([("ack", None)], 1)
