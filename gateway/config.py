@@ -17,6 +17,9 @@ __all__ = ["GatewaySettings"]
 
 # A JetStream stream name: no whitespace, '.', '*', '>', path separators.
 _STREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+_DNS_SUFFIX = re.compile(
+    r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
+)
 
 
 class GatewaySettings(BaseSettings):
@@ -48,6 +51,13 @@ class GatewaySettings(BaseSettings):
         timedelta(seconds=60), description="Longest time a proxied response may take (with upstream_timeout)."
     )
     upstream_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time a sync invocation may take.")
+    direct_functions: bool = Field(
+        False,
+        description="Invoke /function/<name> straight at http://<name>.<namespace>[.<direct_functions_suffix>]"
+        ":<direct_functions_port> (on Kubernetes: the function's Service) instead of through the provider.",
+    )
+    direct_functions_suffix: str = Field("", description="DNS suffix for direct_functions, e.g. svc.cluster.local.")
+    direct_functions_port: int = Field(8080, ge=1, le=65535, description="Port of a function for direct_functions.")
     basic_auth: bool = Field(False, description="Require basic auth on /system/* and faasq's admin routes.")
     secret_mount_path: Path = Field(
         Path("/run/secrets/"), description="Folder holding the files basic-auth-user and basic-auth-password."
@@ -70,6 +80,14 @@ class GatewaySettings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8081/, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("direct_functions_suffix")
+    @classmethod
+    def _dns_suffix(cls, value: str) -> str:
+        suffix = value.strip(".")
+        if suffix and not _DNS_SUFFIX.match(suffix):
+            raise ValueError(f"invalid DNS suffix {value!r}: use dot-separated labels of letters, digits and '-'")
+        return suffix
 
     @field_validator("faas_nats_channel")
     @classmethod

@@ -2,7 +2,9 @@
 
 Both stream through :class:`provider.proxy.Forwarder`. Invocations get ``X-Call-Id`` (the
 caller's, or a new uuid), ``X-Start-Time`` and ``X-Duration-Seconds``; scaling from zero
-is the provider's job, which holds the request until a replica is ready.
+is the provider's job, which holds the request until a replica is ready. With
+``direct_functions`` an invocation skips the provider and goes to the function's own
+address, ``http://<name>.<namespace>[.<suffix>]:<port>`` (a Kubernetes Service).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from gateway.validation import function_of
 from provider.calllog import call_id as call_id_var
 from provider.proxy import Forwarder, send_text
 
-__all__ = ["ProviderProxy", "gateway_info"]
+__all__ = ["ProviderProxy", "direct_url", "gateway_info"]
 
 _FUNCTION = b"/function/"
 # Followed logs may be quiet for any length of time; every other system call is bounded.
@@ -36,6 +38,13 @@ _STREAMING = ("/system/logs",)
 def gateway_info(provider: object, release: str) -> dict[str, object]:
     """OpenFaaS's gateway ``/system/info``: the provider's info, the gateway's version, the machine's arch."""
     return {"provider": provider, "version": {"sha": "", "release": release}, "arch": platform.machine()}
+
+
+def direct_url(function: str, namespace: str, rest: bytes, query: bytes, *, suffix: str, port: int) -> URL:
+    """The function's own URL for ``direct_functions``: ``rest`` is the raw path after the name."""
+    host = f"{function}.{namespace}.{suffix}" if suffix else f"{function}.{namespace}"
+    tail = (rest or b"/") + (b"?" + query if query else b"")
+    return URL(f"http://{host}:{port}{tail.decode('latin-1')}", encoded=True)
 
 
 def _raw_path(scope: Scope) -> bytes:
@@ -56,6 +65,8 @@ class ProviderProxy:
         self._base = settings.functions_provider_url
         self._version = version
         self._namespace = settings.function_namespace
+        self._direct = settings.direct_functions
+        self._suffix, self._port = settings.direct_functions_suffix, settings.direct_functions_port
         invoke = min(settings.upstream_timeout, settings.write_timeout).total_seconds()
         self._forwarder = Forwarder(timeout=invoke, upstream="the provider")
         upstream = settings.upstream_timeout.total_seconds()
@@ -82,16 +93,21 @@ class ProviderProxy:
         given = next((v for k, v in scope["headers"] if k == b"x-call-id"), None)
         call_id = given.decode("latin-1") if given is not None else str(uuid.uuid4())
         call_id_var.set(call_id)
-        name = _raw_path(scope)[len(_FUNCTION) :].partition(b"/")[0]
+        name, slash, rest = _raw_path(scope)[len(_FUNCTION) :].partition(b"/")
         try:
-            function_of(unquote(name.decode("latin-1")), self._namespace)
+            function, namespace = function_of(unquote(name.decode("latin-1")), self._namespace)
         except InvalidRequest as exc:
             exc.call_id = call_id
             await send_error(send, exc)
             return
+        if self._direct:
+            query = scope.get("query_string", b"")
+            url = direct_url(function, namespace, slash + rest, query, suffix=self._suffix, port=self._port)
+        else:
+            url = self._url(scope)
         start_time = ("X-Start-Time", str(time.time_ns()))
         await self._forwarder.forward(
-            scope, receive, send, self._url(scope), call_id=call_id, started=started, extra_headers=[start_time]
+            scope, receive, send, url, call_id=call_id, started=started, extra_headers=[start_time]
         )
 
     async def info(self, scope: Scope, receive: Receive, send: Send) -> None:

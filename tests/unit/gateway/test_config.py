@@ -38,6 +38,8 @@ def test_defaults_and_environment_names(monkeypatch: pytest.MonkeyPatch) -> None
         ("faas_nats_channel", "", "invalid stream name ''"),
         ("enqueue_timeout", "0s", "must be positive"),
         ("max_body_bytes", 0, "greater than or equal to 1"),
+        ("direct_functions_suffix", "svc..local", "invalid DNS suffix 'svc..local'"),
+        ("direct_functions_suffix", "svc/local", "invalid DNS suffix"),
     ],
 )
 def test_bad_values_are_named(field: str, value: object, message: str) -> None:
@@ -51,3 +53,16 @@ def test_main_exits_with_one_line_on_bad_settings(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(SystemExit) as exited:
         main()
     assert exited.value.code == "faasq-gateway: invalid settings: functions_provider_url: Field required"
+
+
+def test_direct_functions_is_off_by_default_and_its_suffix_loses_outer_dots() -> None:
+    settings = GatewaySettings.model_validate({"functions_provider_url": "http://p:1"})
+    assert (settings.direct_functions, settings.direct_functions_suffix, settings.direct_functions_port) == (
+        False,
+        "",
+        8080,
+    )
+    settings = GatewaySettings.model_validate(
+        {"functions_provider_url": "http://p:1", "direct_functions": "true", "direct_functions_suffix": ".svc.local."}
+    )
+    assert (settings.direct_functions, settings.direct_functions_suffix) == (True, "svc.local")
