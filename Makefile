@@ -29,6 +29,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/watchdog_fork.py
+	$(BIN)/python bench/enqueue.py
+	$(BIN)/python bench/worker.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*
