@@ -25,7 +25,7 @@ from gateway.responses import send_error, status_for
 from gateway.validation import call_id_of, callback_url_of, check_length, function_of
 from provider.calllog import call_id as call_id_var
 from provider.proxy import HOP_BY_HOP, end_to_end
-from provider.queue import DEFAULT_QUEUE, QueuedCall
+from provider.queue import DEFAULT_QUEUE, QueuedCall, call_subject
 
 __all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute"]
 
@@ -194,7 +194,8 @@ class EnqueueRoute:
             logger.info("the caller went away before sending its whole body; nothing queued")
             return None
         call = _call(head, scope["method"], destination.queue, started_ns, body)
-        receipt = await self._publisher.publish(destination.subject, call, self._limits.enqueue_timeout)
+        subject = call_subject(destination.subject, call.call_id)
+        receipt = await self._publisher.publish(subject, call, self._limits.enqueue_timeout)
         if receipt.duplicate:
             logger.info("call already queued (resent within the duplicate window): stored once")
         return call

@@ -97,7 +97,7 @@ class ProviderLookup:
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where a function's calls go: its queue, and that queue's subject."""
+    """Where a function's calls go: its queue, and that queue's subject (a call's own is ``<subject>.<call-token>``)."""
 
     queue: str
     subject: str
@@ -114,7 +114,7 @@ class FunctionDirectory:
 
     Args:
         lookup: asks the provider.
-        stream: the calls' stream; subjects are ``<stream>.<queue>``.
+        stream: the calls' stream; queues' subjects are ``<stream>.<queue>``.
         ttl: seconds a found function is remembered.
         clock: monotonic seconds (tests pass their own).
     """

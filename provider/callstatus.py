@@ -24,7 +24,7 @@ from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequen
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from provider.queue import QueuedCall
+from provider.queue import QueuedCall, call_token
 
 __all__ = [
     "DEFAULT_BUCKET",
@@ -185,13 +185,8 @@ def queued_record(call: QueuedCall) -> CallRecord:
 
 
 def call_key(call_id: str) -> str:
-    """The bucket key of a call id.
-
-    A call id may hold ``.`` and ``:`` (see ``provider.queue.CALL_ID_PATTERN``), which a key
-    may not (``:``) or may not repeat (``..``); ``/`` and ``=`` never occur in a call id, so
-    mapping ``.`` to ``/`` and ``:`` to ``=`` keeps keys distinct and readable.
-    """
-    return call_id.replace(".", "/").replace(":", "=")
+    """The bucket key of a call id: its subject token (:func:`provider.queue.call_token`), valid as a key too."""
+    return call_token(call_id)
 
 
 def claim(current: CallRecord | None, call: QueuedCall, attempt: int, max_attempts: int | None) -> CallRecord | None:

@@ -1,9 +1,12 @@
 """The queue's wire format: how an async call travels on JetStream from the gateway to the workers.
 
-One message per call on subject ``<stream>.<queue>`` of stream ``<stream>`` (default
-``faas-request``). The payload is the request body byte for byte; the call's metadata is in
-NATS headers, and ``Nats-Msg-Id`` is the call id so that JetStream drops a resend within its
-duplicate window. This module and ``provider/types.py`` are all the components share.
+One message per call on subject ``<stream>.<queue>.<call-token>`` of stream ``<stream>``
+(default ``faas-request``): a queue's consumer filters ``<stream>.<queue>.>``, and the call
+id in the subject lets anyone find a call still waiting on the queue with one get of the
+last message on ``<stream>.*.<call-token>`` (its status before a worker takes it up).
+The payload is the request body byte for byte; the call's metadata is in NATS headers,
+and ``Nats-Msg-Id`` is the call id so that JetStream drops a resend within its duplicate
+window. This module and ``provider/types.py`` are all the components share.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ __all__ = [
     "MalformedCall",
     "QueuedCall",
     "StreamConfigError",
+    "call_subject",
+    "call_token",
     "ensure_stream",
+    "queue_filters",
     "queue_subject",
+    "waiting_subject",
 ]
 
 DEFAULT_STREAM = "faas-request"
@@ -58,7 +65,7 @@ class MalformedCall(ValueError):
 
 
 def queue_subject(stream: str, queue: str) -> str:
-    """The subject a queue's calls are published on.
+    """The subject of a queue: its calls are published on ``<stream>.<queue>.<call-token>`` (:func:`call_subject`).
 
     Raises:
         ValueError: the queue name is not 1-64 letters, digits, ``_`` or ``-``.
@@ -66,6 +73,32 @@ def queue_subject(stream: str, queue: str) -> str:
     if not _QUEUE_NAME.match(queue):
         raise ValueError(f"invalid queue name {queue!r}: use 1-64 letters, digits, '_' or '-'")
     return f"{stream}.{queue}"
+
+
+def call_token(call_id: str) -> str:
+    """A call id as one subject token (and key-value key).
+
+    A call id may hold ``.``, which splits subject tokens (``a..b`` would be an empty one),
+    and ``:``, which a key-value key may not; ``/`` and ``=`` never occur in a call id, so
+    mapping ``.`` to ``/`` and ``:`` to ``=`` keeps tokens distinct and readable.
+    """
+    return call_id.replace(".", "/").replace(":", "=")
+
+
+def call_subject(queue_prefix: str, call_id: str) -> str:
+    """The subject of one call on the queue whose subject is ``queue_prefix`` (see :func:`queue_subject`)."""
+    return f"{queue_prefix}.{call_token(call_id)}"
+
+
+def waiting_subject(stream: str, call_id: str) -> str:
+    """The subject that matches ``call_id``'s message on any queue of ``stream``."""
+    return f"{stream}.*.{call_token(call_id)}"
+
+
+def queue_filters(stream: str, queue: str) -> list[str]:
+    """The subjects a queue's consumer takes: its calls, and bare ``<stream>.<queue>`` as earlier versions sent."""
+    subject = queue_subject(stream, queue)
+    return [subject, f"{subject}.>"]
 
 
 async def ensure_stream(js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0) -> StreamInfo:

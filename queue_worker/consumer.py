@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from provider.calllog import call_id as call_id_var
-from provider.queue import MalformedCall, QueuedCall, ensure_stream
+from provider.queue import MalformedCall, QueuedCall, ensure_stream, queue_filters
 from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.hooks import WorkerHooks
@@ -50,7 +50,7 @@ async def subscribe(js: JetStreamContext, settings: WorkerSettings) -> JetStream
     config = ConsumerConfig(
         durable_name=settings.durable,
         name=settings.durable,
-        filter_subject=settings.subject,
+        filter_subjects=queue_filters(stream, settings.queue),
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait.total_seconds(),
         max_ack_pending=settings.max_ack_pending,

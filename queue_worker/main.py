@@ -78,7 +78,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks)
         logger.info(
             "pulling %s (consumer %s) from %s, %d calls at once",
-            settings.subject, settings.durable, settings.nats_url, settings.max_inflight,
+            f"{settings.subject}.>", settings.durable, settings.nats_url, settings.max_inflight,
         )  # fmt: skip
         waiter = asyncio.create_task(_first(stop, lost))
         waiter.add_done_callback(lambda _: consumer.stop())

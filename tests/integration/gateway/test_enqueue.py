@@ -32,7 +32,7 @@ async def test_a_call_is_stored_byte_for_byte_before_the_202(
     call_id = response.headers["x-call-id"]
     assert uuid.UUID(call_id).version == 4
     [message] = await stored(nc, unique_stream)
-    assert message.subject == f"{unique_stream}.default"
+    assert message.subject == f"{unique_stream}.default.{call_id}"
     assert message.data == body
     assert message.headers is not None
     assert message.headers["Nats-Msg-Id"] == call_id
@@ -56,7 +56,7 @@ async def test_a_named_queue_and_a_client_call_id_stored_once(
         assert (response.status_code, response.headers["x-call-id"]) == (202, "order-7")
     [message] = await stored(nc, unique_stream)
     assert (message.subject, message.data, message.headers and message.headers["Nats-Msg-Id"]) == (
-        f"{unique_stream}.lane",
+        f"{unique_stream}.lane.order-7",
         b"once",
         "order-7",
     )

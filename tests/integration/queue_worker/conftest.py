@@ -28,7 +28,7 @@ from nats.js import JetStreamContext
 from starlette.types import Receive, Scope, Send
 
 from faasq.natsserver import NatsServer
-from provider.queue import QueuedCall, ensure_stream, queue_subject
+from provider.queue import QueuedCall, call_subject, ensure_stream, queue_subject
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Summary
 from queue_worker.main import run
@@ -213,7 +213,9 @@ async def running(settings: WorkerSettings) -> AsyncIterator[list[Summary]]:
 
 async def publish(js: JetStreamContext, stream: str, call: QueuedCall) -> None:
     """Store ``call`` on its queue's subject, as the gateway does."""
-    await js.publish(queue_subject(stream, call.queue), call.body, headers=call.nats_headers(), timeout=5)
+    await js.publish(
+        call_subject(queue_subject(stream, call.queue), call.call_id), call.body, headers=call.nats_headers(), timeout=5
+    )
 
 
 def call(call_id: str, function: str, callback: str | None, body: bytes = b"", **fields: Any) -> QueuedCall:

@@ -204,7 +204,8 @@ async def test_a_second_queue_is_served_by_its_own_consumer(
         await eventually(lambda: _messages(js, unique_stream, 1))  # the default queue's call waits
     assert [c.headers["x-call-id"] for c in app.calls] == ["in-lane"]
     assert (await js.stream_info(unique_stream)).state.messages == 1
-    assert (await js.consumer_info(unique_stream, "faas-lane")).config.filter_subject == f"{unique_stream}.lane"
+    filters = (await js.consumer_info(unique_stream, "faas-lane")).config.filter_subjects
+    assert filters == [f"{unique_stream}.lane", f"{unique_stream}.lane.>"]
 
 
 async def test_shutdown_cancels_what_outlives_the_grace_and_it_is_redelivered(

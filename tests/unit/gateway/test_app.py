@@ -27,7 +27,7 @@ async def test_a_call_is_published_then_accepted(client: httpx.AsyncClient, publ
     call_id = response.headers["x-call-id"]
     assert uuid.UUID(call_id).version == 4
     [(subject, call)] = publisher.published
-    assert subject == "faas-request.default"
+    assert subject == f"faas-request.default.{call_id}"
     assert (call.call_id, call.function, call.namespace, call.queue) == (call_id, "echo", "openfaas-fn", "default")
     assert (call.method, call.path, call.query) == ("POST", "/a/b%20c", "x=1&y=2")
     assert (call.callback_url, call.body) == ("http://127.0.0.1:9000/cb", b"\x00binary body\xff")
@@ -42,8 +42,18 @@ async def test_any_method_and_a_namespace_and_a_named_queue(
     assert (await client.put("/async-function/echo.staging", content=b"x")).status_code == 202
     assert (await client.delete("/async-function/slow/")).status_code == 202
     [(first_subject, first), (second_subject, second)] = publisher.published
-    assert (first_subject, first.namespace, first.method, first.path) == ("faas-request.default", "staging", "PUT", "/")
-    assert (second_subject, second.queue, second.method, second.body) == ("faas-request.slow", "slow", "DELETE", b"")
+    assert (first_subject, first.namespace, first.method, first.path) == (
+        f"faas-request.default.{first.call_id}",
+        "staging",
+        "PUT",
+        "/",
+    )
+    assert (second_subject, second.queue, second.method, second.body) == (
+        f"faas-request.slow.{second.call_id}",
+        "slow",
+        "DELETE",
+        b"",
+    )
 
 
 async def test_hop_by_hop_headers_are_not_queued(client: httpx.AsyncClient, publisher: FakePublisher) -> None:

@@ -2,7 +2,16 @@
 
 import pytest
 
-from provider.queue import CALL_ID_PATTERN, MalformedCall, QueuedCall, queue_subject
+from provider.queue import (
+    CALL_ID_PATTERN,
+    MalformedCall,
+    QueuedCall,
+    call_subject,
+    call_token,
+    queue_filters,
+    queue_subject,
+    waiting_subject,
+)
 
 
 def test_a_call_round_trips_through_nats_headers() -> None:
@@ -62,3 +71,12 @@ def test_call_ids_accepted(call_id: str) -> None:
 @pytest.mark.parametrize("call_id", ["", "-lead", "has space", "new\nline", "trail\n", "x" * 129, "é"])
 def test_call_ids_rejected(call_id: str) -> None:
     assert not CALL_ID_PATTERN.match(call_id)
+
+
+def test_each_call_has_its_own_subject_under_its_queue() -> None:
+    prefix = queue_subject("faas-request", "slow")
+    assert call_subject(prefix, "0f8fad5b-d9cb") == "faas-request.slow.0f8fad5b-d9cb"
+    assert call_subject(prefix, "order.7:a") == "faas-request.slow.order/7=a"  # one token, distinct from others
+    assert call_token("a..b") == "a//b"
+    assert waiting_subject("faas-request", "order.7:a") == "faas-request.*.order/7=a"
+    assert queue_filters("faas-request", "slow") == ["faas-request.slow", "faas-request.slow.>"]
