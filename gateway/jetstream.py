@@ -16,13 +16,14 @@ from nats.protocol.command import hpub_cmd
 from gateway.config import GatewaySettings
 from gateway.errors import BodyTooLarge, QueueUnavailable
 from provider.queue import QueuedCall, ensure_stream
+from provider.retries import RETRY_NATS_HEADERS
 
 __all__ = ["JetStreamPublisher", "Publisher", "Receipt", "encode_headers", "message_size"]
 
 logger = logging.getLogger(__name__)
 
 # The queue format's header names: all this client's publishes with headers use only these.
-_QUEUE_HEADERS = frozenset(QueuedCall("id", "fn", "ns", callback_url="http://h/").nats_headers())
+_QUEUE_HEADERS = frozenset(QueuedCall("id", "fn", "ns", callback_url="http://h/").nats_headers()) | RETRY_NATS_HEADERS
 
 
 def encode_headers(headers: dict[str, str]) -> bytes | None:

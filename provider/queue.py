@@ -19,6 +19,8 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import APIError, BadRequestError
 
+from provider.retries import RetryOverrides
+
 __all__ = [
     "CALL_ID_PATTERN",
     "DEFAULT_QUEUE",
@@ -146,6 +148,8 @@ class QueuedCall:
     headers: list[tuple[str, str]] = field(default_factory=list)
     """The original request's headers, in order, repeated names kept."""
     body: bytes = b""
+    retry: RetryOverrides | None = None
+    """The call's own retry settings (request headers over the function's annotations); None: the worker's."""
 
     def nats_headers(self) -> dict[str, str]:
         """The NATS headers that carry this call's metadata."""
@@ -164,6 +168,8 @@ class QueuedCall:
         }
         if self.callback_url:
             headers[CALLBACK_URL] = self.callback_url
+        if self.retry is not None:
+            headers.update(self.retry.nats_headers())
         return headers
 
     @classmethod
@@ -179,6 +185,7 @@ class QueuedCall:
             pairs = json.loads(headers.get(HEADERS, "[]"))
             original = [(str(name), str(value)) for name, value in pairs]
             enqueued = int(headers.get(ENQUEUED_AT, "0"))
+            retry = RetryOverrides.from_nats_headers(headers)
         except (ValueError, TypeError) as exc:
             raise MalformedCall(f"call {headers[CALL_ID]}: undecodable metadata: {exc}") from None
         return cls(
@@ -193,4 +200,5 @@ class QueuedCall:
             queue=headers.get(QUEUE, DEFAULT_QUEUE),
             headers=original,
             body=body,
+            retry=retry,
         )

@@ -12,7 +12,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from provider.httpclient import SessionOwner
 from provider.queue import QueuedCall
-from queue_worker.outcome import Outcome
+from queue_worker.outcome import Attempt, Outcome
 
 __all__ = ["CallbackSender", "HttpCallbackSender", "callback_headers", "user_agent"]
 
@@ -30,8 +30,8 @@ def user_agent() -> str:
 class CallbackSender(Protocol):
     """Delivers a call's result to its callback URL."""
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
-        """POST the result to ``call.callback_url``.
+    async def send(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> str | None:
+        """POST the result of run ``attempt``, the call's final one, to ``call.callback_url``.
 
         Returns:
             None once the receiver took it (any non-5xx answer) or when there is no callback URL;
@@ -39,10 +39,11 @@ class CallbackSender(Protocol):
         """
 
 
-def callback_headers(call: QueuedCall, outcome: Outcome, agent: str) -> dict[str, str]:
+def callback_headers(call: QueuedCall, outcome: Outcome, attempt: Attempt, agent: str) -> dict[str, str]:
     """The callback's headers, as OpenFaaS names them; ``Content-Type`` is the function's, if it sent one.
 
-    ``X-Call-Id``, ``X-Function-Name``, ``X-Function-Status``, ``X-Duration-Seconds`` and ``User-Agent``.
+    ``X-Call-Id``, ``X-Function-Name``, ``X-Function-Status``, ``X-Duration-Seconds``, ``X-Retry``,
+    ``X-Retry-Max`` and ``User-Agent``.
     """
     headers = {
         "X-Call-Id": call.call_id,
@@ -50,6 +51,7 @@ def callback_headers(call: QueuedCall, outcome: Outcome, agent: str) -> dict[str
         # OpenFaaS: X-Function-Status is the function's status, not the callback's; 503 when it could not be run.
         "X-Function-Status": str(outcome.reported_status),
         "X-Duration-Seconds": f"{outcome.duration:f}",
+        **dict(attempt.headers),
         "User-Agent": agent,
     }
     if (content_type := outcome.content_type) is not None:
@@ -85,20 +87,20 @@ class HttpCallbackSender(SessionOwner):
         # No Content-Type unless the function sent one.
         super().__init__(skip_auto_headers=("Content-Type",), auto_decompress=True)
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
+    async def send(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> str | None:
         """POST the result, retrying; failures are logged (with the call id) and returned, never raised."""
         if call.callback_url is None:
             return None
         try:
             # The first POST goes without tenacity: its bookkeeping costs about as much as a POST on loopback.
-            status = await self._post(call, outcome)
+            status = await self._post(call, outcome, attempt)
         except _RETRYABLE as exc:
-            return await self._retry(call, outcome, exc)
+            return await self._retry(call, outcome, attempt, exc)
         if status >= 400:
             logger.warning("callback to %s refused: HTTP %d; not retried", call.callback_url, status)
         return None
 
-    async def _retry(self, call: QueuedCall, outcome: Outcome, failure: BaseException) -> str | None:
+    async def _retry(self, call: QueuedCall, outcome: Outcome, attempt: Attempt, failure: BaseException) -> str | None:
         if self._attempts > 1:
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(self._attempts - 1),
@@ -108,7 +110,7 @@ class HttpCallbackSender(SessionOwner):
             )
             try:
                 await asyncio.sleep(self._first_wait)
-                status: int = await retrying(self._post, call, outcome)
+                status: int = await retrying(self._post, call, outcome, attempt)
             except _RETRYABLE as exc:
                 failure = exc
             else:
@@ -119,9 +121,9 @@ class HttpCallbackSender(SessionOwner):
         logger.warning("%s (%s)", reason, call.callback_url)
         return reason
 
-    async def _post(self, call: QueuedCall, outcome: Outcome) -> int:
+    async def _post(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> int:
         url = call.callback_url or ""
-        headers = callback_headers(call, outcome, self._agent)
+        headers = callback_headers(call, outcome, attempt, self._agent)
         async with self.session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
             await response.read()
             if response.status >= 500:

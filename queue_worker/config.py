@@ -5,18 +5,29 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, queue_subject
+from provider.retries import MAX_ATTEMPTS, parse_codes
 from provider.types import GoDuration
+from queue_worker.policy import RETRY_HTTP_CODES, RetryPolicy
 
 __all__ = ["WorkerSettings"]
 
 # A JetStream stream name, as the gateway accepts it.
 _STREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
+
+
+def _codes(value: object) -> object:
+    return parse_codes(value) if isinstance(value, str) else value
+
+
+# "408,429,500", not JSON: NoDecode keeps pydantic-settings from decoding the variable first.
+StatusCodes = Annotated[frozenset[int], NoDecode, BeforeValidator(_codes)]
 
 
 class WorkerSettings(BaseSettings):
@@ -50,6 +61,33 @@ class WorkerSettings(BaseSettings):
     upstream_timeout: GoDuration = Field(timedelta(minutes=5), description="Longest time one function call may take.")
     callback_timeout: GoDuration = Field(timedelta(seconds=10), description="Longest time one callback POST may take.")
     callback_attempts: int = Field(4, ge=1, description="Most POSTs of one callback (connection errors and 5xx).")
+    max_retry_attempts: int = Field(
+        3,
+        ge=1,
+        le=MAX_ATTEMPTS,
+        description="Runs of one call at most, the first included; a call still failing then is dead-lettered. "
+        "Annotation com.openfaas.retry.attempts and header X-Retry-Attempts override it.",
+    )
+    retry_http_codes: StatusCodes = Field(
+        RETRY_HTTP_CODES,
+        description="Comma-separated function statuses that are retried, like connection errors and timeouts "
+        "('none': only those). Annotation com.openfaas.retry.codes and header X-Retry-Codes override it.",
+    )
+    initial_retry_wait: GoDuration = Field(
+        timedelta(seconds=1),
+        description="Wait before the first retry and the floor of every wait; the ceiling doubles with each run "
+        "(full jitter). Annotation com.openfaas.retry.min_wait and header X-Retry-Min-Wait override it.",
+    )
+    max_retry_wait: GoDuration = Field(
+        timedelta(seconds=30),
+        description="The longest wait between two runs, also the cap of a function's Retry-After. "
+        "Annotation com.openfaas.retry.max_wait and header X-Retry-Max-Wait override it.",
+    )
+    max_event_age: GoDuration = Field(
+        timedelta(0),
+        description="A call older than this since its enqueue is dead-lettered rather than run (0: no limit). "
+        "Annotation com.faasq.max_event_age and header X-Max-Event-Age override it.",
+    )
     shutdown_grace: GoDuration = Field(
         timedelta(seconds=25), description="On SIGTERM, how long in-flight calls may finish before they are cancelled."
     )
@@ -96,7 +134,14 @@ class WorkerSettings(BaseSettings):
             raise ValueError("must be positive")
         return value
 
-    @field_validator("shutdown_grace")
+    @field_validator("retry_http_codes")
+    @classmethod
+    def _status_codes(cls, value: frozenset[int]) -> frozenset[int]:
+        if not all(100 <= code <= 599 for code in value):
+            raise ValueError("expected HTTP status codes from 100 to 599")
+        return value
+
+    @field_validator("shutdown_grace", "initial_retry_wait", "max_retry_wait", "max_event_age")
     @classmethod
     def _not_negative(cls, value: timedelta) -> timedelta:
         if value < timedelta(0):
@@ -104,10 +149,27 @@ class WorkerSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _waits_in_order(self) -> WorkerSettings:
+        if self.initial_retry_wait > self.max_retry_wait:
+            raise ValueError("initial_retry_wait must not be over max_retry_wait")
+        return self
+
+    @model_validator(mode="after")
     def _provider_when_direct(self) -> WorkerSettings:
         if not self.gateway_invoke and self.functions_provider_url is None:
             raise ValueError("gateway_invoke=false needs functions_provider_url")
         return self
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy of calls that do not override it."""
+        return RetryPolicy(
+            max_attempts=self.max_retry_attempts,
+            retry_http_codes=self.retry_http_codes,
+            initial_wait=self.initial_retry_wait.total_seconds(),
+            max_wait=self.max_retry_wait.total_seconds(),
+            max_event_age=self.max_event_age.total_seconds(),
+        )
 
     @property
     def nats_url(self) -> str:

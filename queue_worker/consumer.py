@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import random
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import nats.errors
@@ -26,8 +28,8 @@ from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import Invoker
-from queue_worker.outcome import Outcome
-from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict, decide
+from queue_worker.outcome import Attempt, Failure, Outcome
+from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide
 
 __all__ = ["Consumer", "Summary", "subscribe"]
 
@@ -90,8 +92,10 @@ class Consumer:
         settings: ``max_inflight``, ``fetch_batch``, ``ack_wait`` and ``faas_reconnect_delay`` come from here.
         invoker: runs a call's function.
         callbacks: reports a call's result.
-        policy: the retry policy :func:`~queue_worker.policy.decide` applies.
+        policy: the retry policy :func:`~queue_worker.policy.decide` applies where a call does not
+            override it; by default the settings' ``retry_policy``.
         hooks: status and dead-letter extension points.
+        rand: uniform random numbers in [0, 1) for the retries' jitter.
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class Consumer:
         callbacks: CallbackSender,
         policy: RetryPolicy | None = None,
         hooks: WorkerHooks | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._sub = sub
         self._max = settings.max_inflight
@@ -110,8 +115,9 @@ class Consumer:
         self._pause = settings.faas_reconnect_delay.total_seconds()
         self._invoker = invoker
         self._callbacks = callbacks
-        self._policy = policy or RetryPolicy()
+        self._policy = policy or settings.retry_policy
         self._hooks = hooks or WorkerHooks()
+        self._rand = rand
         self._inflight: dict[asyncio.Task[None], tuple[Msg, float]] = {}
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -213,23 +219,34 @@ class Consumer:
             logger.exception("call %s failed in the worker; left for redelivery", call.call_id)
             self.summary.errors += 1
 
-    async def _run(self, msg: Msg, call: QueuedCall, attempt: int) -> None:
-        if not await self._hooks.call_started(call, attempt):
+    async def _run(self, msg: Msg, call: QueuedCall, number: int) -> None:
+        if not await self._hooks.call_started(call, number):
             logger.info("call %s was cancelled; not run", call.call_id)
             self.summary.skipped += 1
             await msg.ack()
             return
-        outcome = await self._invoker.invoke(call)
-        verdict = decide(outcome, attempt, self._policy)
+        policy = self._policy.overridden(call.retry)
+        attempt = Attempt(number, policy.max_attempts)
+        outcome, verdict = await self._attempt(call, attempt, policy)
+        # One callback per call: on its final outcome only.
+        if not isinstance(verdict, Retry) and (failure := await self._callbacks.send(call, outcome, attempt)):
+            self.summary.callbacks_failed += 1
+            await self._hooks.callback_failed(call, number, outcome, failure)
+        await self._hooks.call_finished(call, number, outcome, verdict)
+        await self._settle(msg, call, number, outcome, verdict)
+
+    async def _attempt(self, call: QueuedCall, attempt: Attempt, policy: RetryPolicy) -> tuple[Outcome, Verdict]:
+        """Run the call, unless it is too old, and decide what comes next."""
+        if (expired := age_out(call.enqueued_at_ns, time.time_ns(), policy)) is not None:
+            logger.warning("call %s to %s not run: %s", call.call_id, call.function, expired.reason)
+            return Outcome(None, failure=Failure.EXPIRED, detail=expired.reason), expired
+        outcome = await self._invoker.invoke(call, attempt)
+        verdict = decide(outcome, attempt.number, policy, now=time.time(), rand=self._rand)
         logger.debug("%s %s%s: %s in %.3fs, %s", call.method, call.function, call.path, outcome.summary,
                      outcome.duration, verdict)  # fmt: skip
         if outcome.failure is not None:
             logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
-        if not isinstance(verdict, Retry) and (failure := await self._callbacks.send(call, outcome)) is not None:
-            self.summary.callbacks_failed += 1
-            await self._hooks.callback_failed(call, attempt, outcome, failure)
-        await self._hooks.call_finished(call, attempt, outcome, verdict)
-        await self._settle(msg, call, attempt, outcome, verdict)
+        return outcome, verdict
 
     async def _settle(self, msg: Msg, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
         if isinstance(verdict, Ack):

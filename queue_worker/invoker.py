@@ -12,14 +12,16 @@ from yarl import URL
 from provider.httpclient import SessionOwner
 from provider.proxy import HOP_BY_HOP
 from provider.queue import QueuedCall
-from queue_worker.outcome import Failure, Outcome
+from queue_worker.outcome import Attempt, Failure, Outcome
 
 __all__ = ["HttpInvoker", "Invoker", "function_url", "invoke_headers"]
 
 logger = logging.getLogger(__name__)
 
 # Set by the worker or by aiohttp for this request, never copied from the queued one.
-_REPLACED = frozenset(name.decode() for name in HOP_BY_HOP) | {"host", "content-length", "x-call-id", "x-start-time"}
+_REPLACED = frozenset(name.decode() for name in HOP_BY_HOP) | {
+    "host", "content-length", "x-call-id", "x-start-time", "x-retry", "x-retry-max",
+}  # fmt: skip
 # aiohttp would otherwise add these; the function should see only what the caller sent.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 
@@ -27,14 +29,17 @@ _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 class Invoker(Protocol):
     """Runs one call and reports what came of it; never raises for the function's own failures."""
 
-    async def invoke(self, call: QueuedCall) -> Outcome:
-        """Send ``call`` to its function and return its response, or why there is none."""
+    async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
+        """Send run ``attempt`` of ``call`` to its function and return its response, or why there is none."""
 
 
-def invoke_headers(call: QueuedCall, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
-    """The queued request's headers minus hop-by-hop ones, plus ``X-Call-Id`` and ``X-Start-Time``.
+def invoke_headers(
+    call: QueuedCall, attempt: Attempt, extra: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """The queued request's headers minus hop-by-hop ones, plus ``X-Call-Id``, ``X-Start-Time`` and the attempt.
 
-    ``X-Start-Time`` is when the gateway accepted the call (unix nanoseconds), as on a sync call.
+    ``X-Start-Time`` is when the gateway accepted the call (unix nanoseconds), as on a sync call;
+    ``X-Retry`` and ``X-Retry-Max`` tell the function which run this is.
     """
     connection = {
         token.strip().lower()
@@ -44,7 +49,7 @@ def invoke_headers(call: QueuedCall, extra: list[tuple[str, str]] | None = None)
     }
     headers = [(name, value) for name, value in call.headers if name.lower() not in _REPLACED | connection]
     started = call.enqueued_at_ns or time.time_ns()
-    headers += [("X-Call-Id", call.call_id), ("X-Start-Time", str(started)), *(extra or [])]
+    headers += [("X-Call-Id", call.call_id), ("X-Start-Time", str(started)), *attempt.headers, *(extra or [])]
     return headers
 
 
@@ -72,7 +77,7 @@ class HttpInvoker(SessionOwner):
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._extra = extra_headers or []
 
-    async def invoke(self, call: QueuedCall) -> Outcome:
+    async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
         """Replay ``call`` with its method, path, query, headers and body; failures become an :class:`Outcome`."""
         session = self.session
         started = time.perf_counter()
@@ -80,7 +85,7 @@ class HttpInvoker(SessionOwner):
             async with session.request(
                 call.method,
                 function_url(self._base, call),
-                headers=invoke_headers(call, self._extra),
+                headers=invoke_headers(call, attempt, self._extra),
                 data=call.body or None,
                 allow_redirects=False,
                 timeout=self._timeout,

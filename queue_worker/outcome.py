@@ -1,11 +1,11 @@
-"""What one function call came to: the function's response, or why there was none."""
+"""What one run of a call came to (the function's response, or why there was none), and which run it was."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["Failure", "Outcome"]
+__all__ = ["Attempt", "Failure", "Outcome"]
 
 
 class Failure(Enum):
@@ -15,6 +15,28 @@ class Failure(Enum):
     """The function (or the gateway in front of it) could not be reached, or the connection broke."""
     TIMEOUT = "timeout"
     """No whole response within ``upstream_timeout``."""
+    EXPIRED = "expired"
+    """Not run: the call was older than its maximum event age."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Run number ``number`` (from 1) of a call allowed ``limit`` runs.
+
+    The function's request and the callback carry it as ``X-Retry`` and ``X-Retry-Max``
+    (OpenFaaS Pro's names): equal values mean the last run.
+    """
+
+    number: int
+    limit: int
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """``X-Retry`` and ``X-Retry-Max``."""
+        return [("X-Retry", str(self.number)), ("X-Retry-Max", str(self.limit))]
+
+
+_FAILURE_STATUS = {Failure.TIMEOUT: 504, Failure.EXPIRED: 410}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +61,13 @@ class Outcome:
 
     @property
     def reported_status(self) -> int:
-        """The status a callback reports: the function's, else 503 as OpenFaaS CE's worker does (504 on timeout)."""
+        """The status a callback reports: the function's, else 503 as OpenFaaS CE's worker does.
+
+        504 on a timeout; 410 (Gone) for a call never run because it was older than its maximum event age.
+        """
         if self.status is not None:
             return self.status
-        return 504 if self.failure is Failure.TIMEOUT else 503
+        return 503 if self.failure is None else _FAILURE_STATUS.get(self.failure, 503)
 
     @property
     def content_type(self) -> str | None:

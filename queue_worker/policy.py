@@ -1,20 +1,41 @@
-"""The retry policy: a pure function from a call's outcome to a verdict the consumer carries out.
+"""The retry policy: pure functions from a call's outcome (or its age) to a verdict the consumer carries out.
 
 The consumer turns :class:`Ack` into ``ack()``, :class:`Retry` into ``nak(delay=...)`` (no
 worker slot is held while waiting) and :class:`DeadLetter` into the dead-letter hook and
-``term()``. Nothing here does I/O, so every rule is a table test.
+``term()``. Nothing here does I/O or reads a clock: the time and the random source are
+arguments, so every rule is a table test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
+from provider.retries import RetryOverrides
 from queue_worker.outcome import Outcome
 
-__all__ = ["Ack", "DeadLetter", "Retry", "RetryPolicy", "Verdict", "decide"]
+__all__ = [
+    "RETRY_HTTP_CODES",
+    "Ack",
+    "DeadLetter",
+    "Retry",
+    "RetryPolicy",
+    "Verdict",
+    "age_out",
+    "decide",
+    "retry_after",
+]
 
 RETRY_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """OpenFaaS Pro's default ``retry_http_codes``."""
+
+_T = TypeVar("_T")
+
+_SECONDS = re.compile(r"\A[0-9]+\Z")
+_MAX_DOUBLINGS = 64  # past this the ceiling is max_wait anyway; 2.0**n would overflow near 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,37 +62,116 @@ Verdict = Ack | Retry | DeadLetter
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Which outcomes are retried, how often and how long apart.
-
-    The default, ``max_attempts=1``, is OpenFaaS CE's behaviour: every outcome is final and acked.
+    """Which outcomes are retried, how often and how long apart, and how old a call may get.
 
     Attributes:
         max_attempts: runs of one call at most, the first included.
-        retry_http_codes: function statuses worth another run.
-        initial_wait: seconds before the first retry; it doubles with each attempt.
+        retry_http_codes: function statuses worth another run (connection errors and timeouts always are).
+        initial_wait: seconds before the first retry, and the floor of every wait.
         max_wait: the longest wait between two runs.
+        max_event_age: seconds after its enqueue that a call is dead-lettered rather than run; 0 for no limit.
     """
 
-    max_attempts: int = 1
+    max_attempts: int = 3
     retry_http_codes: frozenset[int] = RETRY_HTTP_CODES
-    initial_wait: float = 10.0
-    max_wait: float = 120.0
+    initial_wait: float = 1.0
+    max_wait: float = 30.0
+    max_event_age: float = 0.0
+
+    def overridden(self, overrides: RetryOverrides | None) -> RetryPolicy:
+        """This policy with a call's own settings; a wait set alone moves the other one if they would cross."""
+        if overrides is None:
+            return self
+        policy = RetryPolicy(
+            max_attempts=_first(overrides.attempts, self.max_attempts),
+            retry_http_codes=_first(overrides.codes, self.retry_http_codes),
+            initial_wait=_first(overrides.min_wait, self.initial_wait),
+            max_wait=_first(overrides.max_wait, self.max_wait),
+            max_event_age=_first(overrides.max_age, self.max_event_age),
+        )
+        if policy.initial_wait <= policy.max_wait:
+            return policy
+        if overrides.max_wait is None:  # the call's minimum beats the worker's maximum
+            return replace(policy, max_wait=policy.initial_wait)
+        return replace(policy, initial_wait=policy.max_wait)
 
     def is_retryable(self, outcome: Outcome) -> bool:
         """Whether another run could end differently: no response at all, or a retryable status."""
         return outcome.failure is not None or outcome.status in self.retry_http_codes
 
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait after run number ``attempt`` (from 1): exponential, capped at ``max_wait``."""
-        return min(self.max_wait, self.initial_wait * 2.0 ** max(0, attempt - 1))
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait after run number ``attempt`` (from 1): ``initial_wait`` * 2^attempt, up to ``max_wait``."""
+        return max(self.initial_wait, min(self.max_wait, self.initial_wait * 2.0 ** min(attempt, _MAX_DOUBLINGS)))
+
+    def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
+        """Seconds to wait after run number ``attempt``: full jitter, uniform between ``initial_wait`` and the ceiling.
+
+        Args:
+            attempt: the run that just ended, from 1.
+            rand: a uniform random number in [0, 1), such as :func:`random.random`.
+        """
+        return self.initial_wait + rand() * (self.ceiling(attempt) - self.initial_wait)
+
+    def clamp(self, delay: float) -> float:
+        """``delay`` within ``initial_wait`` and ``max_wait``."""
+        return min(self.max_wait, max(self.initial_wait, delay))
 
 
-def decide(outcome: Outcome, attempt: int, policy: RetryPolicy) -> Verdict:
-    """What to do with a call after run number ``attempt`` (from 1) ended in ``outcome``."""
+def _first(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
+
+
+def retry_after(outcome: Outcome, now: float) -> float | None:
+    """Seconds the function asked to wait by ``Retry-After`` (seconds, or an HTTP date), or None if it did not.
+
+    Args:
+        outcome: the function's response.
+        now: the current unix time, for an HTTP date.
+    """
+    value = next((v.strip() for name, v in outcome.headers if name.lower() == "retry-after"), None)
+    if not value:
+        return None
+    if _SECONDS.match(value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None  # garbage: the backoff decides
+    return when.timestamp() - now  # naive dates are UTC here: parsedate_to_datetime marks "-0000" so
+
+
+def decide(outcome: Outcome, attempt: int, policy: RetryPolicy, *, now: float, rand: Callable[[], float]) -> Verdict:
+    """What to do with a call after run number ``attempt`` (from 1) ended in ``outcome``.
+
+    Args:
+        outcome: what the run came to.
+        attempt: the run that ended, from 1.
+        policy: the call's effective policy.
+        now: the current unix time (for a ``Retry-After`` date).
+        rand: a uniform random number in [0, 1), for the jitter.
+    """
     if not policy.is_retryable(outcome):
         return Ack()  # finished, even on a 4xx: the callback carries the status
-    if policy.max_attempts <= 1:
-        return Ack()  # no retries configured: the outcome is final, as in OpenFaaS CE
     if attempt >= policy.max_attempts:
-        return DeadLetter(reason=f"{outcome.summary} after {attempt} attempts")
-    return Retry(delay=policy.backoff(attempt))
+        times = "attempt" if attempt == 1 else "attempts"
+        return DeadLetter(reason=f"{outcome.summary} after {attempt} {times}")
+    asked = retry_after(outcome, now)
+    if asked is not None:
+        return Retry(delay=policy.clamp(asked))
+    return Retry(delay=policy.backoff(attempt, rand))
+
+
+def age_out(enqueued_at_ns: int, now_ns: int, policy: RetryPolicy) -> DeadLetter | None:
+    """A dead letter for a call older than the policy's ``max_event_age``, else None (run it).
+
+    A call without an enqueue time (0) never ages out.
+    """
+    if policy.max_event_age <= 0 or enqueued_at_ns <= 0:
+        return None
+    if (now_ns - enqueued_at_ns) / 1e9 <= policy.max_event_age:
+        return None
+    return DeadLetter(reason=f"older than max event age {_duration(policy.max_event_age)}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"

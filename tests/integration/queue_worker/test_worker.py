@@ -127,20 +127,24 @@ async def test_two_workers_share_the_queue_without_duplicates(
     assert second[0].done > 0, (first[0].done, second[0].done)
 
 
-async def test_a_function_that_is_down_is_reported_as_503(
+async def test_a_function_that_stays_down_is_retried_then_reported_as_503_and_dead_lettered(
     nats_server: NatsServer, unique_stream: str, js: JetStreamContext, receiver: tuple[Receiver, str]
 ) -> None:
     app, url = receiver
     with socket.socket() as down:  # bound, never listening: connections are refused
         down.bind(("127.0.0.1", 0))
         provider = f"http://127.0.0.1:{down.getsockname()[1]}"
-        async with running(worker_settings(nats_server, unique_stream, provider)) as summaries:
+        settings = worker_settings(
+            nats_server, unique_stream, provider, max_retry_attempts=2, initial_retry_wait="1ms", max_retry_wait="5ms"
+        )
+        async with running(settings) as summaries:
             await publish(js, unique_stream, call("down", "cat", f"{url}/cb", b"lost"))
             (one,) = (await app.wait_for({"down"}))["down"]
             await eventually(lambda: queue_empty(js, unique_stream))
     assert (one.headers["x-function-status"], one.body, one.headers["x-function-name"]) == ("503", b"", "cat")
+    assert (one.headers["x-retry"], one.headers["x-retry-max"]) == ("2", "2")
     assert "content-type" not in one.headers
-    assert summaries[0].done == 1
+    assert (summaries[0].retried, summaries[0].dead_lettered, summaries[0].done) == (1, 1, 0)
 
 
 async def test_a_failing_callback_is_retried_without_running_the_function_again(

@@ -12,6 +12,7 @@ from provider.queue import (
     queue_subject,
     waiting_subject,
 )
+from provider.retries import RetryOverrides
 
 
 def test_a_call_round_trips_through_nats_headers() -> None:
@@ -34,6 +35,30 @@ def test_a_call_round_trips_through_nats_headers() -> None:
     assert QueuedCall.from_message(headers, call.body) == call
 
 
+@pytest.mark.parametrize(
+    ("retry", "carried"),
+    [
+        (
+            RetryOverrides(attempts=5, codes=frozenset({503, 429}), min_wait=0.001, max_wait=2.5, max_age=30.0),
+            {
+                "Faasq-Retry-Attempts": "5",
+                "Faasq-Retry-Codes": "429,503",
+                "Faasq-Retry-Min-Wait": "0.001",
+                "Faasq-Retry-Max-Wait": "2.5",
+                "Faasq-Max-Event-Age": "30.0",
+            },
+        ),
+        (RetryOverrides(codes=frozenset(), max_age=0.0), {"Faasq-Retry-Codes": "none", "Faasq-Max-Event-Age": "0.0"}),
+        (None, {}),
+    ],
+)
+def test_a_calls_retry_overrides_round_trip(retry: RetryOverrides | None, carried: dict[str, str]) -> None:
+    call = QueuedCall(call_id="c1", function="echo", namespace="fn", retry=retry)
+    headers = call.nats_headers()
+    assert {key: value for key, value in headers.items() if "Retry" in key or "Age" in key} == carried
+    assert QueuedCall.from_message(headers, b"") == call
+
+
 def test_no_callback_means_no_header() -> None:
     headers = QueuedCall(call_id="c1", function="echo", namespace="fn").nats_headers()
     assert "Faasq-Callback-Url" not in headers
@@ -49,6 +74,8 @@ def test_no_callback_means_no_header() -> None:
         {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Headers": "{not json"},
         {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Headers": "[1]"},
         {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Enqueued-At": "soon"},
+        {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Retry-Attempts": "many"},
+        {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Retry-Min-Wait": "2", "Faasq-Retry-Max-Wait": "1"},
     ],
 )
 def test_what_is_not_a_call_is_malformed(headers: dict[str, str] | None) -> None:

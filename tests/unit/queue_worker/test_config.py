@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from queue_worker.config import WorkerSettings
 from queue_worker.main import _credentials
+from queue_worker.policy import RetryPolicy
 
 
 @pytest.fixture(autouse=True)
@@ -25,24 +26,51 @@ def test_defaults_are_openfaas_names_and_values() -> None:
     assert settings.ack_wait == timedelta(seconds=30)
     assert settings.max_inflight > 1
     assert (settings.faas_max_reconnect, settings.faas_reconnect_delay) == (120, timedelta(seconds=2))
+    # An accepted call is retried by default: 3 runs, 1s to 30s apart, OpenFaaS Pro's codes, no age limit.
+    assert settings.retry_policy == RetryPolicy(3, frozenset({408, 429, 500, 502, 503, 504}), 1.0, 30.0, 0.0)
+
+
+def test_retry_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_environment(
+        monkeypatch,
+        {
+            "max_retry_attempts": "10",
+            "retry_http_codes": "429, 503",
+            "initial_retry_wait": "250ms",
+            "max_retry_wait": "2m",
+            "max_event_age": "1h",
+        },
+    )
+    assert WorkerSettings().retry_policy == RetryPolicy(10, frozenset({429, 503}), 0.25, 120.0, 3600.0)
+
+
+def test_no_retried_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("retry_http_codes", "none")
+    assert WorkerSettings().retry_http_codes == frozenset()
+
+
+def set_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
 
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {
-        "faas_nats_address": "nats",
-        "faas_nats_port": "4333",
-        "faas_nats_channel": "calls",
-        "faas_nats_queue_group": "grp",
-        "queue": "slow",
-        "gateway_invoke": "false",
-        "functions_provider_url": "http://provider:8081/",
-        "ack_wait": "1m5s",
-        "max_inflight": "8",
-        "upstream_timeout": "90",
-        "shutdown_grace": "0",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    set_environment(
+        monkeypatch,
+        {
+            "faas_nats_address": "nats",
+            "faas_nats_port": "4333",
+            "faas_nats_channel": "calls",
+            "faas_nats_queue_group": "grp",
+            "queue": "slow",
+            "gateway_invoke": "false",
+            "functions_provider_url": "http://provider:8081/",
+            "ack_wait": "1m5s",
+            "max_inflight": "8",
+            "upstream_timeout": "90",
+            "shutdown_grace": "0",
+        },
+    )
     settings = WorkerSettings()
     assert (settings.nats_url, settings.subject, settings.durable) == ("nats://nats:4333", "calls.slow", "grp-slow")
     assert settings.invoke_base_url == "http://provider:8081"
@@ -60,6 +88,13 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"max_inflight": 0}, "greater than or equal to 1"),
         ({"ack_wait": "0s"}, "must be positive"),
         ({"shutdown_grace": "-1s"}, "must not be negative"),
+        ({"max_retry_attempts": 0}, "greater than or equal to 1"),
+        ({"max_retry_attempts": 1001}, "less than or equal to 1000"),
+        ({"retry_http_codes": "500,abc"}, "invalid status codes"),
+        ({"retry_http_codes": [700]}, "from 100 to 599"),
+        ({"initial_retry_wait": "-1s"}, "must not be negative"),
+        ({"max_event_age": "soon"}, "invalid duration"),
+        ({"initial_retry_wait": "10s", "max_retry_wait": "5s"}, "initial_retry_wait must not be over max_retry_wait"),
     ],
 )
 def test_bad_values_are_refused(fields: dict[str, object], message: str) -> None:

@@ -9,7 +9,7 @@ import nats.errors
 from provider.queue import QueuedCall
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Consumer
-from queue_worker.outcome import Outcome
+from queue_worker.outcome import Attempt, Outcome
 
 
 class FakeSubscription:
@@ -30,10 +30,10 @@ class FakeSubscription:
 
 
 class Unused:
-    async def invoke(self, call: QueuedCall) -> Outcome:
+    async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
         raise AssertionError("no call was fetched")
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
+    async def send(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> str | None:
         raise AssertionError("no call was fetched")
 
 

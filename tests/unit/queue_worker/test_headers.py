@@ -5,7 +5,7 @@ import pytest
 from provider.queue import QueuedCall
 from queue_worker.callback import callback_headers, user_agent
 from queue_worker.invoker import function_url, invoke_headers
-from queue_worker.outcome import Failure, Outcome
+from queue_worker.outcome import Attempt, Failure, Outcome
 
 CALL = QueuedCall(
     call_id="call-1",
@@ -28,26 +28,31 @@ CALL = QueuedCall(
         ("x-call-id", "client-supplied"),
         ("x-start-time", "1"),
         ("X-Callback-Url", "http://127.0.0.1:9/cb"),
+        ("X-Retry", "9"),
+        ("x-retry-max", "9"),
     ],
     body=b"hello",
 )
 
 
-def test_invoke_headers_keep_end_to_end_headers_and_add_call_id_and_start_time() -> None:
-    assert invoke_headers(CALL, [("Authorization", "Basic eDp5")]) == [
+def test_invoke_headers_keep_end_to_end_headers_and_add_call_id_start_time_and_attempt() -> None:
+    # A caller's own X-Retry headers are replaced by the worker's.
+    assert invoke_headers(CALL, Attempt(2, 3), [("Authorization", "Basic eDp5")]) == [
         ("content-type", "text/plain"),
         ("x-custom", "one"),
         ("x-custom", "two"),
         ("X-Callback-Url", "http://127.0.0.1:9/cb"),
         ("X-Call-Id", "call-1"),
         ("X-Start-Time", "1700000000000000000"),
+        ("X-Retry", "2"),
+        ("X-Retry-Max", "3"),
         ("Authorization", "Basic eDp5"),
     ]
 
 
 def test_invoke_headers_without_an_enqueue_time_use_now() -> None:
     call = QueuedCall(call_id="c", function="f", namespace="")
-    (_, start) = invoke_headers(call)[-1]
+    (_, start) = invoke_headers(call, Attempt(1, 1))[-3]
     assert int(start) > 1_700_000_000_000_000_000
 
 
@@ -64,11 +69,13 @@ def test_function_url_keeps_path_and_query_bytes(call: QueuedCall, url: str) -> 
 
 def test_callback_headers_carry_the_functions_status_type_and_duration() -> None:
     outcome = Outcome(201, [("Content-Type", "application/json"), ("X-Other", "no")], b"{}", 0.25)
-    assert callback_headers(CALL, outcome, "agent/1") == {
+    assert callback_headers(CALL, outcome, Attempt(3, 3), "agent/1") == {
         "X-Call-Id": "call-1",
         "X-Function-Name": "echo",
         "X-Function-Status": "201",
         "X-Duration-Seconds": "0.250000",
+        "X-Retry": "3",
+        "X-Retry-Max": "3",
         "User-Agent": "agent/1",
         "Content-Type": "application/json",
     }
@@ -76,6 +83,6 @@ def test_callback_headers_carry_the_functions_status_type_and_duration() -> None
 
 def test_callback_headers_after_a_transport_error_say_503_without_a_type() -> None:
     outcome = Outcome(None, duration=1.5, failure=Failure.CONNECTION, detail="refused")
-    headers = callback_headers(CALL, outcome, user_agent())
+    headers = callback_headers(CALL, outcome, Attempt(1, 3), user_agent())
     assert (headers["X-Function-Status"], "Content-Type" in headers) == ("503", False)
     assert headers["User-Agent"].startswith("faasq-queue-worker/")

@@ -12,7 +12,7 @@ from provider.queue import QueuedCall
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Consumer, Summary
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outcome import Outcome
+from queue_worker.outcome import Attempt, Outcome
 from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict
 
 CALL = QueuedCall("call-7", "fn", "ns", callback_url="http://127.0.0.1:9/cb", body=b"in")
@@ -75,17 +75,20 @@ class Fakes(WorkerHooks):
 
     outcome: Outcome
     invoked: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     called_back: list[tuple[str, int]] = field(default_factory=list)
     events: list[tuple[str, Any]] = field(default_factory=list)
     cancelled: bool = False
     callback_failure: str | None = None
 
-    async def invoke(self, call: QueuedCall) -> Outcome:
+    async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
         self.invoked.append(call.call_id)
+        self.attempts.append(attempt)
         return self.outcome
 
-    async def send(self, call: QueuedCall, outcome: Outcome) -> str | None:
+    async def send(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> str | None:
         self.called_back.append((call.call_id, outcome.reported_status))
+        self.attempts.append(attempt)
         return self.callback_failure
 
     async def call_started(self, call: QueuedCall, attempt: int) -> bool:
@@ -105,7 +108,7 @@ class Fakes(WorkerHooks):
 async def consume(msg: FakeMsg, fakes: Fakes) -> Summary:
     sub = OneBatch([msg])
     policy = RetryPolicy(max_attempts=3, initial_wait=10, max_wait=60)
-    consumer = Consumer(cast(Any, sub), WorkerSettings(), fakes, fakes, policy, fakes)
+    consumer = Consumer(cast(Any, sub), WorkerSettings(), fakes, fakes, policy, fakes, rand=lambda: 0.5)
     sub.consumer = consumer
     return await asyncio.wait_for(consumer.run(grace=1), 5)
 
@@ -115,8 +118,8 @@ async def consume(msg: FakeMsg, fakes: Fakes) -> Summary:
     [
         (200, 1, [("ack", None)], [("call-7", 200)], [("started", 1), ("finished", Ack())]),
         (404, 2, [("ack", None)], [("call-7", 404)], [("started", 2), ("finished", Ack())]),
-        (503, 1, [("nak", 10.0)], [], [("started", 1), ("finished", Retry(10.0))]),
-        (502, 2, [("nak", 20.0)], [], [("started", 2), ("finished", Retry(20.0))]),
+        (503, 1, [("nak", 15.0)], [], [("started", 1), ("finished", Retry(15.0))]),  # jitter: 10 to 20
+        (502, 2, [("nak", 25.0)], [], [("started", 2), ("finished", Retry(25.0))]),  # 10 to 40
         (
             503,
             3,
@@ -137,6 +140,8 @@ async def test_each_verdict_is_carried_out(
     fakes = Fakes(Outcome(status, body=b"out"))
     summary = await consume(msg, fakes)
     assert (msg.settled, fakes.called_back, fakes.events, fakes.invoked) == (settled, callbacks, events, ["call-7"])
+    # The function's request, and the callback if any, know which run it was.
+    assert fakes.attempts == [Attempt(attempt, 3)] * (1 + len(callbacks))
     assert (summary.done, summary.retried, summary.dead_lettered) == (
         int(settled[0][0] == "ack"),
         int(settled[0][0] == "nak"),
@@ -171,7 +176,7 @@ class Hanging(Fakes):
     running: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: list[str] = field(default_factory=list)
 
-    async def invoke(self, call: QueuedCall) -> Outcome:
+    async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
         self.running.set()
         try:
             await asyncio.Event().wait()
