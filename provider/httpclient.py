@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Self
 
 import aiohttp
+import aiohttp.abc
 
 __all__ = ["SessionOwner"]
 
@@ -22,11 +23,19 @@ class SessionOwner:
     Args:
         skip_auto_headers: headers aiohttp would add by itself and must not.
         auto_decompress: decompress response bodies (off where bodies are relayed as they are).
+        resolver: resolves host names (aiohttp's default when None).
     """
 
-    def __init__(self, *, skip_auto_headers: tuple[str, ...], auto_decompress: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        skip_auto_headers: tuple[str, ...],
+        auto_decompress: bool = False,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+    ) -> None:
         self._skip_auto_headers = skip_auto_headers
         self._auto_decompress = auto_decompress
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -38,7 +47,7 @@ class SessionOwner:
 
     async def __aenter__(self) -> Self:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
+            connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True, resolver=self._resolver),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=self._auto_decompress,
             skip_auto_headers=self._skip_auto_headers,

@@ -29,6 +29,7 @@ __all__ = [
     "MalformedCall",
     "QueuedCall",
     "StreamConfigError",
+    "apply_stream_config",
     "call_subject",
     "call_token",
     "ensure_stream",
@@ -119,6 +120,15 @@ async def ensure_stream(js: JetStreamContext, stream: str, *, duplicate_window: 
         storage=StorageType.FILE,
         duplicate_window=duplicate_window,
     )
+    return await apply_stream_config(js, config)
+
+
+async def apply_stream_config(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
+    """Create a stream with ``config``, or update the existing one to it.
+
+    Raises:
+        StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage).
+    """
     try:
         return await js.add_stream(config)
     except BadRequestError:  # it exists with another configuration
@@ -127,7 +137,7 @@ async def ensure_stream(js: JetStreamContext, stream: str, *, duplicate_window: 
         return await js.update_stream(config)
     except APIError as exc:
         raise StreamConfigError(
-            f"stream {stream!r} exists with a configuration faasq cannot change ({exc.description}): "
+            f"stream {config.name!r} exists with a configuration faasq cannot change ({exc.description}): "
             "delete it or configure another stream name"
         ) from None
 

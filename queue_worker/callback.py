@@ -1,18 +1,29 @@
-"""Reporting a call's result: its function's body POSTed to ``X-Callback-Url``, retried, never re-run."""
+"""Reporting a call's result: its function's body POSTed to ``X-Callback-Url``, retried, never re-run.
+
+Connection errors and 5xx answers are retried with exponential backoff and jitter, for up to
+about a minute by default (``callback_attempts``, ``callback_initial_wait``,
+``callback_max_wait``); the call keeps its slot meanwhile and its heartbeat keeps its lease.
+A host the callback guard refuses (as written, or as resolved) is never contacted nor retried.
+With a signing secret, each POST is signed (see :mod:`queue_worker.signing`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
+from provider.callbackguard import CallbackGuard
 from provider.httpclient import SessionOwner
 from provider.queue import QueuedCall
 from queue_worker.outcome import Attempt, Outcome
+from queue_worker.resolver import CallbackRefused, GuardedResolver
+from queue_worker.signing import signature_headers
 
 __all__ = ["CallbackSender", "HttpCallbackSender", "callback_headers", "user_agent"]
 
@@ -76,24 +87,44 @@ class HttpCallbackSender(SessionOwner):
         attempts: most POSTs of one callback.
         initial_wait: seconds before the second POST; the wait doubles (with jitter) up to ``max_wait``.
         max_wait: the longest wait between two POSTs.
+        signing_secret: signs every POST when set.
+        guard: the hosts callbacks may reach (by default all but link-local and cloud-metadata ones).
     """
 
-    def __init__(self, *, timeout: float, attempts: int, initial_wait: float = 0.1, max_wait: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        attempts: int,
+        initial_wait: float = 0.1,
+        max_wait: float = 2.0,
+        signing_secret: bytes | None = None,
+        guard: CallbackGuard | None = None,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._attempts = attempts
         self._first_wait = initial_wait
         self._wait = wait_exponential(multiplier=2 * initial_wait, max=max_wait) + wait_random(0, initial_wait)
         self._agent = user_agent()
+        self._secret = signing_secret
+        self._guard = guard or CallbackGuard()
         # No Content-Type unless the function sent one.
-        super().__init__(skip_auto_headers=("Content-Type",), auto_decompress=True)
+        super().__init__(
+            skip_auto_headers=("Content-Type",), auto_decompress=True, resolver=GuardedResolver(self._guard)
+        )
 
     async def send(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> str | None:
         """POST the result, retrying; failures are logged (with the call id) and returned, never raised."""
         if call.callback_url is None:
             return None
         try:
+            if (refusal := self._guard.refuse_url(call.callback_url)) is not None:
+                raise CallbackRefused(refusal)
             # The first POST goes without tenacity: its bookkeeping costs about as much as a POST on loopback.
             status = await self._post(call, outcome, attempt)
+        except CallbackRefused as exc:
+            logger.warning("callback to %s refused: %s", call.callback_url, exc)
+            return f"callback refused: {exc}"
         except _RETRYABLE as exc:
             return await self._retry(call, outcome, attempt, exc)
         if status >= 400:
@@ -113,6 +144,9 @@ class HttpCallbackSender(SessionOwner):
                 status: int = await retrying(self._post, call, outcome, attempt)
             except _RETRYABLE as exc:
                 failure = exc
+            except CallbackRefused as exc:  # the name now resolves to a refused address
+                logger.warning("callback to %s refused: %s", call.callback_url, exc)
+                return f"callback refused: {exc}"
             else:
                 if status >= 400:
                     logger.warning("callback to %s refused: HTTP %d; not retried", call.callback_url, status)
@@ -124,6 +158,8 @@ class HttpCallbackSender(SessionOwner):
     async def _post(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> int:
         url = call.callback_url or ""
         headers = callback_headers(call, outcome, attempt, self._agent)
+        if self._secret is not None:
+            headers |= signature_headers(self._secret, int(time.time()), call.call_id, outcome.body)
         async with self.session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
             await response.read()
             if response.status >= 500:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from provider.callbackguard import CallbackGuard
+from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM
 from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, queue_subject
 from provider.retries import MAX_ATTEMPTS, parse_codes
 from provider.types import GoDuration
@@ -60,7 +62,6 @@ class WorkerSettings(BaseSettings):
     faas_reconnect_delay: GoDuration = Field(timedelta(seconds=2), description="Wait between NATS reconnect attempts.")
     upstream_timeout: GoDuration = Field(timedelta(minutes=5), description="Longest time one function call may take.")
     callback_timeout: GoDuration = Field(timedelta(seconds=10), description="Longest time one callback POST may take.")
-    callback_attempts: int = Field(4, ge=1, description="Most POSTs of one callback (connection errors and 5xx).")
     max_retry_attempts: int = Field(
         3,
         ge=1,
@@ -88,6 +89,29 @@ class WorkerSettings(BaseSettings):
         description="A call older than this since its enqueue is dead-lettered rather than run (0: no limit). "
         "Annotation com.faasq.max_event_age and header X-Max-Event-Age override it.",
     )
+    callback_attempts: int = Field(10, ge=1, description="Most POSTs of one callback (connection errors and 5xx).")
+    callback_initial_wait: GoDuration = Field(
+        timedelta(milliseconds=500), description="Wait before a callback's second POST; it doubles, with jitter."
+    )
+    callback_max_wait: GoDuration = Field(
+        timedelta(seconds=10), description="Longest wait between two POSTs of a callback (10 attempts: about 1 minute)."
+    )
+    callback_signing_secret: SecretStr | None = Field(
+        None,
+        description="Sign every callback with HMAC-SHA256 under this secret; else the file "
+        "'callback-signing-secret' in secret_mount_path, if there is one.",
+    )
+    callback_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts, .domains, addresses and CIDRs callbacks may reach; empty: any."
+    )
+    callback_deny_link_local: bool = Field(
+        True, description="Refuse callbacks to link-local and cloud-metadata addresses and names not allowed above."
+    )
+    dead_letter_stream: str = Field(DEFAULT_DEAD_LETTER_STREAM, description="The JetStream stream of dead letters.")
+    dead_letter_max_age: GoDuration = Field(timedelta(days=14), description="How long a dead letter is kept.")
+    dead_letter_max_bytes: int = Field(
+        1024**3, ge=-1, description="Most bytes of dead letters kept, the oldest dropped first (-1: no limit)."
+    )
     shutdown_grace: GoDuration = Field(
         timedelta(seconds=25), description="On SIGTERM, how long in-flight calls may finish before they are cancelled."
     )
@@ -97,7 +121,7 @@ class WorkerSettings(BaseSettings):
         Path("/run/secrets/"), description="Folder holding the files basic-auth-user and basic-auth-password."
     )
 
-    @field_validator("faas_nats_channel")
+    @field_validator("faas_nats_channel", "dead_letter_stream")
     @classmethod
     def _stream_name(cls, value: str) -> str:
         if not _STREAM_NAME.match(value):
@@ -127,7 +151,16 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8081/, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("ack_wait", "faas_reconnect_delay", "upstream_timeout", "callback_timeout")
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        CallbackGuard(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator(
+        "ack_wait", "faas_reconnect_delay", "upstream_timeout", "callback_timeout", "callback_initial_wait",
+        "callback_max_wait", "dead_letter_max_age",
+    )  # fmt: skip
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -170,6 +203,24 @@ class WorkerSettings(BaseSettings):
             max_wait=self.max_retry_wait.total_seconds(),
             max_event_age=self.max_event_age.total_seconds(),
         )
+
+    @property
+    def callback_guard(self) -> CallbackGuard:
+        """What callbacks may reach."""
+        return CallbackGuard(self.callback_allowed_hosts, deny_link_local=self.callback_deny_link_local)
+
+    def signing_secret(self) -> bytes | None:
+        """The callback signing secret: the setting, else the file ``callback-signing-secret``, else None.
+
+        Raises:
+            OSError: the file exists but cannot be read.
+        """
+        if self.callback_signing_secret is not None:
+            return self.callback_signing_secret.get_secret_value().encode()
+        path = self.secret_mount_path / "callback-signing-secret"
+        if not path.exists():
+            return None
+        return path.read_text().strip().encode() or None
 
     @property
     def nats_url(self) -> str:

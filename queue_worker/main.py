@@ -18,6 +18,7 @@ import sys
 from contextlib import AsyncExitStack
 
 import nats
+from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from provider.calllog import configure_logging
@@ -27,7 +28,8 @@ from queue_worker.callback import HttpCallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.connection import connect
 from queue_worker.consumer import Consumer, Summary, subscribe
-from queue_worker.hooks import WorkerHooks
+from queue_worker.deadletters import DeadLetterHooks
+from queue_worker.hooks import HookChain, WorkerHooks
 from queue_worker.invoker import HttpInvoker
 
 __all__ = ["main", "run"]
@@ -69,10 +71,8 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
                 extra_headers=_credentials(settings),
             )
         )
-        callbacks = await stack.enter_async_context(
-            HttpCallbackSender(timeout=settings.callback_timeout.total_seconds(), attempts=settings.callback_attempts)
-        )
-        hooks = hooks or WorkerHooks()
+        callbacks = await stack.enter_async_context(_callback_sender(settings))
+        hooks = hooks or HookChain([_dead_letters(nc.jetstream(), settings)])
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
         consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks)
@@ -87,6 +87,27 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
     if lost.is_set() and not stop.is_set():
         raise ConnectionError(f"lost the connection to NATS at {settings.nats_url}")
     return summary
+
+
+def _callback_sender(settings: WorkerSettings) -> HttpCallbackSender:
+    return HttpCallbackSender(
+        timeout=settings.callback_timeout.total_seconds(),
+        attempts=settings.callback_attempts,
+        initial_wait=settings.callback_initial_wait.total_seconds(),
+        max_wait=settings.callback_max_wait.total_seconds(),
+        signing_secret=settings.signing_secret(),
+        guard=settings.callback_guard,
+    )
+
+
+def _dead_letters(js: JetStreamContext, settings: WorkerSettings) -> DeadLetterHooks:
+    return DeadLetterHooks(
+        js,
+        settings.dead_letter_stream,
+        max_age=settings.dead_letter_max_age.total_seconds(),
+        max_bytes=settings.dead_letter_max_bytes,
+        timeout=settings.ack_wait.total_seconds() / 3,
+    )
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -111,3 +111,34 @@ def test_gateway_credentials_are_read_only_with_basic_auth_via_the_gateway(tmp_p
                             functions_provider_url="http://p:1")  # fmt: skip
     assert _credentials(direct) == []
     assert _credentials(WorkerSettings()) == []
+
+
+def test_callback_and_dead_letter_defaults() -> None:
+    settings = WorkerSettings()
+    waits = [min(0.5 * 2**n, 10.0) for n in range(settings.callback_attempts - 1)]
+    assert 50 <= sum(waits) <= 70  # a receiver down for about a minute still gets its callback
+    assert (settings.callback_initial_wait, settings.callback_max_wait) == (
+        timedelta(seconds=0.5),
+        timedelta(seconds=10),
+    )
+    assert settings.callback_guard.refuse_host("169.254.169.254") is not None
+    assert settings.callback_guard.refuse_host("127.0.0.1") is None
+    assert (settings.dead_letter_stream, settings.dead_letter_max_age) == ("faas-dead-letters", timedelta(days=14))
+
+
+def test_the_signing_secret_setting_wins_over_the_file(tmp_path: Path) -> None:
+    (tmp_path / "callback-signing-secret").write_text(" from-file \n")
+    assert WorkerSettings(secret_mount_path=tmp_path).signing_secret() == b"from-file"
+    settings = WorkerSettings.model_validate({"secret_mount_path": tmp_path, "callback_signing_secret": "hunter2"})
+    assert settings.signing_secret() == b"hunter2"
+    assert "hunter2" not in repr(settings)
+    assert WorkerSettings(secret_mount_path=tmp_path / "none").signing_secret() is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("callback_allowed_hosts", "10.0.0.0/40"), ("dead_letter_stream", "a.b"), ("callback_max_wait", "0s")],
+)
+def test_bad_callback_and_dead_letter_settings(name: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=name):
+        WorkerSettings.model_validate({name: value})

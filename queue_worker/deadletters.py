@@ -1,0 +1,101 @@
+"""The worker's side of dead letters: calls given up on, and undeliverable callbacks, copied to the dead-letter stream.
+
+The copy is written before the call leaves the queue. If it cannot be written, the hook
+raises: the consumer then leaves the call unsettled, JetStream redelivers it after
+``ack_wait``, and nothing is lost. A callback that still fails after its retries is
+dead-lettered as a callback failure and the call is acked: the function is not run again.
+When the policy gives up on a call whose callback also failed, one dead letter says both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import nats.errors
+from nats.js import JetStreamContext
+
+from provider.deadletters import DeadLetterEntry, Kind, ensure_dead_letter_stream
+from provider.queue import QueuedCall
+from queue_worker.hooks import WorkerHooks
+from queue_worker.outcome import Failure, Outcome
+from queue_worker.policy import DeadLetter, Verdict
+
+__all__ = ["DeadLetterHooks", "DeadLetterWriteFailed"]
+
+logger = logging.getLogger(__name__)
+
+
+class DeadLetterWriteFailed(RuntimeError):
+    """The dead-letter stream did not store a call: it stays on the queue, to be redelivered."""
+
+
+class DeadLetterHooks(WorkerHooks):
+    """Writes dead letters to ``stream`` (created at start-up if missing).
+
+    Args:
+        js: the worker's JetStream context.
+        stream: the dead-letter stream.
+        max_age: seconds a dead letter is kept.
+        max_bytes: most bytes the stream keeps (-1: no limit).
+        timeout: seconds to wait for JetStream to acknowledge one dead letter.
+    """
+
+    def __init__(self, js: JetStreamContext, stream: str, *, max_age: float, max_bytes: int, timeout: float) -> None:
+        self._js = js
+        self._stream = stream
+        self._max_age = max_age
+        self._max_bytes = max_bytes
+        self._timeout = timeout
+        self._undelivered: dict[tuple[str, int], str] = {}
+
+    async def startup(self) -> None:
+        """Create the dead-letter stream, or bring it to this configuration."""
+        await ensure_dead_letter_stream(self._js, self._stream, max_age=self._max_age, max_bytes=self._max_bytes)
+
+    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        """Remember the failure: :meth:`call_finished` or :meth:`dead_letter` writes it, once the verdict is known."""
+        self._undelivered[(call.call_id, attempt)] = reason
+
+    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+        """Dead-letter an undelivered callback of a finished call (a given-up call is left to :meth:`dead_letter`)."""
+        if isinstance(verdict, DeadLetter):
+            return
+        reason = self._undelivered.pop((call.call_id, attempt), None)
+        if reason is not None:
+            await self._write(DeadLetterEntry(call, Kind.CALLBACK, reason, "callback", attempt, time.time_ns()))
+
+    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        """Write the dead letter of a call given up on.
+
+        Raises:
+            DeadLetterWriteFailed: it was not stored; the call must not be terminated.
+        """
+        kind = Kind.MAX_AGE if outcome.failure is Failure.EXPIRED else Kind.FUNCTION
+        if (callback := self._undelivered.pop((call.call_id, attempt), None)) is not None:
+            reason = f"{reason}; and its {callback}"
+        status = Kind.MAX_AGE.value if kind is Kind.MAX_AGE else _status(outcome)
+        await self._write(DeadLetterEntry(call, kind, reason, status, attempt, time.time_ns()))
+
+    async def _write(self, entry: DeadLetterEntry) -> None:
+        try:
+            ack = await self._js.publish(
+                entry.subject(self._stream), entry.call.body, timeout=self._timeout, headers=entry.nats_headers()
+            )
+        except (nats.errors.Error, OSError) as exc:
+            raise DeadLetterWriteFailed(
+                f"dead letter of call {entry.call.call_id} not stored ({exc or type(exc).__name__}): "
+                "left on the queue for redelivery"
+            ) from exc
+        logger.warning(
+            "call %s dead-lettered (%s: %s) as %s #%d",
+            entry.call.call_id,
+            entry.kind,
+            entry.reason,
+            ack.stream,
+            ack.seq,
+        )
+
+
+def _status(outcome: Outcome) -> str:
+    return str(outcome.status) if outcome.status is not None else outcome.summary
