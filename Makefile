@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -n auto --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

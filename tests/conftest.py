@@ -1,4 +1,4 @@
-"""Fixtures shared by every suite: one real nats-server per test process."""
+"""Fixtures shared by every suite: one real nats-server per test process; the fault tests' measurements."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ def nats_url(nats_server: NatsServer) -> str:
 def unique_stream() -> str:
     """A stream name of this test's own, so tests sharing the server never see each other's calls."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the tests recorded as ``measured`` (the fault tests' duplicates and times)."""
+    lines = [
+        f"{report.nodeid}: {value}"
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "measured"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "measured")
+        for line in lines:
+            terminalreporter.write_line(line)

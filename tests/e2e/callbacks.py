@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,6 @@ import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from tests.e2e.running import until
-from tests.support import bound_socket
 
 
 @dataclass(frozen=True)
@@ -70,20 +70,66 @@ class Receiver:
         return grouped
 
 
+class ReceiverServer:
+    """Serves a receiver under uvicorn in a thread; it can go down and come back at the same URL.
+
+    A bound socket that never listens holds the port while the server is down, so connections are
+    refused (as when a receiver is down) and no other server can take the port meanwhile.
+    """
+
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+        self._reserved = _reusable()
+        self._reserved.bind(("127.0.0.1", 0))
+        self.port: int = self._reserved.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._listening: socket.socket | None = None
+
+    def start(self) -> None:
+        """Listen and serve; returns once uvicorn has started."""
+        sock = _reusable()
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(128)
+        self._listening = sock
+        config = uvicorn.Config(self._receiver, log_config=None, access_log=False, lifespan="off", loop="asyncio")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._server, self._thread = server, thread
+        thread.start()
+        until(lambda: server.started or None, within=10)
+
+    def stop(self) -> None:
+        """Stop serving: from now on connections are refused."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        if self._listening is not None:
+            self._listening.close()  # uvicorn closes it too; a server that failed to start may not have
+        self._server, self._thread, self._listening = None, None, None
+
+    def close(self) -> None:
+        """Stop and give the port back."""
+        self.stop()
+        self._reserved.close()
+
+
+def _reusable() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
 @contextmanager
 def serving(receiver: Receiver) -> Iterator[str]:
     """Serve ``receiver`` on a loopback socket in a thread; yields its base URL."""
-    with bound_socket() as sock:
-        config = uvicorn.Config(receiver, log_config=None, access_log=False, lifespan="off", loop="asyncio")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            until(lambda: server.started or None, within=10)
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
+    server = ReceiverServer(receiver)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.close()
 
 
 def socket_owner(local_port: int, remote_port: int, pids: list[int]) -> int | None:
