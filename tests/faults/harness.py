@@ -199,6 +199,15 @@ class Faults:
         """Runs and callbacks of ``accepted``, as they are now."""
         return Tally(accepted, self.runs(), self.called_back())
 
+    async def some_called_back(self, count: int, within: float = 60.0) -> int:
+        """Wait until at least ``count`` callbacks arrived (a run under way); returns how many."""
+
+        async def enough() -> int | None:
+            arrived = len(self.called_back())
+            return arrived if arrived >= count else None
+
+        return await eventually(enough, within=within, every=0.005)
+
     async def all_called_back(self, accepted: list[str], within: float) -> None:
         """Wait until every accepted call has at least one callback."""
 

@@ -50,13 +50,10 @@ def record(path: str, call_id: str) -> None:
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Recorder)
-    server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    try:
+    with ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Recorder) as server:
+        server.daemon_threads = True
         server.serve_forever()
-    finally:
-        server.server_close()
 
 
 if __name__ == "__main__":

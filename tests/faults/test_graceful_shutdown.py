@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import fault_stack
-from tests.support import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(120)]
 
@@ -26,11 +25,7 @@ async def test_sigterm_under_load_finishes_the_calls_in_flight_and_runs_every_ca
     with fault_stack(tmp_path) as faults:
         accepted = await faults.submit(CALLS, headers={"X-Sleep": "0.3"})
         stopped, staying = faults.worker(**WORKER), faults.worker(**WORKER)
-
-        async def some_done() -> bool | None:
-            return True if len(faults.called_back()) >= CALLS // 10 else None
-
-        await eventually(some_done, within=60)
+        await faults.some_called_back(CALLS // 10)
         signalled = time.monotonic()
         assert stopped.terminate() == 0, "\n".join(stopped.lines())
         drain = time.monotonic() - signalled

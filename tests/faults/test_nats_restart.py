@@ -27,11 +27,7 @@ async def test_a_nats_restart_loses_no_accepted_call(tmp_path: Path, report: Cal
     with fault_stack(tmp_path, env=GATEWAY) as faults:
         accepted = await faults.submit(BEFORE, headers={"X-Sleep": "0.02"})
         workers = [faults.worker(**WORKER), faults.worker(**WORKER)]
-
-        async def some_done() -> bool | None:
-            return True if len(faults.called_back()) >= BEFORE // 10 else None
-
-        await eventually(some_done, within=60)
+        await faults.some_called_back(BEFORE // 10)
         faults.stop_nats()
         stopped_at = time.monotonic()
         assert len(faults.called_back()) < BEFORE, "every call was done before the stop: nothing was tested"
@@ -62,9 +58,12 @@ async def test_a_nats_restart_loses_no_accepted_call(tmp_path: Path, report: Cal
         # Only calls in flight at the stop, whose ack was lost with the connection, may run twice.
         assert len(tally.duplicated) <= len(workers) * MAX_INFLIGHT, tally.duplicated
         assert tally.strangers <= refused_ids  # a 503 promises nothing: it may or may not have been stored
-        assert all(worker.process.poll() is None for worker in workers), "a worker exited instead of reconnecting"
-        for worker in workers:
-            assert any("NATS: reconnected" in line for line in worker.lines()), worker.lines()
+
+        async def reconnected() -> bool | None:
+            assert all(worker.process.poll() is None for worker in workers), "a worker exited instead of reconnecting"
+            return True if all(any("NATS: reconnected" in line for line in w.lines()) for w in workers) else None
+
+        await eventually(reconnected, within=30, every=0.1)
         report(
             f"{len(accepted)} calls accepted, NATS down {restarted_at - stopped_at:.1f}s: {DURING}/{DURING} refused "
             f"with 503; gateway accepting {gateway_back:.2f}s after the restart; {len(tally.duplicated)} calls ran "

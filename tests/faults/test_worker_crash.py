@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import fault_stack
-from tests.support import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(120)]
 
@@ -26,12 +25,7 @@ async def test_a_killed_worker_loses_no_call_and_duplicates_only_its_calls_in_fl
     with fault_stack(tmp_path) as faults:
         accepted = await faults.submit(CALLS, headers={"X-Sleep": "0.05"})
         killed, survivor = faults.worker(**WORKER), faults.worker(**WORKER)
-
-        async def some_done() -> int | None:
-            done = len(faults.called_back())
-            return done if done >= CALLS // 10 else None
-
-        await eventually(some_done, within=60, every=0.005)
+        await faults.some_called_back(CALLS // 10)
         killed.kill()
         done_at_kill, killed_at = len(faults.called_back()), time.monotonic()
         assert done_at_kill < CALLS, "every call was done before the kill: nothing was tested"
