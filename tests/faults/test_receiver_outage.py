@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.ti
 
 CALLS = 50
 OUTAGE = 3.0
-# Ten POSTs with backoff (0.1 s doubling up to 2 s) cover about 9 s: more than the outage.
-WORKER = {"callback_attempts": "10"}
+# Ten POSTs, 0.1 s apart at first, doubling up to 1 s: they span about 6 s, twice the outage.
+WORKER = {"callback_attempts": "10", "callback_initial_wait": "100ms", "callback_max_wait": "1s"}
 
 
 async def test_callbacks_wait_out_a_receiver_outage(tmp_path: Path, report: Callable[[str], None]) -> None:
