@@ -18,14 +18,23 @@ from urllib.parse import unquote
 
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import BodyTimeout, BodyTooLarge, GatewayError
-from gateway.functions import FunctionDirectory
+from gateway.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidRequest
+from gateway.functions import Destination, FunctionDirectory
 from gateway.jetstream import Publisher
 from gateway.responses import send_error, status_for
-from gateway.validation import call_id_of, callback_url_of, check_length, function_of
+from gateway.validation import (
+    RETRY_HEADERS,
+    call_id_of,
+    callback_url_of,
+    check_length,
+    effective_retry,
+    function_of,
+    retry_of,
+)
 from provider.calllog import call_id as call_id_var
 from provider.proxy import HOP_BY_HOP, end_to_end
 from provider.queue import DEFAULT_QUEUE, QueuedCall, call_subject
+from provider.retries import RetryOverrides
 
 __all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute"]
 
@@ -33,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/async-function/"
 _PREFIX = PREFIX.encode()
-_WATCHED = (b"x-call-id", b"x-callback-url", b"content-length")
+_COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length"})
+_WATCHED = _COMMON | RETRY_HEADERS.keys()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,7 @@ class _Head(NamedTuple):
     query: str
     callback_url: str | None
     headers: list[tuple[str, str]]
+    retry: RetryOverrides | None
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
@@ -86,15 +97,25 @@ def _parse(scope: Scope, default_namespace: str, max_body: int) -> _Head:
     try:
         check_length(watched.get(b"content-length"), max_body)
         callback_url = callback_url_of(watched.get(b"x-callback-url"))
+        # Most calls carry no retry header: look for them only when a header beyond the common ones is there.
+        retry = None if watched.keys() <= _COMMON else retry_of(watched)
     except GatewayError as exc:
         exc.call_id = call_id
         raise
     path = "/" + rest.decode("latin-1") if slash else "/"
     query = scope.get("query_string", b"").decode("latin-1")
-    return _Head(call_id, function, namespace, path, query, callback_url, headers)
+    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry)
 
 
-def _call(head: _Head, method: str, queue: str, enqueued_at_ns: int, body: bytes) -> QueuedCall:
+def _retry(head: _Head, destination: Destination) -> RetryOverrides | None:
+    if destination.retry_error:
+        raise InvalidRequest(destination.retry_error, function=head.function)
+    return effective_retry(head.retry, destination.retry)
+
+
+def _call(
+    head: _Head, method: str, destination: Destination, retry: RetryOverrides | None, enqueued_at_ns: int, body: bytes
+) -> QueuedCall:
     return QueuedCall(
         call_id=head.call_id,
         function=head.function,
@@ -104,9 +125,10 @@ def _call(head: _Head, method: str, queue: str, enqueued_at_ns: int, body: bytes
         query=head.query,
         callback_url=head.callback_url,
         enqueued_at_ns=enqueued_at_ns,
-        queue=queue or DEFAULT_QUEUE,
+        queue=destination.queue or DEFAULT_QUEUE,
         headers=head.headers,
         body=body,
+        retry=retry,
     )
 
 
@@ -181,6 +203,7 @@ class EnqueueRoute:
             destination = self._directory.cached(head.function, head.namespace) or (
                 await self._directory.destination_of(head.function, head.namespace)
             )
+            retry = _retry(head, destination)
             async with asyncio.timeout(self._limits.read_timeout):
                 body = await _read_body(receive, limit)
         except TimeoutError:
@@ -193,7 +216,7 @@ class EnqueueRoute:
         if body is None:
             logger.info("the caller went away before sending its whole body; nothing queued")
             return None
-        call = _call(head, scope["method"], destination.queue, started_ns, body)
+        call = _call(head, scope["method"], destination, retry, started_ns, body)
         subject = call_subject(destination.subject, call.call_id)
         receipt = await self._publisher.publish(subject, call, self._limits.enqueue_timeout)
         if receipt.duplicate:

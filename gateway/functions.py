@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from gateway.errors import FunctionNotFound, InvalidRequest, ProviderUnavailable, QueueMisconfigured
 from provider.queue import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
+from provider.retries import RetryOverrides
 from provider.types import FunctionStatus
 
-__all__ = ["Destination", "FunctionDirectory", "FunctionLookup", "ProviderLookup", "queue_of"]
+__all__ = ["Destination", "FunctionDirectory", "FunctionLookup", "ProviderLookup", "queue_of", "retry_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ class FunctionLookup(Protocol):
             InvalidRequest: the provider refused the name or namespace.
             ProviderUnavailable: the provider could not be asked, or answered with an error.
         """
+
+
+def retry_of(status: FunctionStatus) -> tuple[RetryOverrides | None, str]:
+    """The function's retry annotations, parsed; else None and why they are refused, naming the annotation."""
+    try:
+        return RetryOverrides.from_values(status.annotations or {}, lambda knob: knob.annotation), ""
+    except ValueError as exc:
+        return None, f"function {status.name!r} has an invalid annotation {exc}"
 
 
 def queue_of(status: FunctionStatus) -> str:
@@ -101,6 +110,10 @@ class Destination:
 
     queue: str
     subject: str
+    retry: RetryOverrides | None = None
+    """The function's own retry settings, from its ``com.openfaas.retry.*`` annotations."""
+    retry_error: str = ""
+    """Why the function's retry annotations are refused; its calls get 400 until they are fixed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +189,9 @@ class FunctionDirectory:
             subject = queue_subject(self._stream, queue)
         except ValueError as exc:
             raise QueueMisconfigured(f"function {name!r}: {QUEUE_ANNOTATION}: {exc}", function=name) from None
-        destination = Destination(queue, subject)
+        retry, retry_error = retry_of(status)
+        if retry_error:
+            logger.warning("%s; its async calls are refused", retry_error)
+        destination = Destination(queue, subject, retry, retry_error)
         self._entries[name, namespace] = _Entry(destination, self._clock() + self._ttl)
         return destination

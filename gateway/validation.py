@@ -1,17 +1,30 @@
-"""Pure checks of an async call's request: function name, callback URL, call id, declared length."""
+"""Pure checks of an async call's request: function name, callback URL, call id, declared length, retry settings."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from gateway.errors import BodyTooLarge, InvalidRequest
 from provider.queue import CALL_ID_PATTERN
+from provider.retries import OVERRIDES, RetryOverrides
 from provider.types import split_namespace
 
-__all__ = ["call_id_of", "callback_url_of", "check_length", "function_of"]
+__all__ = [
+    "RETRY_HEADERS",
+    "call_id_of",
+    "callback_url_of",
+    "check_length",
+    "effective_retry",
+    "function_of",
+    "retry_of",
+]
+
+RETRY_HEADERS = {knob.header.lower().encode(): knob.header for knob in OVERRIDES}
+"""The request headers that override a call's retry settings: their ASGI names, and how they are spelt."""
 
 # OpenFaaS: names match [-a-zA-Z_0-9.]+ and "name.ns" selects a namespace; no empty part (so no "..").
 _NAME = re.compile(r"\A[-a-zA-Z_0-9]+(?:\.[-a-zA-Z_0-9]+)?\Z")
@@ -74,3 +87,35 @@ def check_length(declared: str | None, limit: int) -> None:
     """
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
+
+
+def retry_of(watched: Mapping[bytes, str]) -> RetryOverrides | None:
+    """The retry settings a request's ``X-Retry-*`` and ``X-Max-Event-Age`` headers set, or None.
+
+    Raises:
+        InvalidRequest: a value does not parse, or the minimum wait is over the maximum.
+    """
+    values = {RETRY_HEADERS[key]: value for key, value in watched.items() if key in RETRY_HEADERS}
+    if not values:
+        return None
+    try:
+        return RetryOverrides.from_values(values, lambda knob: knob.header)
+    except ValueError as exc:
+        raise InvalidRequest(f"invalid retry header {exc}") from None
+
+
+def effective_retry(requested: RetryOverrides | None, annotated: RetryOverrides | None) -> RetryOverrides | None:
+    """A call's retry settings: its headers' over its function's annotations (the worker's fill the rest).
+
+    Raises:
+        InvalidRequest: together they set a minimum wait over the maximum.
+    """
+    if requested is None:
+        return annotated
+    merged = requested.over(annotated)
+    if merged.waits_cross():
+        raise InvalidRequest(
+            f"invalid retry headers: the minimum wait {merged.min_wait:g}s is over the maximum wait "
+            f"{merged.max_wait:g}s (the headers' settings over the function's annotations)"
+        )
+    return merged

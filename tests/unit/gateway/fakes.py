@@ -70,6 +70,10 @@ class FakeLookup:
         return self.functions.get((name, namespace))
 
 
-def function(name: str, namespace: str = "openfaas-fn", queue: str | None = None) -> FunctionStatus:
-    annotations = {"com.openfaas.queue": queue} if queue is not None else {}
+def function(
+    name: str, namespace: str = "openfaas-fn", queue: str | None = None, annotations: dict[str, str] | None = None
+) -> FunctionStatus:
+    annotations = dict(annotations or {})
+    if queue is not None:
+        annotations["com.openfaas.queue"] = queue
     return FunctionStatus(name=name, namespace=namespace, image="i", annotations=annotations)

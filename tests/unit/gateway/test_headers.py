@@ -8,6 +8,7 @@ import pytest
 
 from gateway.jetstream import encode_headers, message_size
 from provider.queue import QueuedCall
+from provider.retries import RetryOverrides
 
 _KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -35,7 +36,12 @@ CALL = QueuedCall(
 )
 
 
-@pytest.mark.parametrize("call", [CALL, QueuedCall(call_id="c-2", function="f", namespace="ns")])
+RETRYING = QueuedCall(
+    call_id="c-3", function="f", namespace="ns", retry=RetryOverrides(2, frozenset({503}), 0.001, 0.01, 5.0)
+)
+
+
+@pytest.mark.parametrize("call", [CALL, QueuedCall(call_id="c-2", function="f", namespace="ns"), RETRYING])
 def test_the_block_is_what_nats_py_would_send(call: QueuedCall) -> None:
     headers = call.nats_headers()
     assert encode_headers(headers) == nats_py_block(headers)
