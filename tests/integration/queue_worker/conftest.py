@@ -25,12 +25,13 @@ import pytest
 import uvicorn
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faasq.natsserver import NatsServer
 from provider.queue import QueuedCall, call_subject, ensure_stream, queue_subject
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Summary
+from queue_worker.hooks import WorkerHooks
 from queue_worker.main import run
 from tests.integration.provider.test_api import ROOT, provider_script
 from tests.support import bound_socket, eventually
@@ -153,21 +154,28 @@ class Receiver:
         return await eventually(all_there, within=within)
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    """A :class:`Receiver` under uvicorn on a loopback socket, with its base URL."""
-    app = Receiver()
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` under uvicorn on a loopback socket; yields its base URL."""
     sock = bound_socket()
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", loop="asyncio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await eventually(lambda: _started(server))
-        yield app, f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         await task
         sock.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    """A :class:`Receiver` under uvicorn on a loopback socket, with its base URL."""
+    app = Receiver()
+    async with serving(app) as url:
+        yield app, url
 
 
 async def _started(server: uvicorn.Server) -> bool | None:
@@ -200,10 +208,10 @@ def worker_settings(nats_server: NatsServer, stream: str, provider_url: str, **f
 
 
 @asynccontextmanager
-async def running(settings: WorkerSettings) -> AsyncIterator[list[Summary]]:
+async def running(settings: WorkerSettings, hooks: WorkerHooks | None = None) -> AsyncIterator[list[Summary]]:
     """A worker running in this event loop; yields a list that holds its summary once it stopped."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
+    task = asyncio.create_task(run(settings, stop, hooks))
     summaries: list[Summary] = []
     try:
         yield summaries
