@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import httpx
 import nats
 
 from faasq.natsserver import NatsServer
+from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
 from provider.queue import DEFAULT_STREAM
 from tests.e2e.callbacks import Receiver, ReceiverServer
 from tests.e2e.running import ENVIRON, ROOT, Stack, free_port
@@ -170,18 +171,26 @@ class Faults:
         headers = {"X-Callback-Url": f"{self.callbacks.url}/cb", **(headers or {})}
         return await client.post(f"/async-function/{FUNCTION}", content=b"x", headers=headers)
 
-    async def submit(self, count: int, headers: Mapping[str, str] | None = None, at_once: int = 32) -> list[str]:
-        """Make ``count`` async calls, ``at_once`` at a time; each must be accepted (202). Returns their call ids."""
+    async def submit(
+        self, count: int, headers: Mapping[str, str] | None = None, *, call_ids: Sequence[str] = (), at_once: int = 32
+    ) -> list[str]:
+        """Make ``count`` async calls, ``at_once`` at a time; each must be accepted (202). Returns their call ids.
+
+        ``call_ids``: the calls' own ``X-Call-Id`` (as many as ``count``); else the gateway picks them.
+        """
         limit = asyncio.Semaphore(at_once)
+        ids: list[str | None] = list(call_ids) or [None] * count
+        assert len(ids) == count
+
+        async def one(client: httpx.AsyncClient, call_id: str | None) -> str:
+            own = {"X-Call-Id": call_id} if call_id else {}
+            async with limit:
+                response = await self.post(client, {**(headers or {}), **own})
+            assert response.status_code == 202, (response.status_code, response.text)
+            return response.headers["X-Call-Id"]
+
         async with self.client() as client:
-
-            async def one() -> str:
-                async with limit:
-                    response = await self.post(client, headers)
-                assert response.status_code == 202, (response.status_code, response.text)
-                return response.headers["X-Call-Id"]
-
-            return list(await asyncio.gather(*(one() for _ in range(count))))
+            return list(await asyncio.gather(*(one(client, call_id) for call_id in ids)))
 
     def client(self) -> httpx.AsyncClient:
         """An HTTP client of the gateway."""
@@ -219,6 +228,21 @@ class Faults:
         except TimeoutError:
             missing = len(set(accepted) - set(self.called_back()))
             raise AssertionError(f"{missing} of {len(accepted)} calls had no callback within {within:g}s") from None
+
+    async def dead_letters(self) -> dict[str, DeadLetterEntry]:
+        """The dead-letter stream's entries, by call id."""
+        nc = await nats.connect(self.nats.url)
+        try:
+            js = nc.jetstream()
+            count = (await js.stream_info(DEFAULT_DEAD_LETTER_STREAM)).state.messages
+            if count == 0:
+                return {}
+            subscription = await js.pull_subscribe(f"{DEFAULT_DEAD_LETTER_STREAM}.>", stream=DEFAULT_DEAD_LETTER_STREAM)
+            messages = await subscription.fetch(count, timeout=5)
+        finally:
+            await nc.close()
+        entries = [DeadLetterEntry.from_message(m.headers, m.data, m.metadata.sequence.stream) for m in messages]
+        return {entry.call.call_id: entry for entry in entries}
 
     async def settled(self, within: float = 30.0) -> None:
         """Wait until the queue has nothing pending and nothing unacknowledged: no run or callback can follow."""

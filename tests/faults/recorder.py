@@ -3,12 +3,13 @@
 Each request appends its ``X-Call-Id`` and a newline to the file ``$RUNS`` in one ``O_APPEND``
 write, so lines from concurrent runs never mix and a test can count runs per call id.
 It sleeps ``X-Sleep`` seconds if the request carries that header, then echoes the body; with
-``FAIL_RATE`` set, that fraction of its runs answers 503 instead. Standard library only: the
-watchdog runs it with any Python.
+``FAIL_RATE`` set, about that fraction of its runs answers 503 instead: which ones is decided by
+:func:`failing` from the call id and the attempt (``X-Retry``), so a test knows the outcome of
+every run in advance. Standard library only: the watchdog runs it with any Python.
 """
 
+import hashlib
 import os
-import random
 import signal
 import sys
 import time
@@ -23,12 +24,13 @@ class Recorder(BaseHTTPRequestHandler):
     def _run(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        record(os.environ["RUNS"], self.headers.get("X-Call-Id", "-"))
+        call_id, attempt = self.headers.get("X-Call-Id", "-"), int(self.headers.get("X-Retry") or 1)
+        record(os.environ["RUNS"], call_id)
         time.sleep(float(self.headers.get("X-Sleep") or 0))
-        failing = random.random() < float(os.environ.get("FAIL_RATE") or 0)
-        if failing:
+        fails = failing(call_id, attempt, float(os.environ.get("FAIL_RATE") or 0))
+        if fails:
             body = b"failing this run on purpose\n"
-        self.send_response(503 if failing else 200)
+        self.send_response(503 if fails else 200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -38,6 +40,12 @@ class Recorder(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # a line per call would flood the provider's log
+
+
+def failing(call_id: str, attempt: int, rate: float) -> bool:
+    """Whether run ``attempt`` of ``call_id`` fails: a hash of both, compared with ``rate``."""
+    digest = hashlib.sha256(f"{call_id}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < rate * 2**64
 
 
 def record(path: str, call_id: str) -> None:
