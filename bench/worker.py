@@ -7,7 +7,8 @@ Each side gets its own stream. In alternating rounds it stores a backlog of call
 bodies, each with ``X-Callback-Url``), starts the side's processes, and times the callbacks
 from the first to the last: ``faasq-worker`` with 1 and with 2 processes (``gateway_invoke=false``,
 straight to the function), and the reference (below: fetch a batch, POST the function, POST
-the callback, ack, with nats-py and aiohttp). Every call must be called back exactly once.
+the callback, ack, with nats-py and aiohttp); and ``faasq-worker`` with 1 process and
+``call_status=false``, for the cost of keeping call status records. Every call must be called back exactly once.
 Then, with one process of each side running, it sends calls one at a time and reports the
 p50/p99 time from publish to callback. Run: ``.venv/bin/python bench/worker.py``.
 """
@@ -38,17 +39,23 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from faasq.natsserver import NatsServer
-from provider.queue import QueuedCall, ensure_stream
+from provider.queue import QueuedCall, call_subject, ensure_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SIDES = {"worker x1": ("bench-w1", 1), "worker x2": ("bench-w2", 2), "reference": ("bench-ref", 1)}
+SIDES = {
+    "worker x1": ("bench-w1", 1),
+    "x1 no status": ("bench-w1n", 1),
+    "worker x2": ("bench-w2", 2),
+    "reference": ("bench-ref", 1),
+}
+"""Each side: its stream and processes. ``x1 no status`` is ``worker x1`` with ``call_status=false``."""
 
 
 async def reference(nats_url: str, stream: str, function_url: str) -> None:
     """The reference loop: fetch a batch, run each call (POST the function, POST the callback, ack) at once."""
     nc = await nats.connect(nats_url)
-    sub = await nc.jetstream().pull_subscribe(f"{stream}.default", durable="ref", stream=stream)
+    sub = await nc.jetstream().pull_subscribe(f"{stream}.default.>", durable="ref", stream=stream)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
         async def one(msg: Any) -> None:
@@ -165,6 +172,7 @@ class Bench:
             "faas_nats_channel": stream,
             "gateway_invoke": "false",
             "functions_provider_url": self.function_url,
+            "call_status": "false" if side == "x1 no status" else "true",
         }
         return [subprocess.Popen([str(BIN / "faasq-worker")], env=env, cwd=ROOT) for _ in range(count)]
 
@@ -178,7 +186,8 @@ class Bench:
                     enqueued_at_ns=time.time_ns(), headers=[("Content-Type", "text/plain")], body=self.body,
                 )  # fmt: skip
                 sent[call.call_id] = call.enqueued_at_ns
-                calls.append(js.publish(f"{stream}.default", call.body, headers=call.nats_headers(), timeout=10))
+                subject = call_subject(f"{stream}.default", call.call_id)
+                calls.append(js.publish(subject, call.body, headers=call.nats_headers(), timeout=10))
             await asyncio.gather(*calls)
         return sent
 
@@ -235,15 +244,17 @@ class Bench:
                 for side in SIDES:
                     rate, cpu = await self.throughput(js, http, side)
                     rates[side].append(rate)
-                    print(f"round {number} {side:9s} {rate:7.0f} calls/s  CPU/call {cpu:5.0f} us", flush=True)
+                    print(f"round {number} {side:12s} {rate:7.0f} calls/s  CPU/call {cpu:5.0f} us", flush=True)
             latency = {side: await self.idle_latency(js, http, side) for side in ("worker x1", "reference")}
         await nc.close()
         print(f"\n{self.args.calls} calls x {self.args.rounds} rounds per side, 128 B bodies")
         for side, values in rates.items():
-            print(f"{side:9s} median {statistics.median(values):7.0f} calls/s")
+            print(f"{side:12s} median {statistics.median(values):7.0f} calls/s")
         reference_rate = statistics.median(rates["reference"])
         for side in ("worker x1", "worker x2"):
             print(f"ratio {side} / reference: {statistics.median(rates[side]) / reference_rate:.2f} (target >= 0.6)")
+        with_status = statistics.median(rates["worker x1"]) / statistics.median(rates["x1 no status"])
+        print(f"ratio worker x1 with / without call status: {with_status:.2f} (target >= 0.5)")
         for side, (p50, p99) in latency.items():
             print(f"idle latency {side:9s}: p50 {p50:5.2f} ms  p99 {p99:5.2f} ms ({self.args.idle_calls} calls)")
 

@@ -15,9 +15,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
+from nats.js import JetStreamContext
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import BasicAuth, read_credentials
+from gateway.calls import CallLedger, CallsRoute, JetStreamCalls
 from gateway.config import GatewaySettings
 from gateway.enqueue import EnqueueLimits, EnqueueRoute
 from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
@@ -89,7 +91,11 @@ def _health() -> PlainTextResponse:
 
 
 def create_app(
-    settings: GatewaySettings, *, publisher: Publisher | None = None, lookup: FunctionLookup | None = None
+    settings: GatewaySettings,
+    *,
+    publisher: Publisher | None = None,
+    lookup: FunctionLookup | None = None,
+    calls: CallLedger | None = None,
 ) -> FastAPI:
     """Build the gateway.
 
@@ -97,6 +103,7 @@ def create_app(
         settings: the gateway's settings.
         publisher: stores calls; by default JetStream at ``faas_nats_address``.
         lookup: asks about functions; by default the provider at ``functions_provider_url``.
+        calls: reads and cancels calls; by default the call status bucket, over the JetStream publisher's connection.
 
     Returns:
         The ASGI app. Its lifespan connects the publisher and lookup and opens the proxy's client.
@@ -122,12 +129,14 @@ def create_app(
     )
     enqueue = EnqueueRoute(directory, publisher, limits, default_namespace=settings.function_namespace)
     proxy = ProviderProxy(settings, version=_version())
+    calls = calls or _ledger(settings, publisher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await publisher.startup()
         try:
             _check_body_limit(settings, publisher)
+            await calls.startup()
             await lookup.startup()
             try:
                 async with proxy:
@@ -147,9 +156,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_api_route("/healthz", _health, methods=["GET"], response_class=PlainTextResponse, summary="Liveness")
-    front: ASGIApp = GatewayRoutes(app.fastapi, enqueue=enqueue, proxy=proxy)
+    front: ASGIApp = GatewayRoutes(app.fastapi, enqueue=enqueue, proxy=proxy, calls=CallsRoute(calls))
     app.front = BasicAuth(front, credentials=credentials) if credentials is not None else front
     return app
+
+
+def _ledger(settings: GatewaySettings, publisher: Publisher) -> CallLedger:
+    def jetstream() -> JetStreamContext | None:
+        # Another publisher (a test's) has no JetStream: the call routes then answer 503.
+        return publisher.jetstream if isinstance(publisher, JetStreamPublisher) else None
+
+    return JetStreamCalls(
+        jetstream,
+        stream=settings.faas_nats_channel,
+        bucket=settings.status_bucket,
+        ttl=settings.status_ttl,
+    )
 
 
 def _check_body_limit(settings: GatewaySettings, publisher: Publisher) -> None:

@@ -2,6 +2,7 @@
 
 With ``basic_auth=true`` the credentials are the files ``basic-auth-user`` and
 ``basic-auth-password`` in ``secret_mount_path``. ``/system/*`` and faasq's admin routes
+(``/async-calls/*`` and its alias, the cancel form ``DELETE /async-function/<call-id>``)
 require them; ``/function/``, ``/async-function/`` and ``/healthz`` stay open.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.calls import cancel_form_call_id
 from provider.proxy import send_text
 
 __all__ = ["PROTECTED_PREFIXES", "BasicAuth", "Credentials", "is_protected", "parse_basic_auth", "read_credentials"]
@@ -76,9 +78,11 @@ def parse_basic_auth(header: str | None) -> Credentials | None:
     return Credentials(user, password) if colon else None
 
 
-def is_protected(path: str) -> bool:
-    """Whether ``path`` needs credentials."""
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES)
+def is_protected(path: str, method: str = "GET") -> bool:
+    """Whether a request for ``path`` with ``method`` needs credentials."""
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES):
+        return True
+    return cancel_form_call_id(method, path) is not None
 
 
 class BasicAuth:
@@ -95,7 +99,7 @@ class BasicAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the credentials of a protected request; pass everything else on."""
-        if scope["type"] != "http" or not is_protected(scope["path"]) or self._authorized(scope):
+        if scope["type"] != "http" or not is_protected(scope["path"], scope["method"]) or self._authorized(scope):
             await self.app(scope, receive, send)
             return
         # OpenFaaS: exactly this challenge and body.

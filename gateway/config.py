@@ -7,9 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
 from provider.queue import DEFAULT_STREAM
 from provider.types import DEFAULT_NAMESPACE, GoDuration
 
@@ -68,6 +69,10 @@ class GatewaySettings(BaseSettings):
     function_cache_ttl: GoDuration = Field(
         timedelta(seconds=5), description="How long a function looked up for /async-function/ is remembered."
     )
+    status_bucket: str = Field(DEFAULT_BUCKET, description="The JetStream key-value bucket of call status records.")
+    status_ttl: GoDuration = Field(
+        DEFAULT_TTL, description="How long a call's status record lives after its last change."
+    )
     enqueue_timeout: GoDuration = Field(
         timedelta(seconds=5),
         description="Longest wait for JetStream to acknowledge an async call (then 503), and for a function lookup.",
@@ -89,11 +94,12 @@ class GatewaySettings(BaseSettings):
             raise ValueError(f"invalid DNS suffix {value!r}: use dot-separated labels of letters, digits and '-'")
         return suffix
 
-    @field_validator("faas_nats_channel")
+    @field_validator("faas_nats_channel", "status_bucket")
     @classmethod
-    def _stream_name(cls, value: str) -> str:
+    def _stream_name(cls, value: str, info: ValidationInfo) -> str:
         if not _STREAM_NAME.match(value):
-            raise ValueError(f"invalid stream name {value!r}: use 1-64 letters, digits, '_' or '-'")
+            what = "stream" if info.field_name == "faas_nats_channel" else "bucket"
+            raise ValueError(f"invalid {what} name {value!r}: use 1-64 letters, digits, '_' or '-'")
         return value
 
     @field_validator(
@@ -103,6 +109,7 @@ class GatewaySettings(BaseSettings):
         "enqueue_timeout",
         "faas_reconnect_delay",
         "function_cache_ttl",
+        "status_ttl",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

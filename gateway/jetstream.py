@@ -117,6 +117,11 @@ class JetStreamPublisher:
         """The connected server's ``max_payload``."""
         return self._nc.max_payload if self._nc is not None else 0
 
+    @property
+    def jetstream(self) -> JetStreamContext | None:
+        """The JetStream context, once connected (the call status routes share the connection)."""
+        return self._js
+
     async def startup(self) -> None:
         """Connect, then create or update the stream.
 

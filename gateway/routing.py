@@ -1,13 +1,14 @@
 """Pure ASGI dispatch of the gateway's hot routes, in front of the FastAPI app.
 
-``/async-function/``, ``/function/`` and ``/system/`` skip FastAPI's routing and
-exception middleware; everything else (``/healthz``, ``/docs``) goes on to the app.
+``/async-function/``, ``/async-calls/``, ``/function/`` and ``/system/`` skip FastAPI's
+routing and exception middleware; everything else (``/healthz``, ``/docs``) goes on to the app.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.calls import CALLS_PREFIX, CallsRoute, cancel_form_call_id
 from gateway.enqueue import PREFIX, EnqueueRoute
 from gateway.proxy import ProviderProxy
 
@@ -21,19 +22,25 @@ class GatewayRoutes:
         app: the rest of the application.
         enqueue: serves ``/async-function/``.
         proxy: serves ``/function/`` and ``/system/``.
+        calls: serves ``/async-calls/`` and ``DELETE /async-function/<call-id>``.
     """
 
-    def __init__(self, app: ASGIApp, enqueue: EnqueueRoute, proxy: ProviderProxy) -> None:
+    def __init__(self, app: ASGIApp, enqueue: EnqueueRoute, proxy: ProviderProxy, calls: CallsRoute) -> None:
         self.app = app
         self.enqueue = enqueue
         self.proxy = proxy
+        self.calls = calls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch on the path's first segment."""
         if scope["type"] == "http":
             path: str = scope["path"]
             if path.startswith(PREFIX):
-                await self.enqueue(scope, receive, send)
+                cancelling = scope["method"] == "DELETE" and cancel_form_call_id("DELETE", path) is not None
+                await (self.calls if cancelling else self.enqueue)(scope, receive, send)
+                return
+            if path.startswith(CALLS_PREFIX):
+                await self.calls(scope, receive, send)
                 return
             if path.startswith("/function/"):
                 await self.proxy.invoke(scope, receive, send)

@@ -123,6 +123,7 @@ class CallRecord(BaseModel):
         status_code: the function's HTTP status of the last run (503/504 without a response).
         duration: seconds the last run took.
         reason: why the call failed, was dead-lettered or cancelled.
+        callback_error: why the final callback could not be delivered, if it could not.
         result: the function's response body, if results are kept.
     """
 
@@ -143,6 +144,7 @@ class CallRecord(BaseModel):
     status_code: int | None = None
     duration: float | None = None
     reason: str | None = None
+    callback_error: str | None = None
     result: CallResult | None = None
 
     def to(self, state: CallState, **changes: object) -> CallRecord:
@@ -193,11 +195,14 @@ def claim(current: CallRecord | None, call: QueuedCall, attempt: int, max_attemp
     """The record of a worker starting run ``attempt`` of ``call``, or None if the call must not run.
 
     A call runs if it has no record or one that has not started; a record left ``running``
-    by a worker that died is taken over (JetStream redelivered the call to us). A cancelled
-    or finished call is not run again.
+    by a worker that died is taken over (JetStream redelivered the call to us). If this
+    enqueue of the call (same enqueue time) was cancelled or has finished, it does not run
+    again; a later enqueue with the same call id (resent after the duplicate window) does.
     """
     if current is not None and current.state in TERMINAL:
-        return None
+        if current.enqueued_at == _from_ns(call.enqueued_at_ns):
+            return None
+        current = None
     base = current or queued_record(call)
     return base.to(
         CallState.RUNNING,

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from provider.callbackguard import CallbackGuard
 from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM
+from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
 from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, queue_subject
 from provider.retries import MAX_ATTEMPTS, parse_codes
 from provider.types import GoDuration
@@ -115,6 +116,14 @@ class WorkerSettings(BaseSettings):
     shutdown_grace: GoDuration = Field(
         timedelta(seconds=25), description="On SIGTERM, how long in-flight calls may finish before they are cancelled."
     )
+    call_status: bool = Field(True, description="Keep each call's status record in the call status bucket.")
+    status_bucket: str = Field(DEFAULT_BUCKET, description="The JetStream key-value bucket of call status records.")
+    status_ttl: GoDuration = Field(
+        DEFAULT_TTL, description="How long a call's status record lives after its last change."
+    )
+    status_result_bytes: int = Field(
+        0, ge=0, description="Keep up to this many bytes of each function's response in its status record (0: none)."
+    )
     write_debug: bool = Field(False, description="Log every call at debug level.")
     basic_auth: bool = Field(False, description="Send the gateway's basic auth credentials with each invocation.")
     secret_mount_path: Path = Field(
@@ -132,6 +141,13 @@ class WorkerSettings(BaseSettings):
     @classmethod
     def _queue_name(cls, value: str) -> str:
         queue_subject("s", value)  # raises ValueError with the rule
+        return value
+
+    @field_validator("status_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not _STREAM_NAME.match(value):
+            raise ValueError(f"invalid bucket name {value!r}: use 1-32 letters, digits, '_' or '-'")
         return value
 
     @field_validator("faas_nats_queue_group")
@@ -159,7 +175,7 @@ class WorkerSettings(BaseSettings):
 
     @field_validator(
         "ack_wait", "faas_reconnect_delay", "upstream_timeout", "callback_timeout", "callback_initial_wait",
-        "callback_max_wait", "dead_letter_max_age",
+        "callback_max_wait", "dead_letter_max_age", "status_ttl",
     )  # fmt: skip
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

@@ -31,6 +31,7 @@ from queue_worker.consumer import Consumer, Summary, subscribe
 from queue_worker.deadletters import DeadLetterHooks
 from queue_worker.hooks import HookChain, WorkerHooks
 from queue_worker.invoker import HttpInvoker
+from queue_worker.status import StatusHooks
 
 __all__ = ["main", "run"]
 
@@ -72,7 +73,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
             )
         )
         callbacks = await stack.enter_async_context(_callback_sender(settings))
-        hooks = hooks or HookChain([_dead_letters(nc.jetstream(), settings)])
+        hooks = hooks or _hooks(settings, nc.jetstream())
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
         consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks)
@@ -108,6 +109,18 @@ def _dead_letters(js: JetStreamContext, settings: WorkerSettings) -> DeadLetterH
         max_bytes=settings.dead_letter_max_bytes,
         timeout=settings.ack_wait.total_seconds() / 3,
     )
+
+
+def _hooks(settings: WorkerSettings, js: JetStreamContext) -> WorkerHooks:
+    """The worker's hooks, in the order they run."""
+    chain: list[WorkerHooks] = []
+    if settings.call_status:
+        status = StatusHooks(
+            js, bucket=settings.status_bucket, ttl=settings.status_ttl, result_bytes=settings.status_result_bytes
+        )
+        chain.append(status)
+    chain.append(_dead_letters(js, settings))
+    return HookChain(chain)
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -41,6 +41,15 @@ def test_a_cancelled_or_finished_call_is_not_claimed(state: CallState) -> None:
     assert claim(record(state), CALL, 1, None) is None
 
 
+def test_a_later_enqueue_with_the_same_call_id_runs_again() -> None:
+    resent = QueuedCall(call_id="c-1", function="echo", namespace="fn", enqueued_at_ns=CALL.enqueued_at_ns + 1000)
+    claimed = claim(record(CallState.SUCCEEDED, attempt=3), resent, 1, None)
+    assert claimed is not None
+    assert (claimed.state, claimed.attempt, claimed.enqueued_at) == (
+        CallState.RUNNING, 1, queued_record(resent).enqueued_at,
+    )  # fmt: skip
+
+
 def test_a_claim_keeps_a_known_max_attempts() -> None:
     claimed = claim(queued_record(CALL).model_copy(update={"max_attempts": 3}), CALL, 1, None)
     assert claimed is not None

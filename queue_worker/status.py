@@ -1,0 +1,162 @@
+"""Status hooks: the worker keeps each call's status record up to date as it runs the call.
+
+A run starts with a claim (:func:`provider.callstatus.claim`): a revision-checked write of
+``running`` that fails if a cancel got in first, in which case the call is not run. A call
+whose first delivery finds no record (the common case: the gateway writes none) is claimed
+with one create-if-absent write; any other case reads the record and updates it at the
+revision read. The end of the run is written at the claim's revision, so a run that a
+redelivery took over can never overwrite the newer run's record. Each write is awaited
+before the message is settled: a worker that dies in between leaves a record the next
+delivery can act on (a finished call is acked without running again).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import partial
+
+from nats.js import JetStreamContext
+
+from provider.callstatus import (
+    CallRecord,
+    CallResult,
+    CallState,
+    CallStore,
+    Versioned,
+    claim,
+    now,
+    queued_record,
+)
+from provider.queue import QueuedCall
+from queue_worker.hooks import WorkerHooks
+from queue_worker.outcome import Outcome
+from queue_worker.policy import Ack, Retry, Verdict
+
+__all__ = ["StatusHooks", "final_state", "finished_record"]
+
+logger = logging.getLogger(__name__)
+
+
+def final_state(outcome: Outcome) -> CallState:
+    """A finished run's state: ``succeeded`` for the function's 2xx, else ``failed``."""
+    return CallState.SUCCEEDED if outcome.status is not None and 200 <= outcome.status < 300 else CallState.FAILED
+
+
+def finished_record(
+    claimed: CallRecord, outcome: Outcome, verdict: Ack | Retry, *, result_bytes: int = 0, callback_error: str | None
+) -> CallRecord:
+    """The record after a run that ended in ``outcome`` with ``verdict`` (retry later, or done)."""
+    stamp = now()
+    fields: dict[str, object] = {
+        "status_code": outcome.reported_status,
+        "duration": round(outcome.duration, 6),
+        "reason": None if final_state(outcome) is CallState.SUCCEEDED else _reason(outcome),
+    }
+    if isinstance(verdict, Retry):
+        return claimed.to(CallState.RETRYING, next_attempt_at=stamp + timedelta(seconds=verdict.delay), **fields)
+    if callback_error is not None:
+        fields["callback_error"] = callback_error
+    if result_bytes > 0:
+        fields["result"] = CallResult.of(outcome.body, outcome.content_type, result_bytes)
+    return claimed.to(final_state(outcome), finished_at=stamp, **fields)
+
+
+def _reason(outcome: Outcome) -> str:
+    return f"{outcome.summary}: {outcome.detail}" if outcome.detail else outcome.summary
+
+
+class StatusHooks(WorkerHooks):
+    """Records each call's status in the call status bucket.
+
+    Args:
+        js: the JetStream context the bucket is opened with at :meth:`startup`.
+        bucket: the bucket's name.
+        ttl: how long a record lives after its last write.
+        result_bytes: keep up to this many bytes of the function's response in the record (0: none).
+        max_attempts: the most runs of a call, if the worker knows it.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        bucket: str,
+        ttl: timedelta,
+        result_bytes: int = 0,
+        max_attempts: int | None = None,
+    ) -> None:
+        self._js = js
+        self._bucket = bucket
+        self._ttl = ttl
+        self._result_bytes = result_bytes
+        self._max_attempts = max_attempts
+        self._store: CallStore | None = None
+        self._claimed: dict[str, Versioned] = {}
+        self._callback_errors: dict[str, str] = {}
+
+    @property
+    def store(self) -> CallStore:
+        """The bucket's store (after :meth:`startup`)."""
+        if self._store is None:
+            raise RuntimeError("StatusHooks.startup() has not run")
+        return self._store
+
+    async def startup(self) -> None:
+        """Create or bind the call status bucket."""
+        self._store = await CallStore.open(self._js, self._bucket, self._ttl)
+
+    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
+        """Claim the call; False if it was cancelled or has finished already (a redelivery after its end)."""
+        claimed = await self._claim(call, attempt)
+        if claimed is None:
+            return False
+        self._claimed[call.call_id] = claimed
+        return True
+
+    async def _claim(self, call: QueuedCall, attempt: int) -> Versioned | None:
+        decide = partial(claim, call=call, attempt=attempt, max_attempts=self._max_attempts)
+        # First delivery: the gateway wrote no record, so one create-if-absent usually settles it.
+        if attempt == 1 and (running := decide(None)) is not None:
+            revision = await self.store.create(running)
+            if revision is not None:
+                return Versioned(running, revision)
+        stored, changed = await self.store.transition(call.call_id, decide)
+        if not changed:
+            state = stored.record.state if stored else "?"
+            logger.info("call %s is %s: not run again", call.call_id, state)
+            return None
+        return stored
+
+    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        """Remember why the callback failed, for the final record."""
+        self._callback_errors[call.call_id] = reason
+
+    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+        """Record ``succeeded``/``failed``, or ``retrying`` and when; ``dead`` is :meth:`dead_letter`'s."""
+        callback_error = self._callback_errors.pop(call.call_id, None)
+        if not isinstance(verdict, Ack | Retry):
+            return
+        claimed = self._claimed.pop(call.call_id, None)
+        if claimed is None:  # pragma: no cover - call_started always claims before a run
+            return
+        new = finished_record(
+            claimed.record, outcome, verdict, result_bytes=self._result_bytes, callback_error=callback_error
+        )
+        if await self.store.update(new, claimed.revision) is None:
+            logger.info("call %s: its status moved on since this run started; not overwritten", call.call_id)
+
+    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+        """Record ``dead`` with ``reason``."""
+        claimed = self._claimed.pop(call.call_id, None)
+        base = claimed.record if claimed else queued_record(call)
+        dead = base.to(
+            CallState.DEAD,
+            attempt=max(attempt, base.attempt),
+            finished_at=now(),
+            next_attempt_at=None,
+            status_code=outcome.reported_status,
+            duration=round(outcome.duration, 6),
+            reason=reason,
+        )
+        await self.store.put(dead)
