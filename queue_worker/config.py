@@ -12,8 +12,8 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from provider.callbackguard import CallbackGuard
-from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM
 from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
+from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM
 from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, queue_subject
 from provider.retries import MAX_ATTEMPTS, parse_codes
 from provider.types import GoDuration

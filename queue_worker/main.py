@@ -112,14 +112,21 @@ def _dead_letters(js: JetStreamContext, settings: WorkerSettings) -> DeadLetterH
 
 
 def _hooks(settings: WorkerSettings, js: JetStreamContext) -> WorkerHooks:
-    """The worker's hooks, in the order they run."""
-    chain: list[WorkerHooks] = []
+    """The worker's hooks, in the order they run.
+
+    Dead letters before status: a call's record says ``dead`` only once its dead letter is
+    stored, else a redelivery would find it finished and never store it.
+    """
+    chain: list[WorkerHooks] = [_dead_letters(js, settings)]
     if settings.call_status:
         status = StatusHooks(
-            js, bucket=settings.status_bucket, ttl=settings.status_ttl, result_bytes=settings.status_result_bytes
+            js,
+            bucket=settings.status_bucket,
+            ttl=settings.status_ttl,
+            result_bytes=settings.status_result_bytes,
+            policy=settings.retry_policy,
         )
         chain.append(status)
-    chain.append(_dead_letters(js, settings))
     return HookChain(chain)
 
 

@@ -31,7 +31,7 @@ from provider.callstatus import (
 from provider.queue import QueuedCall
 from queue_worker.hooks import WorkerHooks
 from queue_worker.outcome import Outcome
-from queue_worker.policy import Ack, Retry, Verdict
+from queue_worker.policy import Ack, Retry, RetryPolicy, Verdict
 
 __all__ = ["StatusHooks", "final_state", "finished_record"]
 
@@ -74,7 +74,7 @@ class StatusHooks(WorkerHooks):
         bucket: the bucket's name.
         ttl: how long a record lives after its last write.
         result_bytes: keep up to this many bytes of the function's response in the record (0: none).
-        max_attempts: the most runs of a call, if the worker knows it.
+        policy: the worker's retry policy, which a call's own settings may override (for ``max_attempts``).
     """
 
     def __init__(
@@ -84,13 +84,13 @@ class StatusHooks(WorkerHooks):
         bucket: str,
         ttl: timedelta,
         result_bytes: int = 0,
-        max_attempts: int | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self._js = js
         self._bucket = bucket
         self._ttl = ttl
         self._result_bytes = result_bytes
-        self._max_attempts = max_attempts
+        self._policy = policy
         self._store: CallStore | None = None
         self._claimed: dict[str, Versioned] = {}
         self._callback_errors: dict[str, str] = {}
@@ -115,7 +115,8 @@ class StatusHooks(WorkerHooks):
         return True
 
     async def _claim(self, call: QueuedCall, attempt: int) -> Versioned | None:
-        decide = partial(claim, call=call, attempt=attempt, max_attempts=self._max_attempts)
+        max_attempts = self._policy.overridden(call.retry).max_attempts if self._policy else None
+        decide = partial(claim, call=call, attempt=attempt, max_attempts=max_attempts)
         # First delivery: the gateway wrote no record, so one create-if-absent usually settles it.
         if attempt == 1 and (running := decide(None)) is not None:
             revision = await self.store.create(running)

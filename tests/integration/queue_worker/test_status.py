@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from faasq.natsserver import NatsServer
 from provider.callstatus import CallRecord, CallResult, CallState, CallStore, cancel, queued_record
 from queue_worker.outcome import Failure, Outcome
-from queue_worker.policy import Ack, DeadLetter, Retry
+from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy
 from queue_worker.status import StatusHooks
 from tests.integration.queue_worker.conftest import (
     Receiver,
@@ -69,7 +69,7 @@ async def test_a_call_goes_from_running_to_succeeded_with_its_result(
     assert done.finished_at >= started.started_at + timedelta(seconds=0.4)
 
 
-async def test_a_function_that_is_down_ends_failed_with_the_reason(
+async def test_a_function_that_is_down_ends_dead_with_the_reason(
     nats_server: NatsServer, unique_stream: str, js: JetStreamContext, store: CallStore,
     receiver: tuple[Receiver, str],
 ) -> None:  # fmt: skip
@@ -77,12 +77,11 @@ async def test_a_function_that_is_down_ends_failed_with_the_reason(
     with socket.socket() as down:
         down.bind(("127.0.0.1", 0))
         provider = f"http://127.0.0.1:{down.getsockname()[1]}"
-        async with running(worker_settings(nats_server, unique_stream, provider)):
+        async with running(worker_settings(nats_server, unique_stream, provider, max_retry_attempts=1)):
             await publish(js, unique_stream, call("down", "cat", f"{url}/cb"))
-            failed = await eventually(in_state(store, "down", CallState.FAILED))
-    assert (failed.status_code, failed.result) == (503, None)
-    assert failed.reason is not None
-    assert failed.reason.startswith("connection error")
+            dead = await eventually(in_state(store, "down", CallState.DEAD))
+    assert (dead.status_code, dead.attempt, dead.result) == (503, 1, None)
+    assert dead.reason == "connection error after 1 attempt"
 
 
 async def test_a_cancelled_call_is_acked_without_running(
@@ -147,7 +146,7 @@ async def _empty(js: JetStreamContext, stream: str) -> bool | None:
 
 
 async def test_retrying_then_dead_with_the_reason(js: JetStreamContext, unique_stream: str, store: CallStore) -> None:
-    hooks = StatusHooks(js, bucket=f"{unique_stream}-calls", ttl=timedelta(hours=1), max_attempts=2)
+    hooks = StatusHooks(js, bucket=f"{unique_stream}-calls", ttl=timedelta(hours=1), policy=RetryPolicy(max_attempts=2))
     await hooks.startup()
     queued = call("flaky", "cat", None)
     failed = Outcome(status=503, duration=0.25)
