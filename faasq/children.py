@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from faasq.errors import StackFailed
 from faasq.natsserver import NatsServerError, nats_argv, read_address, read_monitor_address
 from faasq.supervisor import ChildSpec, Supervisor
+from provider.queue import DEFAULT_QUEUE
 
 __all__ = [
     "HOST",
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 HOST = "127.0.0.1"
-_QUEUE = "default"
 _WORKER_DRAIN = 35.0  # over the worker's own grace period, so a drain is never cut short by SIGKILL
 
 
@@ -66,7 +66,8 @@ class StackPlan:
         nats: the NATS server the gateway and workers use.
         provider: the provider's listening socket (a private loopback port).
         gateway: the gateway's listening socket (the public URL).
-        workers: how many queue worker processes to run.
+        workers: how many queue worker processes to run for the default queue.
+        queues: the other queues the stack's functions name; each gets one worker (when ``workers`` > 0).
     """
 
     state_dir: Path
@@ -75,6 +76,7 @@ class StackPlan:
     provider: socket.socket
     gateway: socket.socket
     workers: int
+    queues: tuple[str, ...] = ()
 
 
 def parse_nats_url(url: str) -> NatsAddress:
@@ -198,15 +200,17 @@ def gateway_spec(sock: socket.socket, provider_url: str, nats: NatsAddress, envi
     )
 
 
-def worker_spec(index: int, provider_url: str, nats: NatsAddress, environ: Mapping[str, str]) -> ChildSpec:
-    """Queue worker number ``index`` (from 1), invoking functions through the provider.
+def worker_spec(
+    index: int, provider_url: str, nats: NatsAddress, environ: Mapping[str, str], queue: str = DEFAULT_QUEUE
+) -> ChildSpec:
+    """Queue worker number ``index`` (from 1) of ``queue``, invoking functions through the provider.
 
     Not through the gateway: it stops first, and the calls the workers drain must still run.
     """
     settings = {**_nats_env(nats), "gateway_invoke": "false", "functions_provider_url": f"{provider_url}/"}
     return ChildSpec(
-        name=f"worker-{index}",
-        argv=[sys.executable, "-m", "queue_worker.main", "--queue", _QUEUE],
+        name=f"worker-{index}" if queue == DEFAULT_QUEUE else f"worker-{queue}-{index}",
+        argv=[sys.executable, "-m", "queue_worker.main", "--queue", queue],
         env={**environ, **settings},
         stop_order=1,
         stop_timeout=_WORKER_DRAIN,
@@ -220,4 +224,5 @@ def stack_children(plan: StackPlan) -> list[ChildSpec]:
         provider_spec(plan.provider, plan.state_dir, plan.environ),
         gateway_spec(plan.gateway, provider_url, plan.nats, plan.environ),
         *(worker_spec(n, provider_url, plan.nats, plan.environ) for n in range(1, plan.workers + 1)),
+        *(worker_spec(1, provider_url, plan.nats, plan.environ, queue) for queue in plan.queues if plan.workers),
     ]

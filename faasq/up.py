@@ -28,8 +28,9 @@ from faasq.output import Prefixer
 from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
 from faasq.supervisor import StopFlag, Stopped, Supervisor
+from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, QUEUE_ANNOTATION, queue_subject
 
-__all__ = ["Running", "banner", "register"]
+__all__ = ["Running", "banner", "extra_queues", "register"]
 
 # SIGHUP too: closing the terminal must not leave the children running (they are in their own groups).
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -50,6 +51,8 @@ class Running:
     workers: int
     functions: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
+    queues: list[str] = field(default_factory=list)
+    """The queues other than ``default`` that have a worker of their own."""
 
 
 def _nats_lines(running: Running) -> list[str]:
@@ -61,6 +64,12 @@ def _nats_lines(running: Running) -> list[str]:
     ]
 
 
+def _workers_line(running: Running) -> str:
+    if not running.queues:
+        return f"Workers:   {running.workers}"
+    return f"Workers:   {running.workers}, and one for each other queue: {', '.join(running.queues)}"
+
+
 def banner(running: Running) -> list[str]:
     """What ``faasq up`` prints once everything is ready."""
     url, functions = running.gateway, running.functions
@@ -69,7 +78,7 @@ def banner(running: Running) -> list[str]:
         f"Gateway:   {url} (API docs at {url}/docs)",
         *_nats_lines(running),
         f"State dir: {running.state_dir}",
-        f"Workers:   {running.workers}",
+        _workers_line(running),
         f"Functions: {', '.join(functions) or '(none)'}",
         "Try:",
     ]
@@ -107,6 +116,24 @@ def _functions(args: argparse.Namespace, ctx: Context) -> list[StackFunction]:
     return ctx.stack(Path(args.yaml or _DEFAULT_STACK)).select(None)
 
 
+def extra_queues(functions: list[StackFunction]) -> tuple[str, ...]:
+    """The queues other than ``default`` that the functions name in ``com.openfaas.queue``, sorted.
+
+    Raises:
+        StackFailed: a function names an invalid queue.
+    """
+    queues: set[str] = set()
+    for function in functions:
+        if (queue := function.annotations.get(QUEUE_ANNOTATION)) is None:
+            continue
+        try:
+            queue_subject(DEFAULT_STREAM, str(queue))
+        except ValueError as exc:
+            raise StackFailed(f"function {function.name}: {QUEUE_ANNOTATION}: {exc}") from None
+        queues.add(str(queue))
+    return tuple(sorted(queues - {DEFAULT_QUEUE}))
+
+
 def _deploy(functions: list[StackFunction], gateway: Gateway, console: Console) -> list[str]:
     deployments = [build_deployment(function) for function in functions]
     failed = deploy_functions(gateway, deployments, console, verbose=False)
@@ -137,13 +164,14 @@ def _nats_address(args: argparse.Namespace, ctx: Context) -> NatsAddress | None:
 
 def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, args: argparse.Namespace, ctx: Context) -> Running:
     functions = _functions(args, ctx)
+    queues = extra_queues(functions)
     external = _nats_address(args, ctx)
     state_dir = Path(args.state_dir)
     # Bound here, first: a taken port fails at once, --port 0 picks a free one, and restarts keep the URL.
     gateway = sockets.enter_context(reserve_port(args.port))
     provider = sockets.enter_context(reserve_port(0))
     nats = external or start_nats(supervisor, state_dir / "nats", ctx.environ)
-    for spec in stack_children(StackPlan(state_dir, ctx.environ, nats, provider, gateway, args.workers)):
+    for spec in stack_children(StackPlan(state_dir, ctx.environ, nats, provider, gateway, args.workers, queues)):
         supervisor.start(spec)
     url = url_of(gateway)
     with Gateway(url, transport=ctx.transport) as client:
@@ -154,8 +182,9 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, args: argpa
             supervisor.check()  # a child that died explains a failed request better than the request does
             raise StackFailed(f"the gateway failed: {exc}") from None
     return Running(
-        url, url_of(provider), nats.url, nats.monitor, str(state_dir), args.workers, names, supervisor.named_pids
-    )
+        url, url_of(provider), nats.url, nats.monitor, str(state_dir), args.workers, names, supervisor.named_pids,
+        list(queues) if args.workers else [],
+    )  # fmt: skip
 
 
 def _write_ready_file(path: Path, running: Running) -> None:
@@ -208,7 +237,8 @@ _DESCRIPTION = """\
 Run faasq on this machine and deploy a stack file's functions: nats-server with JetStream (data in
 STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server), the provider (on a private
 loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT, and the queue workers,
-which invoke functions through the provider. A part that crashes is restarted with backoff at the same
+which invoke functions through the provider: --workers for the default queue, and one more for each
+queue a function names in its com.openfaas.queue annotation. A part that crashes is restarted with backoff at the same
 address; one that keeps crashing stops faasq with an error. SIGINT (Ctrl+C), SIGTERM or SIGHUP stops
 everything in order: the gateway, the workers (they finish their calls), the provider, nats-server."""
 

@@ -11,7 +11,8 @@ import pytest
 from faasq.children import NatsAddress, StackPlan, nats_spec, parse_nats_url, stack_children
 from faasq.cli import build_parser
 from faasq.errors import StackFailed
-from faasq.up import Running, banner
+from faasq.stack import StackFunction
+from faasq.up import Running, banner, extra_queues
 from tests.support import bound_socket
 from tests.unit.cli.conftest import Cli
 
@@ -202,3 +203,31 @@ def test_a_bad_nats_url_fails_before_anything_starts(cli: Cli, tmp_path: Path) -
     assert not (tmp_path / "state").exists()
     assert cli(*argv, "--nats-url", "nats:/nohost") == 1
     assert cli.stderr == "faasq: invalid NATS URL 'nats:/nohost': expected nats://HOST[:PORT]\n"
+
+
+def test_each_other_queue_named_by_a_function_gets_a_worker(plan: StackPlan) -> None:
+    children = stack_children(StackPlan(**{**plan.__dict__, "workers": 1, "queues": ("slow", "zip")}))
+    assert [(c.name, c.argv[-1]) for c in children[2:]] == [
+        ("worker-1", "default"), ("worker-slow-1", "slow"), ("worker-zip-1", "zip"),
+    ]  # fmt: skip
+    assert [c.name for c in stack_children(StackPlan(**{**plan.__dict__, "workers": 0, "queues": ("slow",)}))] == [
+        "provider", "gateway",
+    ]  # fmt: skip
+
+
+def test_the_queues_come_from_the_functions_annotations() -> None:
+    functions = [
+        StackFunction(name="a", annotations={"com.openfaas.queue": "slow"}),
+        StackFunction(name="b", annotations={"com.openfaas.queue": "default"}),
+        StackFunction(name="c", annotations={"com.openfaas.queue": "batch"}),
+        StackFunction(name="d", annotations={"com.openfaas.queue": "slow"}),
+        StackFunction(name="e"),
+    ]
+    assert extra_queues(functions) == ("batch", "slow")
+    with pytest.raises(StackFailed, match=r"^function bad: com.openfaas.queue: invalid queue name 'a.b'"):
+        extra_queues([StackFunction(name="bad", annotations={"com.openfaas.queue": "a.b"})])
+
+
+def test_the_banner_names_the_other_queues() -> None:
+    lines = banner(Running("http://127.0.0.1:8080", "p", "n", None, "s", 2, ["a"], queues=["batch", "slow"]))
+    assert lines[4] == "Workers:   2, and one for each other queue: batch, slow"
