@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import pytest
 
 from provider.queue import QueuedCall
+from provider.retries import RetryOverrides
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Consumer, Summary
 from queue_worker.hooks import WorkerHooks
@@ -147,6 +149,17 @@ async def test_each_verdict_is_carried_out(
         int(settled[0][0] == "nak"),
         int(settled[0][0] == "term"),
     )
+
+
+async def test_a_call_past_its_max_event_age_is_dead_lettered_without_running_and_called_back_with_410() -> None:
+    stale = replace(CALL, enqueued_at_ns=time.time_ns() - 10**10, retry=RetryOverrides(max_age=5.0))
+    msg = FakeMsg(stale.nats_headers(), stale.body, Metadata(2))
+    fakes = Fakes(Outcome(200))
+    summary = await consume(msg, fakes)
+    reason = "older than max event age 5s"
+    assert (msg.settled, fakes.invoked, fakes.called_back) == ([("term", None)], [], [("call-7", 410)])
+    assert fakes.events == [("started", 2), ("finished", DeadLetter(reason)), ("dead_letter", reason)]
+    assert (fakes.attempts, summary.dead_lettered) == ([Attempt(2, 3)], 1)
 
 
 async def test_a_malformed_message_is_terminated_without_running_anything() -> None:
