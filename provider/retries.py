@@ -20,6 +20,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "OVERRIDES",
     "RETRY_NATS_HEADERS",
+    "Knob",
     "RetryOverrides",
     "parse_attempts",
     "parse_codes",
