@@ -95,11 +95,15 @@ def retry_of(watched: Mapping[bytes, str]) -> RetryOverrides | None:
     Raises:
         InvalidRequest: a value does not parse, or the minimum wait is over the maximum.
     """
-    values = {RETRY_HEADERS[key]: value for key, value in watched.items() if key in RETRY_HEADERS}
-    if not values:
-        return None
+    values = tuple((RETRY_HEADERS[key], value) for key, value in watched.items() if key in RETRY_HEADERS)
+    return _parsed_retry(values) if values else None
+
+
+# Callers send the same few retry settings again and again, like callback URLs.
+@lru_cache(maxsize=256)
+def _parsed_retry(values: tuple[tuple[str, str], ...]) -> RetryOverrides | None:
     try:
-        return RetryOverrides.from_values(values, lambda knob: knob.header)
+        return RetryOverrides.from_values(dict(values), lambda knob: knob.header)
     except ValueError as exc:
         raise InvalidRequest(f"invalid retry header {exc}") from None
 
