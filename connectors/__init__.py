@@ -1,1 +1,1 @@
-"""faasq's connectors: see DESIGN.md; built in a later increment."""
+"""faasq's connectors: the SDK (:mod:`connectors.sdk`), the built-in cron and webhook connectors, and their registry."""

@@ -1,0 +1,1 @@
+"""The cron connector: functions annotated ``topic: cron-function`` run on their ``schedule``."""
