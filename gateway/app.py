@@ -41,6 +41,12 @@ acknowledged it. `X-Callback-Url` (an absolute http(s) URL) receives the result.
 window is stored once. Unknown function: 404, bad header: 400, body too large: 413,
 NATS unavailable or not acknowledging in time: 503 (resend with the same `X-Call-Id`).
 
+**Call status.** `GET /async-calls/<call-id>`: the call's status record (queued, running,
+retrying, succeeded, failed, dead, cancelled) as JSON, 404 if unknown. `DELETE
+/async-calls/<call-id>`, or OpenFaaS Pro's `DELETE /async-function/<call-id>`: cancel a call
+that has not started (202), 409 if it is running or finished. With `basic_auth` on, both
+need the gateway's credentials.
+
 **Sync calls.** `/function/<name>[.<namespace>][/<path>]`, proxied to the provider and
 streamed, with `X-Call-Id` and `X-Duration-Seconds`.
 

@@ -73,6 +73,52 @@ def _sync_call() -> dict[str, Any]:
     }
 
 
+_CALL = {
+    "name": "call_id",
+    "in": "path",
+    "required": True,
+    "description": "The `X-Call-Id` the gateway answered when it queued the call.",
+    "schema": {"type": "string"},
+}
+_RECORD = {"application/json": {"schema": {"type": "object"}}}
+_AUTH = " Needs the gateway's credentials when `basic_auth` is on."
+
+
+def _status() -> dict[str, Any]:
+    return {
+        "tags": ["calls"],
+        "summary": "An async call's status",
+        "description": "State (queued, running, retrying, succeeded, failed, dead, cancelled), attempt, "
+        "timestamps (RFC 3339), status code, duration, reason." + _AUTH,
+        "parameters": [_CALL],
+        "responses": {
+            "200": {"description": "The call's status record.", "content": _RECORD},
+            "404": _error("No such call, or its status has expired."),
+        },
+    }
+
+
+def _cancel(form: str) -> dict[str, Any]:
+    return {
+        "tags": ["calls"],
+        "summary": f"Cancel an async call that has not started{form}",
+        "description": "A queued call, or one waiting between attempts, never runs." + _AUTH,
+        "parameters": [{**_CALL, "name": "name"} if form else _CALL],
+        "responses": {
+            "202": {"description": "Cancelled; its status record.", "content": _RECORD},
+            "404": _error("No such call, or its status has expired."),
+            "409": _error("The call is running or has finished."),
+        },
+    }
+
+
 def hot_paths() -> dict[str, Any]:
-    """Path items of ``/async-function/{name}`` and ``/function/{name}``."""
-    return {"/async-function/{name}": {"post": _async_call()}, "/function/{name}": {"post": _sync_call()}}
+    """Path items of ``/async-function/{name}``, ``/function/{name}`` and ``/async-calls/{call_id}``."""
+    return {
+        "/async-function/{name}": {
+            "post": _async_call(),
+            "delete": _cancel(" (OpenFaaS Pro's form: `{name}` is the call id, nothing after it)"),
+        },
+        "/function/{name}": {"post": _sync_call()},
+        "/async-calls/{call_id}": {"get": _status(), "delete": _cancel("")},
+    }

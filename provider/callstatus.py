@@ -172,17 +172,26 @@ def _from_ns(ns: int) -> datetime | None:
     return datetime.fromtimestamp(ns / 1e9, UTC) if ns > 0 else None
 
 
-def queued_record(call: QueuedCall) -> CallRecord:
-    """The record of ``call`` as the gateway stored it: ``queued`` since its enqueue time."""
-    enqueued = _from_ns(call.enqueued_at_ns)
+def queued_record(call: QueuedCall | CallRecord, enqueued_at: datetime | None = None) -> CallRecord:
+    """A ``queued`` record of ``call`` with no attempt made.
+
+    From a queued call: since its enqueue time, as the gateway stored it. From a record (a
+    redrive): since ``enqueued_at``, keeping its call's identity and attempt limit.
+    """
+    if isinstance(call, QueuedCall):
+        enqueued_at = enqueued_at or _from_ns(call.enqueued_at_ns)
+        updated_at, max_attempts = enqueued_at, None
+    else:
+        updated_at, max_attempts = now(), call.max_attempts
     return CallRecord(
         call_id=call.call_id,
         function=call.function,
         namespace=call.namespace,
         queue=call.queue,
         state=CallState.QUEUED,
-        enqueued_at=enqueued,
-        updated_at=enqueued,
+        max_attempts=max_attempts,
+        enqueued_at=enqueued_at,
+        updated_at=updated_at,
     )
 
 
@@ -310,18 +319,7 @@ class CallStore:
         """
 
         def requeue(current: CallRecord | None) -> CallRecord | None:
-            if current is None:
-                return None
-            return CallRecord(
-                call_id=current.call_id,
-                function=current.function,
-                namespace=current.namespace,
-                queue=current.queue,
-                state=CallState.QUEUED,
-                max_attempts=current.max_attempts,
-                enqueued_at=enqueued_at or now(),
-                updated_at=now(),
-            )
+            return queued_record(current, enqueued_at or now()) if current is not None else None
 
         stored, _ = await self.transition(call_id, requeue)
         return stored.record if stored else None

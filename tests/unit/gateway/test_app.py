@@ -152,7 +152,9 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     schema = (await client.get("/openapi.json")).json()
     assert "/async-function/" in schema["info"]["description"]
-    assert set(schema["paths"]) == {"/async-function/{name}", "/function/{name}", "/healthz"}
+    assert set(schema["paths"]) == {"/async-function/{name}", "/function/{name}", "/async-calls/{call_id}", "/healthz"}
+    assert set(schema["paths"]["/async-calls/{call_id}"]) == {"get", "delete"}
+    assert set(schema["paths"]["/async-function/{name}"]["delete"]["responses"]) == {"202", "404", "409"}
     assert set(schema["paths"]["/async-function/{name}"]["post"]["responses"]) == {
         "202",
         "400",
