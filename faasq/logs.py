@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from faasq.context import Context, add_gateway_options
 from faasq.errors import CliError
-from provider.types import LogMessage, parse_go_duration
+from provider.types import LogMessage, parse_moment
 
 __all__ = ["format_line", "register", "since_timestamp"]
 
@@ -21,15 +21,9 @@ def since_timestamp(text: str, now: datetime) -> str:
         CliError: it is neither.
     """
     try:
-        moment = now - parse_go_duration(text)
+        return _rfc3339(parse_moment(text, now))
     except ValueError:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise CliError(f"invalid --since {text!r}: use a duration such as 5m or an RFC3339 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _rfc3339(moment)
+        raise CliError(f"invalid --since {text!r}: use a duration such as 5m or an RFC3339 time") from None
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -8,7 +8,7 @@ middleware stack; FastAPI serves ``/healthz`` and the OpenAPI docs.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.auth import BasicAuth, read_credentials
 from gateway.calls import CallLedger, CallsRoute, JetStreamCalls
 from gateway.config import GatewaySettings
+from gateway.deadletter_routes import dead_letter_router
+from gateway.deadletters import DeadLetterAdmin
 from gateway.enqueue import EnqueueLimits, EnqueueRoute
 from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
 from gateway.jetstream import JetStreamPublisher, Publisher
@@ -54,6 +56,9 @@ streamed, with `X-Call-Id` and `X-Duration-Seconds`.
 secrets), proxied; `GET /system/info` wraps the provider's info with the gateway's
 version and architecture, as OpenFaaS's gateway does. With `basic_auth` on, it needs
 the gateway's credentials (401 otherwise).
+
+**Dead letters.** `/system/dead-letters` lists, shows, redrives and purges the calls
+given up on (served by the gateway itself, with the same credentials).
 """
 
 
@@ -133,7 +138,9 @@ def create_app(
         read_timeout=settings.read_timeout.total_seconds(),
         enqueue_timeout=settings.enqueue_timeout.total_seconds(),
     )
-    enqueue = EnqueueRoute(directory, publisher, limits, default_namespace=settings.function_namespace)
+    enqueue = EnqueueRoute(
+        directory, publisher, limits, default_namespace=settings.function_namespace, guard=settings.callback_guard
+    )
     proxy = ProviderProxy(settings, version=_version())
     calls = calls or _ledger(settings, publisher)
 
@@ -162,21 +169,38 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_api_route("/healthz", _health, methods=["GET"], response_class=PlainTextResponse, summary="Liveness")
+    app.include_router(dead_letter_router(_dead_letters(settings, publisher)))
     front: ASGIApp = GatewayRoutes(app.fastapi, enqueue=enqueue, proxy=proxy, calls=CallsRoute(calls))
     app.front = BasicAuth(front, credentials=credentials) if credentials is not None else front
     return app
 
 
-def _ledger(settings: GatewaySettings, publisher: Publisher) -> CallLedger:
+def _jetstream_of(publisher: Publisher) -> Callable[[], JetStreamContext | None]:
     def jetstream() -> JetStreamContext | None:
-        # Another publisher (a test's) has no JetStream: the call routes then answer 503.
+        # Another publisher (a test's) has no JetStream: the call and dead-letter routes then answer 503.
         return publisher.jetstream if isinstance(publisher, JetStreamPublisher) else None
 
+    return jetstream
+
+
+def _ledger(settings: GatewaySettings, publisher: Publisher) -> CallLedger:
     return JetStreamCalls(
-        jetstream,
+        _jetstream_of(publisher),
         stream=settings.faas_nats_channel,
         bucket=settings.status_bucket,
         ttl=settings.status_ttl,
+    )
+
+
+def _dead_letters(settings: GatewaySettings, publisher: Publisher) -> DeadLetterAdmin:
+    return DeadLetterAdmin(
+        _jetstream_of(publisher),
+        stream=settings.dead_letter_stream,
+        calls_stream=settings.faas_nats_channel,
+        status_bucket=settings.status_bucket,
+        max_age=settings.dead_letter_max_age.total_seconds(),
+        max_bytes=settings.dead_letter_max_bytes,
+        timeout=settings.enqueue_timeout.total_seconds(),
     )
 
 

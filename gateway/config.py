@@ -8,9 +8,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
+from provider.deliverysettings import DeliverySettings
 from provider.queue import DEFAULT_STREAM
 from provider.types import DEFAULT_NAMESPACE, GoDuration
 
@@ -23,7 +24,7 @@ _DNS_SUFFIX = re.compile(
 )
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(DeliverySettings):
     """The gateway's environment."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")

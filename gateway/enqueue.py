@@ -31,6 +31,7 @@ from gateway.validation import (
     function_of,
     retry_of,
 )
+from provider.callbackguard import CallbackGuard
 from provider.calllog import call_id as call_id_var
 from provider.proxy import HOP_BY_HOP, end_to_end
 from provider.queue import DEFAULT_QUEUE, QueuedCall, call_subject
@@ -88,7 +89,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dic
     return headers, watched
 
 
-def _parse(scope: Scope, default_namespace: str, max_body: int) -> _Head:
+def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackGuard) -> _Head:
     raw = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
     name, slash, rest = raw[len(_PREFIX) :].partition(b"/")
     function, namespace = function_of(unquote(name.decode("latin-1")), default_namespace)
@@ -97,6 +98,8 @@ def _parse(scope: Scope, default_namespace: str, max_body: int) -> _Head:
     try:
         check_length(watched.get(b"content-length"), max_body)
         callback_url = callback_url_of(watched.get(b"x-callback-url"))
+        if callback_url is not None and (refusal := guard.refuse_url(callback_url)) is not None:
+            raise InvalidRequest(f"X-Callback-Url refused: {refusal}")
         # Most calls carry no retry header: look for them only when a header beyond the common ones is there.
         retry = None if watched.keys() <= _COMMON else retry_of(watched)
     except GatewayError as exc:
@@ -161,15 +164,23 @@ class EnqueueRoute:
         publisher: stores calls on JetStream.
         limits: body size and timeouts.
         default_namespace: the namespace of a name without ``.ns``.
+        guard: the hosts an ``X-Callback-Url`` may name (by default all but link-local and cloud-metadata ones).
     """
 
     def __init__(
-        self, directory: FunctionDirectory, publisher: Publisher, limits: EnqueueLimits, *, default_namespace: str
+        self,
+        directory: FunctionDirectory,
+        publisher: Publisher,
+        limits: EnqueueLimits,
+        *,
+        default_namespace: str,
+        guard: CallbackGuard | None = None,
     ) -> None:
         self._directory = directory
         self._publisher = publisher
         self._limits = limits
         self._namespace = default_namespace
+        self._guard = guard or CallbackGuard()
 
     @property
     def max_body_bytes(self) -> int:
@@ -197,7 +208,7 @@ class EnqueueRoute:
 
     async def _enqueue(self, scope: Scope, receive: Receive, started_ns: int) -> QueuedCall | None:
         limit = self.max_body_bytes
-        head = _parse(scope, self._namespace, limit)
+        head = _parse(scope, self._namespace, limit, self._guard)
         call_id_var.set(head.call_id)
         try:
             destination = self._directory.cached(head.function, head.namespace) or (

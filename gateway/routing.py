@@ -1,7 +1,8 @@
 """Pure ASGI dispatch of the gateway's hot routes, in front of the FastAPI app.
 
 ``/async-function/``, ``/async-calls/``, ``/function/`` and ``/system/`` skip FastAPI's
-routing and exception middleware; everything else (``/healthz``, ``/docs``) goes on to the app.
+routing and exception middleware; everything else (``/healthz``, ``/docs``, and
+``/system/dead-letters``, which the gateway serves itself) goes on to the app.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.calls import CALLS_PREFIX, CallsRoute, cancel_form_call_id
+from gateway.deadletter_routes import PREFIX as DEAD_LETTERS
 from gateway.enqueue import PREFIX, EnqueueRoute
 from gateway.proxy import ProviderProxy
 
@@ -47,6 +49,9 @@ class GatewayRoutes:
                 return
             if path == "/system/info" and scope["method"] == "GET":
                 await self.proxy.info(scope, receive, send)
+                return
+            if path == DEAD_LETTERS or path.startswith(DEAD_LETTERS + "/"):
+                await self.app(scope, receive, send)  # the gateway's own admin routes, not the provider's
                 return
             if path.startswith("/system/"):
                 await self.proxy.system(scope, receive, send)

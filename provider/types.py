@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -32,6 +32,7 @@ __all__ = [
     "Secret",
     "VersionInfo",
     "parse_go_duration",
+    "parse_moment",
     "split_namespace",
     "wire",
 ]
@@ -65,6 +66,23 @@ def parse_go_duration(value: object) -> timedelta:
     if not body or "".join(n + u for n, u in parts) != body:
         raise ValueError(f"invalid duration {value!r}: use a number of seconds or a Go duration like '1m30s'")
     return timedelta(seconds=sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def parse_moment(text: str, now: datetime) -> datetime:
+    """A point in time: a Go duration back from ``now`` ("5m", "1h30m") or an RFC 3339 time (UTC if it has no zone).
+
+    Raises:
+        ValueError: it is neither.
+    """
+    try:
+        return now - parse_go_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"invalid time {text!r}: use a duration such as 5m or an RFC 3339 time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 GoDuration = Annotated[timedelta, BeforeValidator(parse_go_duration)]

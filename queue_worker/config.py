@@ -9,11 +9,10 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from provider.callbackguard import CallbackGuard
 from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
-from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM
+from provider.deliverysettings import DeliverySettings
 from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, queue_subject
 from provider.retries import MAX_ATTEMPTS, parse_codes
 from provider.types import GoDuration
@@ -33,7 +32,7 @@ def _codes(value: object) -> object:
 StatusCodes = Annotated[frozenset[int], NoDecode, BeforeValidator(_codes)]
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(DeliverySettings):
     """The queue worker's environment."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -102,17 +101,6 @@ class WorkerSettings(BaseSettings):
         description="Sign every callback with HMAC-SHA256 under this secret; else the file "
         "'callback-signing-secret' in secret_mount_path, if there is one.",
     )
-    callback_allowed_hosts: str = Field(
-        "", description="Comma-separated hosts, .domains, addresses and CIDRs callbacks may reach; empty: any."
-    )
-    callback_deny_link_local: bool = Field(
-        True, description="Refuse callbacks to link-local and cloud-metadata addresses and names not allowed above."
-    )
-    dead_letter_stream: str = Field(DEFAULT_DEAD_LETTER_STREAM, description="The JetStream stream of dead letters.")
-    dead_letter_max_age: GoDuration = Field(timedelta(days=14), description="How long a dead letter is kept.")
-    dead_letter_max_bytes: int = Field(
-        1024**3, ge=-1, description="Most bytes of dead letters kept, the oldest dropped first (-1: no limit)."
-    )
     shutdown_grace: GoDuration = Field(
         timedelta(seconds=25), description="On SIGTERM, how long in-flight calls may finish before they are cancelled."
     )
@@ -130,7 +118,7 @@ class WorkerSettings(BaseSettings):
         Path("/run/secrets/"), description="Folder holding the files basic-auth-user and basic-auth-password."
     )
 
-    @field_validator("faas_nats_channel", "dead_letter_stream")
+    @field_validator("faas_nats_channel")
     @classmethod
     def _stream_name(cls, value: str) -> str:
         if not _STREAM_NAME.match(value):
@@ -167,15 +155,9 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8081/, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("callback_allowed_hosts")
-    @classmethod
-    def _allow_list(cls, value: str) -> str:
-        CallbackGuard(value)  # raises ValueError naming the bad entry
-        return value
-
     @field_validator(
         "ack_wait", "faas_reconnect_delay", "upstream_timeout", "callback_timeout", "callback_initial_wait",
-        "callback_max_wait", "dead_letter_max_age", "status_ttl",
+        "callback_max_wait", "status_ttl",
     )  # fmt: skip
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
@@ -219,11 +201,6 @@ class WorkerSettings(BaseSettings):
             max_wait=self.max_retry_wait.total_seconds(),
             max_event_age=self.max_event_age.total_seconds(),
         )
-
-    @property
-    def callback_guard(self) -> CallbackGuard:
-        """What callbacks may reach."""
-        return CallbackGuard(self.callback_allowed_hosts, deny_link_local=self.callback_deny_link_local)
 
     def signing_secret(self) -> bytes | None:
         """The callback signing secret: the setting, else the file ``callback-signing-secret``, else None.

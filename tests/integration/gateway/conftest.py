@@ -90,6 +90,9 @@ def settings_for(
         "faas_nats_address": server.host,
         "faas_nats_port": server.port,
         "faas_nats_channel": stream,
+        # The same names as the queue worker's tests: a gateway and a worker of one test share them.
+        "dead_letter_stream": f"{stream}-dl",
+        "status_bucket": f"{stream}-calls",
         "secret_mount_path": tmp_path,
         "faas_reconnect_delay": "0.1s",
         **overrides,

@@ -92,6 +92,17 @@ def provider_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert process.wait(30) == 0
 
 
+@pytest.fixture(scope="module")
+def failing(provider_url: str) -> Iterator[str]:
+    """A function ``fail`` that answers 500 (its process exits 3), deployed for this module."""
+    with httpx.Client(base_url=provider_url, timeout=30) as client:
+        body = {"service": "fail", "image": "local", "envProcess": "sh -c 'cat >/dev/null; exit 3'"}
+        assert client.post("/system/functions", json=body).status_code == 202
+        _poll(lambda: _ready(client, "fail"), 20, "fail was not ready")
+        yield "fail"
+        client.request("DELETE", "/system/functions", json={"functionName": "fail"})
+
+
 async def invocations(provider_url: str, name: str) -> int:
     """How often the provider has run ``name``."""
     async with httpx.AsyncClient(base_url=provider_url) as client:

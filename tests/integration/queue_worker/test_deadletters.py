@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -19,20 +17,6 @@ from tests.integration.queue_worker.conftest import Receiver, call, invocations,
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def failing(provider_url: str) -> Iterator[str]:
-    """A function ``fail`` that answers 500 (its process exits 3), deployed for this module."""
-    with httpx.Client(base_url=provider_url, timeout=30) as client:
-        body = {"service": "fail", "image": "local", "envProcess": "sh -c 'cat >/dev/null; exit 3'"}
-        assert client.post("/system/functions", json=body).status_code == 202
-        deadline = time.monotonic() + 20
-        while client.get("/system/function/fail").json().get("availableReplicas", 0) < 1:
-            assert time.monotonic() < deadline, "fail was not ready"
-            time.sleep(0.05)
-        yield "fail"
-        client.request("DELETE", "/system/functions", json={"functionName": "fail"})
 
 
 async def dead_letter_of(js: JetStreamContext, stream: str, call_id: str) -> DeadLetterEntry | None:

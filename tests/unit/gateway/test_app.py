@@ -152,7 +152,16 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
     schema = (await client.get("/openapi.json")).json()
     assert "/async-function/" in schema["info"]["description"]
-    assert set(schema["paths"]) == {"/async-function/{name}", "/function/{name}", "/async-calls/{call_id}", "/healthz"}
+    assert set(schema["paths"]) == {
+        "/async-function/{name}",
+        "/function/{name}",
+        "/async-calls/{call_id}",
+        "/healthz",
+        "/system/dead-letters",
+        "/system/dead-letters/redrive",
+        "/system/dead-letters/{call_id}",
+        "/system/dead-letters/{call_id}/redrive",
+    }
     assert set(schema["paths"]["/async-calls/{call_id}"]) == {"get", "delete"}
     assert set(schema["paths"]["/async-function/{name}"]["delete"]["responses"]) == {"202", "404", "409"}
     assert set(schema["paths"]["/async-function/{name}"]["post"]["responses"]) == {

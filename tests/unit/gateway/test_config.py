@@ -66,3 +66,24 @@ def test_direct_functions_is_off_by_default_and_its_suffix_loses_outer_dots() ->
         {"functions_provider_url": "http://p:1", "direct_functions": "true", "direct_functions_suffix": ".svc.local."}
     )
     assert (settings.direct_functions, settings.direct_functions_suffix) == (True, "svc.local")
+
+
+def test_callback_guard_and_dead_letter_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("callback_allowed_hosts", "hooks.example.com, 10.0.0.0/8")
+    monkeypatch.setenv("dead_letter_max_age", "72h")
+    settings = GatewaySettings(functions_provider_url="http://p:1")
+    assert settings.callback_guard.refuse_url("http://hooks.example.com/") is None
+    assert settings.callback_guard.refuse_url("http://192.168.1.1/") is not None
+    assert (settings.dead_letter_stream, settings.dead_letter_max_age) == ("faas-dead-letters", timedelta(hours=72))
+    assert GatewaySettings(functions_provider_url="http://p:1", callback_allowed_hosts="").callback_guard.refuse_url(
+        "http://169.254.169.254/"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("callback_allowed_hosts", "not a host"), ("dead_letter_stream", "a.b"), ("dead_letter_max_age", "0")],
+)
+def test_bad_callback_guard_and_dead_letter_settings(name: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=name):
+        GatewaySettings.model_validate({"functions_provider_url": "http://p:1", name: value})
