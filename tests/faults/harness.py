@@ -30,7 +30,7 @@ from faasq.natsserver import NatsServer
 from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
 from provider.queue import DEFAULT_STREAM
 from tests.e2e.callbacks import Receiver, ReceiverServer
-from tests.e2e.running import ENVIRON, ROOT, Stack, free_port
+from tests.e2e.running import ENVIRON, ROOT, Stack, free_port, until
 from tests.support import eventually
 
 FUNCTION = "record"
@@ -81,6 +81,11 @@ class Worker:
     def lines(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
 
+    def pulling(self) -> bool:
+        """Whether it has connected and pulls calls; fails the test if it exited."""
+        assert self.process.poll() is None, f"the worker exited with {self.process.returncode}: {self.lines()}"
+        return any(" pulling " in line for line in self.lines())
+
 
 @dataclass(frozen=True)
 class Tally:
@@ -115,7 +120,7 @@ class Faults:
         self.callbacks = callbacks
         self.nats = nats_server
         self.runs_file = tmp_path / "runs"
-        self.workers: list[Worker] = []
+        self._started: list[Worker] = []
         self.stack: Stack | None = None
 
     @property
@@ -134,8 +139,14 @@ class Faults:
         self.stack = Stack(stack_file, self.tmp_path / "state", env=settings, workers=0)
         return self.stack
 
-    def worker(self, **env: str) -> Worker:
-        """Start a ``faasq-worker`` on the default queue, invoking the provider; ``env`` overrides settings."""
+    def workers(self, count: int, **env: str) -> list[Worker]:
+        """Start ``count`` ``faasq-worker`` processes on the default queue, invoking the provider; ``env`` overrides
+        settings. Returns once each one pulls from its queue."""
+        started = [self._worker(**env) for _ in range(count)]
+        until(lambda: all(worker.pulling() for worker in started) or None, within=60, every=0.05)
+        return started
+
+    def _worker(self, **env: str) -> Worker:
         assert self.stack is not None
         settings = {
             **_WORKER,
@@ -144,7 +155,7 @@ class Faults:
             "functions_provider_url": self.stack.ready["provider"],
             **env,
         }
-        log = self.tmp_path / f"worker-{len(self.workers) + 1}.log"
+        log = self.tmp_path / f"worker-{len(self._started) + 1}.log"
         with log.open("wb") as stderr:
             process = subprocess.Popen(  # the console script's entry point, with this interpreter
                 [sys.executable, "-m", "queue_worker.main", "--queue", "default"],
@@ -154,7 +165,7 @@ class Faults:
                 stderr=stderr,
             )
         worker = Worker(process, log)
-        self.workers.append(worker)
+        self._started.append(worker)
         self.receiver.senders.append(worker.pid)
         return worker
 
@@ -258,7 +269,7 @@ class Faults:
         await eventually(idle, within=within, every=0.2)
 
     def close(self) -> None:
-        for worker in self.workers:
+        for worker in self._started:
             try:
                 worker.terminate()
             except subprocess.TimeoutExpired:

@@ -33,7 +33,7 @@ async def test_a_flaky_function_succeeds_within_its_attempts_or_is_dead_lettered
     assert dead, "no call id here is dead-lettered: pick others"
     assert retried, "no call id here succeeds after a retry: pick others"
     with fault_stack(tmp_path, fail_rate=FAIL_RATE) as faults:
-        faults.worker(**WORKER)
+        faults.workers(1, **WORKER)
         accepted = await faults.submit(CALLS, call_ids=call_ids)
         await faults.all_called_back(accepted, within=60)
         await faults.settled()

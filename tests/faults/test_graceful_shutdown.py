@@ -24,7 +24,7 @@ async def test_sigterm_under_load_finishes_the_calls_in_flight_and_runs_every_ca
 ) -> None:
     with fault_stack(tmp_path) as faults:
         accepted = await faults.submit(CALLS, headers={"X-Sleep": "0.3"})
-        stopped, staying = faults.worker(**WORKER), faults.worker(**WORKER)
+        stopped, staying = faults.workers(2, **WORKER)
         await faults.some_called_back(CALLS // 10)
         signalled = time.monotonic()
         assert stopped.terminate() == 0, "\n".join(stopped.lines())

@@ -24,7 +24,7 @@ async def test_callbacks_wait_out_a_receiver_outage(tmp_path: Path, report: Call
     with fault_stack(tmp_path) as faults:
         faults.callbacks.stop()
         down_since = time.monotonic()
-        worker = faults.worker(**WORKER)
+        (worker,) = faults.workers(1, **WORKER)
         accepted = await faults.submit(CALLS)
 
         async def all_ran() -> bool | None:

@@ -24,7 +24,7 @@ async def test_a_killed_worker_loses_no_call_and_duplicates_only_its_calls_in_fl
 ) -> None:
     with fault_stack(tmp_path) as faults:
         accepted = await faults.submit(CALLS, headers={"X-Sleep": "0.05"})
-        killed, survivor = faults.worker(**WORKER), faults.worker(**WORKER)
+        killed, survivor = faults.workers(2, **WORKER)
         await faults.some_called_back(CALLS // 10)
         killed.kill()
         done_at_kill, killed_at = len(faults.called_back()), time.monotonic()
