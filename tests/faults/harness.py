@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -206,6 +207,13 @@ class Faults:
     def client(self) -> httpx.AsyncClient:
         """An HTTP client of the gateway."""
         return httpx.AsyncClient(base_url=self.gateway, timeout=30)
+
+    async def records(self, call_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The calls' status records, from ``GET /async-calls/<call-id>``."""
+        async with self.client() as client:
+            responses = [await client.get(f"/async-calls/{call_id}") for call_id in call_ids]
+        assert [response.status_code for response in responses] == [200] * len(call_ids)
+        return {call_id: response.json() for call_id, response in zip(call_ids, responses, strict=True)}
 
     def runs(self) -> Counter[str]:
         """How often the function ran, per call id."""

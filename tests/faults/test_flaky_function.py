@@ -1,5 +1,5 @@
 """A function that fails about half its runs with 503: every call succeeds within its attempts or ends in the
-dead-letter stream with the reason, and its one callback says which."""
+dead-letter stream with the reason; its one callback and its status record say which."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ async def test_a_flaky_function_succeeds_within_its_attempts_or_is_dead_lettered
             summary = (letter.kind, letter.status, letter.attempts, letter.call.function)
             assert summary == ("function", "503", ATTEMPTS, FUNCTION), (call, letter)
             assert "503" in letter.reason, letter.reason
+        for call, record in (await faults.records(call_ids)).items():
+            state = ("dead", ATTEMPTS, 503) if call in dead else ("succeeded", expected_runs(call), 200)
+            assert (record["state"], record["attempt"], record["status_code"]) == state, record
+            assert ("503" in record.get("reason", "")) == (call in dead), record
         report(
             f"{CALLS} calls, {sum(tally.runs.values())} runs (half failing with 503): "
             f"{CALLS - len(dead)} succeeded ({len(retried)} after retries), {len(dead)} dead-lettered "
