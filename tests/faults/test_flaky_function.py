@@ -11,7 +11,7 @@ import pytest
 from tests.faults.harness import FUNCTION, fault_stack
 from tests.faults.recorder import failing
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 
 CALLS = 100
 ATTEMPTS = 3

@@ -11,7 +11,7 @@ import pytest
 
 from tests.faults.harness import fault_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 
 CALLS = 200
 MAX_INFLIGHT = 8

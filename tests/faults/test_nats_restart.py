@@ -13,7 +13,7 @@ import pytest
 from tests.faults.harness import fault_stack
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 
 BEFORE, DURING, AFTER = 300, 20, 100
 OUTAGE = 1.0

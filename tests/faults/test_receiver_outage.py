@@ -12,7 +12,7 @@ import pytest
 from tests.faults.harness import fault_stack
 from tests.support import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 
 CALLS = 50
 OUTAGE = 3.0
