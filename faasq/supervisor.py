@@ -27,7 +27,7 @@ from faasq.errors import StackFailed
 from faasq.output import Prefixer
 from faasq.restarts import GiveUp, RestartPolicy, decide_restart, recent_crashes
 
-__all__ = ["ChildSpec", "StopFlag", "Stopped", "Supervisor"]
+__all__ = ["ChildSpec", "StopFlag", "Stopped", "Supervisor", "terminate_with_parent"]
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -176,7 +176,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT if piped else None,
                 process_group=0,
                 # preexec_fn is unsafe only with threads running, and faasq up starts none.
-                preexec_fn=_terminate_with_parent(),
+                preexec_fn=terminate_with_parent(),
             )
         except OSError as exc:
             raise StackFailed(f"cannot start {spec.name} ({spec.argv[0]}): {exc.strerror}") from None
@@ -292,7 +292,7 @@ def _how(code: int) -> str:
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
 
-def _terminate_with_parent() -> Callable[[], None] | None:
+def terminate_with_parent() -> Callable[[], None] | None:
     # Its own process group shields a child from the terminal's signals; should the supervisor itself be
     # killed (SIGKILL, OOM), Linux's parent-death signal still gives the child a SIGTERM to stop cleanly.
     if not sys.platform.startswith("linux"):

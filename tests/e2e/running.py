@@ -18,6 +18,7 @@ from typing import IO, Any, TypeVar
 
 from faasq.cli import run
 from faasq.context import Console, Context
+from faasq.supervisor import terminate_with_parent
 
 T = TypeVar("T")
 
@@ -129,6 +130,8 @@ class Stack:
                 stderr=stderr,
                 env={**ENVIRON, **(env or {})},
                 cwd=cwd,
+                # A test process killed (a timeout, Ctrl+C) takes its stack down with it.
+                preexec_fn=terminate_with_parent(),
             )
         assert self.process.stdout is not None
         self._stdout = Lines(self.process.stdout)
