@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -121,6 +122,25 @@ async def test_invoke_async_prints_the_call_id_and_the_callback_arrives(
     call_id = result.stdout.decode().strip()
     received = await arrived(stack, receiver, {call_id})
     assert_echo_callback(received[call_id], call_id, b"from the cli\n", "/cli")
+    # Its status, recorded by the worker that ran it, through the CLI.
+    status = await eventually(lambda: _status(stack, call_id, "succeeded"), within=10, every=0.1)
+    assert (status["function"], status["queue"], status["attempt"], status["status_code"]) == (
+        "echo",
+        "default",
+        1,
+        200,
+    )
+    summary = stack.run("status", call_id)
+    assert summary.stdout.decode().splitlines()[:2] == [f"Call:         {call_id}", "State:        succeeded"]
+    cancel = stack.run("cancel", call_id)
+    assert cancel.returncode == 1
+    assert cancel.stderr.decode().startswith(f"faasq: 409 Conflict: call {call_id} has finished (succeeded)")
+
+
+async def _status(stack: Stack, call_id: str, state: str) -> dict[str, object] | None:
+    result = await asyncio.to_thread(stack.run, "status", "--json", call_id)
+    record: dict[str, object] = json.loads(result.stdout) if result.returncode == 0 else {}
+    return record if record.get("state") == state else None
 
 
 @pytest.fixture
