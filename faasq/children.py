@@ -26,6 +26,7 @@ __all__ = [
     "HOST",
     "NatsAddress",
     "StackPlan",
+    "connector_spec",
     "gateway_spec",
     "nats_spec",
     "parse_nats_url",
@@ -226,3 +227,21 @@ def stack_children(plan: StackPlan) -> list[ChildSpec]:
         *(worker_spec(n, provider_url, plan.nats, plan.environ) for n in range(1, plan.workers + 1)),
         *(worker_spec(1, provider_url, plan.nats, plan.environ, queue) for queue in plan.queues if plan.workers),
     ]
+
+
+def connector_spec(
+    name: str, gateway_url: str, environ: Mapping[str, str], sock: socket.socket | None = None, **settings: str
+) -> ChildSpec:
+    """``faasq-connector <name>`` invoking functions on the gateway; one that serves HTTP inherits ``sock``.
+
+    Stopped with the gateway, first: no new event becomes a call while the rest drains.
+    """
+    served = {"listen_fd": str(sock.fileno()), "port": str(sock.getsockname()[1])} if sock is not None else {}
+    return ChildSpec(
+        name=name,
+        argv=[sys.executable, "-m", "connectors.main", name],
+        env={**environ, "gateway_url": gateway_url, **served, **settings},
+        ready_url=f"{url_of(sock)}/healthz" if sock is not None else None,
+        pass_fds=(sock.fileno(),) if sock is not None else (),
+        stop_order=0,
+    )

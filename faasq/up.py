@@ -18,7 +18,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from faasq.children import NatsAddress, StackPlan, parse_nats_url, reserve_port, stack_children, start_nats, url_of
+from faasq.children import (
+    NatsAddress,
+    StackPlan,
+    connector_spec,
+    parse_nats_url,
+    reserve_port,
+    stack_children,
+    start_nats,
+    url_of,
+)
 from faasq.client import DEFAULT_GATEWAY, Gateway
 from faasq.context import Console, Context
 from faasq.deploy import build_deployment, deploy_functions
@@ -53,6 +62,9 @@ class Running:
     pids: dict[str, int] = field(default_factory=dict)
     queues: list[str] = field(default_factory=list)
     """The queues other than ``default`` that have a worker of their own."""
+    connectors: list[str] = field(default_factory=list)
+    webhooks: str | None = None
+    """``http://host:port/webhook/`` when the webhook connector runs."""
 
 
 def _nats_lines(running: Running) -> list[str]:
@@ -70,6 +82,15 @@ def _workers_line(running: Running) -> str:
     return f"Workers:   {running.workers}, and one for each other queue: {', '.join(running.queues)}"
 
 
+def _connector_lines(running: Running) -> list[str]:
+    if not running.connectors:
+        return []
+    lines = [f"Connectors: {', '.join(running.connectors)}"]
+    if running.webhooks:
+        lines.append(f"Webhooks:  POST {running.webhooks}<topic>")
+    return lines
+
+
 def banner(running: Running) -> list[str]:
     """What ``faasq up`` prints once everything is ready."""
     url, functions = running.gateway, running.functions
@@ -80,6 +101,7 @@ def banner(running: Running) -> list[str]:
         f"State dir: {running.state_dir}",
         _workers_line(running),
         f"Functions: {', '.join(functions) or '(none)'}",
+        *_connector_lines(running),
         "Try:",
     ]
     if url != DEFAULT_GATEWAY:
@@ -157,6 +179,42 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, functions: list[
             supervisor.pause()
 
 
+def wanted_connectors(args: argparse.Namespace, functions: list[StackFunction]) -> list[str]:
+    """The connectors to run: those asked for, cron when a stack function has a schedule, webhook with a config."""
+    wanted = set(args.connector or [])
+    if any(_scheduled(function) for function in functions):
+        wanted.add("cron")
+    if args.webhook_config:
+        wanted.add("webhook")
+    return sorted(wanted)
+
+
+def _scheduled(function: StackFunction) -> bool:
+    topics = str(function.annotations.get("topic", "")).split(",")
+    return "cron-function" in (topic.strip() for topic in topics) and "schedule" in function.annotations
+
+
+def _start_connectors(
+    supervisor: Supervisor,
+    sockets: contextlib.ExitStack,
+    args: argparse.Namespace,
+    ctx: Context,
+    plan: tuple[str, list[StackFunction]],
+) -> tuple[list[str], str | None]:
+    gateway, functions = plan
+    names = wanted_connectors(args, functions)
+    webhooks = None
+    for name in names:
+        if name != "webhook":
+            supervisor.start(connector_spec(name, gateway, ctx.environ))
+            continue
+        sock = sockets.enter_context(reserve_port(args.webhook_port))
+        config = {"webhook_config": str(Path(args.webhook_config).resolve())} if args.webhook_config else {}
+        supervisor.start(connector_spec(name, gateway, ctx.environ, sock, **config))
+        webhooks = f"{url_of(sock)}/webhook/"
+    return names, webhooks
+
+
 def _nats_address(args: argparse.Namespace, ctx: Context) -> NatsAddress | None:
     url = args.nats_url or ctx.environ.get("FAASQ_NATS_URL")
     return parse_nats_url(url) if url else None
@@ -181,9 +239,10 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, args: argpa
         except (GatewayError, GatewayUnreachable) as exc:
             supervisor.check()  # a child that died explains a failed request better than the request does
             raise StackFailed(f"the gateway failed: {exc}") from None
+    connectors, webhooks = _start_connectors(supervisor, sockets, args, ctx, (url, functions))
     return Running(
         url, url_of(provider), nats.url, nats.monitor, str(state_dir), args.workers, names, supervisor.named_pids,
-        list(queues) if args.workers else [],
+        list(queues) if args.workers else [], connectors, webhooks,
     )  # fmt: skip
 
 
@@ -238,8 +297,13 @@ Run faasq on this machine and deploy a stack file's functions: nats-server with 
 STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server), the provider (on a private
 loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT, and the queue workers,
 which invoke functions through the provider: --workers for the default queue, and one more for each
-queue a function names in its com.openfaas.queue annotation. A part that crashes is restarted with backoff at the same
-address; one that keeps crashing stops faasq with an error. SIGINT (Ctrl+C), SIGTERM or SIGHUP stops
+queue a function names in its com.openfaas.queue annotation. Connectors run next to them as
+`faasq-connector NAME` children: cron whenever a stack function has `topic: cron-function` and a
+`schedule` (or with --connector cron), the webhook connector with --webhook-config FILE (or
+--connector webhook) on its own port, shown in the banner, and any installed connector with
+--connector NAME; their other settings come from the environment (see docs/connectors.md). A part
+that crashes is restarted with backoff at the same address; one that keeps crashing stops faasq with an
+error. SIGINT (Ctrl+C), SIGTERM or SIGHUP stops
 everything in order: the gateway, the workers (they finish their calls), the provider, nats-server."""
 
 
@@ -256,6 +320,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--nats-url",
         metavar="URL",
         help="use this NATS server (nats://HOST:PORT, JetStream on) instead of starting one",
+    )
+    parser.add_argument(
+        "--connector",
+        action="append",
+        metavar="NAME",
+        help="also run this connector (cron, webhook, or one installed through the faasq.connectors entry points); "
+        "repeatable",
+    )
+    parser.add_argument(
+        "--webhook-config",
+        metavar="FILE",
+        help="run the webhook connector with this topics file (YAML: topics, signature schemes, secrets)",
+    )
+    parser.add_argument(
+        "--webhook-port", type=int, default=8085, help="webhook connector port on 127.0.0.1; 0: any free port (8085)"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the functions (default: 60)")
     parser.add_argument(

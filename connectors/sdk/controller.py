@@ -50,7 +50,7 @@ def log_responses(settings: ConnectorSettings) -> ResponseHook:
         level = logging.INFO if delivery.accepted else logging.WARNING
         logger.log(level, "%s -> %s in %.3fs", event.topic, delivery.summary, delivery.duration)
         if settings.print_response_body and delivery.body:
-            logger.info("%s body: %s", delivery.function, delivery.body.decode(errors="replace"))
+            logger.info("%s body: %s", delivery.function, delivery.body.decode(errors="replace").rstrip("\n"))
 
     return log
 

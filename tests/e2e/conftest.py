@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -17,8 +16,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         yield running
     finally:
-        try:
-            running.stop()
-        except subprocess.TimeoutExpired:
-            running.process.kill()
-            raise
+        running.close()

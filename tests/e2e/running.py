@@ -117,12 +117,14 @@ class Stack:
         env: Mapping[str, str] | None = None,
         cwd: Path = ROOT,
         workers: int = 0,
+        args: tuple[str, ...] = (),
+        within: float = 40.0,
     ) -> None:
         self.log = state_dir / "up.stderr"
         self.ready_file = state_dir / "ready.json"
         state_dir.mkdir(parents=True, exist_ok=True)
         stack = ["-f", str(stack_file)] if stack_file is not None else []
-        options = ["--port", "0", "--state-dir", str(state_dir), "--workers", str(workers)]
+        options = ["--port", "0", "--state-dir", str(state_dir), "--workers", str(workers), *args]
         with self.log.open("wb") as stderr:
             self.process = subprocess.Popen(
                 [*FAASQ, "up", *stack, *options, "--ready-file", str(self.ready_file)],
@@ -136,7 +138,7 @@ class Stack:
         assert self.process.stdout is not None
         self._stdout = Lines(self.process.stdout)
         self.lines = self._stdout.lines
-        self.url = until(self._banner_url, within=40)
+        self.url = until(self._banner_url, within=within)
         self.ready: dict[str, Any] = until(self._ready, within=10)
 
     def _ready(self) -> dict[str, Any] | None:
@@ -164,6 +166,14 @@ class Stack:
         console = Console(stdin=io.BytesIO(stdin), stdout=out, stderr=err)
         code = run(list(args), Context(console=console, environ={**ENVIRON, "OPENFAAS_URL": self.url}))
         return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+    def close(self) -> None:
+        """Stop gracefully (a killed ``faasq up`` would leave its children running); kill it if that times out."""
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
 
     def stop(self, signum: int = signal.SIGTERM, within: float = 30.0) -> int:
         """Signal ``faasq up`` and wait for it to exit; returns its exit code."""

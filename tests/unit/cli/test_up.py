@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from faasq.children import NatsAddress, StackPlan, nats_spec, parse_nats_url, stack_children
+from faasq.children import NatsAddress, StackPlan, connector_spec, nats_spec, parse_nats_url, stack_children
 from faasq.cli import build_parser
 from faasq.errors import StackFailed
 from faasq.stack import StackFunction
-from faasq.up import Running, banner, extra_queues
+from faasq.up import Running, banner, extra_queues, wanted_connectors
 from tests.support import bound_socket
 from tests.unit.cli.conftest import Cli
 
@@ -231,3 +231,48 @@ def test_the_queues_come_from_the_functions_annotations() -> None:
 def test_the_banner_names_the_other_queues() -> None:
     lines = banner(Running("http://127.0.0.1:8080", "p", "n", None, "s", 2, ["a"], queues=["batch", "slow"]))
     assert lines[4] == "Workers:   2, and one for each other queue: batch, slow"
+
+
+def _function(name: str, **annotations: str) -> StackFunction:
+    return StackFunction.model_validate({"name": name, "annotations": annotations})
+
+
+def test_connectors_cron_when_a_function_is_scheduled_webhook_with_a_config() -> None:
+    scheduled = _function("tick", topic="a, cron-function", schedule="@hourly")
+    unscheduled = _function("other", topic="cron-function")
+    plain = build_parser().parse_args(["up"])
+    assert wanted_connectors(plain, [unscheduled]) == []
+    assert wanted_connectors(plain, [scheduled, unscheduled]) == ["cron"]
+    asked = build_parser().parse_args(["up", "--connector", "mine", "--connector", "cron", "--webhook-config", "w.yml"])
+    assert wanted_connectors(asked, []) == ["cron", "mine", "webhook"]
+    assert asked.webhook_port == 8085
+
+
+def test_a_connector_child_runs_faasq_connector_against_the_gateway() -> None:
+    cron = connector_spec("cron", "http://127.0.0.1:1", ENVIRON)
+    assert cron.argv == [sys.executable, "-m", "connectors.main", "cron"]
+    assert (cron.env["gateway_url"], cron.ready_url, cron.pass_fds, cron.stop_order) == (
+        "http://127.0.0.1:1",
+        None,
+        (),
+        0,
+    )
+    with bound_socket() as sock:
+        hook = connector_spec("webhook", "http://g", ENVIRON, sock, webhook_config="/w.yml")
+        port = sock.getsockname()[1]
+        assert hook.env["listen_fd"] == str(sock.fileno())
+        assert (hook.env["port"], hook.env["webhook_config"]) == (str(port), "/w.yml")
+        assert hook.ready_url == f"http://127.0.0.1:{port}/healthz"
+        assert hook.pass_fds == (sock.fileno(),)
+
+
+def test_the_banner_lists_connectors_and_the_webhook_url() -> None:
+    running = Running(
+        "http://g", "http://p", "nats://n", None, "/s", 1, connectors=["cron", "webhook"], webhooks="http://w/webhook/"
+    )
+    lines = banner(running)
+    assert "Connectors: cron, webhook" in lines
+    assert "Webhooks:  POST http://w/webhook/<topic>" in lines
+    assert not [
+        line for line in banner(Running("http://g", "http://p", "nats://n", None, "/s", 1)) if "Connectors" in line
+    ]
