@@ -137,7 +137,8 @@ class Faults:
             )
         )
         settings = {"FAASQ_NATS_URL": self.nats.url, **_NATS_CLIENT, **env}
-        self.stack = Stack(stack_file, self.tmp_path / "state", env=settings, workers=0)
+        # As long as faasq up's own deadlines: on a loaded machine its start takes most of them.
+        self.stack = Stack(stack_file, self.tmp_path / "state", env=settings, workers=0, within=90)
         return self.stack
 
     def workers(self, count: int, **env: str) -> list[Worker]:
