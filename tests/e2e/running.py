@@ -89,6 +89,10 @@ def descendants(pid: int) -> set[int]:
     return {child for child in found if alive(child)}
 
 
+BANNER_END = "Press Ctrl+C to stop."
+"""The banner's last line."""
+
+
 class Lines:
     """Collects a stream's lines in a thread, so a test can poll them with a deadline."""
 
@@ -140,6 +144,10 @@ class Stack:
         self.lines = self._stdout.lines
         self.url = until(self._banner_url, within=within)
         self.ready: dict[str, Any] = until(self._ready, within=10)
+        until(self._banner_read, within=10)  # the reading thread may still be behind the ready file
+
+    def _banner_read(self) -> bool | None:
+        return True if BANNER_END in self.lines else None
 
     def _ready(self) -> dict[str, Any] | None:
         return json.loads(self.ready_file.read_text()) if self.ready_file.exists() else None
