@@ -25,6 +25,7 @@ GROUP = "faasq.connectors"
 
 BUILT_IN = {
     "cron": "connectors.cron.connector:CronConnector",
+    "redis": "connectors.redis.connector:RedisConnector",
     "webhook": "connectors.webhook.connector:WebhookConnector",
 }
 """Name → ``module:class`` of the connectors that ship with faasq."""

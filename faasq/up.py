@@ -180,13 +180,21 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, functions: list[
 
 
 def wanted_connectors(args: argparse.Namespace, functions: list[StackFunction]) -> list[str]:
-    """The connectors to run: those asked for, cron when a stack function has a schedule, webhook with a config."""
+    """The connectors to run: those asked for, cron for a scheduled function, webhook and redis when configured."""
     wanted = set(args.connector or [])
     if any(_scheduled(function) for function in functions):
         wanted.add("cron")
     if args.webhook_config:
         wanted.add("webhook")
+    if args.redis_url:
+        wanted.add("redis")
     return sorted(wanted)
+
+
+def redis_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The redis connector's environment from ``--redis-url``, ``--redis-channels`` and ``--redis-streams``."""
+    given = {"redis_url": args.redis_url, "redis_channels": args.redis_channels, "redis_streams": args.redis_streams}
+    return {name: value for name, value in given.items() if value}
 
 
 def _scheduled(function: StackFunction) -> bool:
@@ -206,7 +214,8 @@ def _start_connectors(
     webhooks = None
     for name in names:
         if name != "webhook":
-            supervisor.start(connector_spec(name, gateway, ctx.environ))
+            settings = redis_settings(args) if name == "redis" else {}
+            supervisor.start(connector_spec(name, gateway, ctx.environ, None, **settings))
             continue
         sock = sockets.enter_context(reserve_port(args.webhook_port))
         config = {"webhook_config": str(Path(args.webhook_config).resolve())} if args.webhook_config else {}
@@ -300,8 +309,10 @@ which invoke functions through the provider: --workers for the default queue, an
 queue a function names in its com.openfaas.queue annotation. Connectors run next to them as
 `faasq-connector NAME` children: cron whenever a stack function has `topic: cron-function` and a
 `schedule` (or with --connector cron), the webhook connector with --webhook-config FILE (or
---connector webhook) on its own port, shown in the banner, and any installed connector with
---connector NAME; their other settings come from the environment (see docs/connectors.md). A part
+--connector webhook) on its own port, shown in the banner, the redis connector with --redis-url URL
+and --redis-streams and/or --redis-channels (or their environment variables redis_streams,
+redis_channels, redis_patterns), and any installed connector with --connector NAME; their other
+settings come from the environment (see docs/connectors.md). A part
 that crashes is restarted with backoff at the same address; one that keeps crashing stops faasq with an
 error. SIGINT (Ctrl+C), SIGTERM or SIGHUP stops
 everything in order: the gateway, the workers (they finish their calls), the provider, nats-server."""
@@ -335,6 +346,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument(
         "--webhook-port", type=int, default=8085, help="webhook connector port on 127.0.0.1; 0: any free port (8085)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="run the redis connector against this Redis (redis://HOST:PORT/DB or unix:///PATH)",
+    )
+    parser.add_argument(
+        "--redis-streams", metavar="NAMES", help="streams the redis connector consumes (comma-separated)"
+    )
+    parser.add_argument(
+        "--redis-channels", metavar="NAMES", help="Pub/Sub channels the redis connector subscribes to (comma-separated)"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the functions (default: 60)")
     parser.add_argument(

@@ -12,7 +12,7 @@ from faasq.children import NatsAddress, StackPlan, connector_spec, nats_spec, pa
 from faasq.cli import build_parser
 from faasq.errors import StackFailed
 from faasq.stack import StackFunction
-from faasq.up import Running, banner, extra_queues, wanted_connectors
+from faasq.up import Running, banner, extra_queues, redis_settings, wanted_connectors
 from tests.support import bound_socket
 from tests.unit.cli.conftest import Cli
 
@@ -246,6 +246,21 @@ def test_connectors_cron_when_a_function_is_scheduled_webhook_with_a_config() ->
     asked = build_parser().parse_args(["up", "--connector", "mine", "--connector", "cron", "--webhook-config", "w.yml"])
     assert wanted_connectors(asked, []) == ["cron", "mine", "webhook"]
     assert asked.webhook_port == 8085
+
+
+def test_a_redis_url_runs_the_redis_connector_with_its_streams_and_channels() -> None:
+    args = build_parser().parse_args(["up", "--redis-url", "redis://r:6379/1", "--redis-streams", "orders,audit"])
+    assert wanted_connectors(args, []) == ["redis"]
+    assert redis_settings(args) == {"redis_url": "redis://r:6379/1", "redis_streams": "orders,audit"}
+    spec = connector_spec("redis", "http://g", ENVIRON, None, **redis_settings(args))
+    assert spec.argv == [sys.executable, "-m", "connectors.main", "redis"]
+    assert (spec.env["redis_url"], spec.env["redis_streams"], spec.env["gateway_url"]) == (
+        "redis://r:6379/1",
+        "orders,audit",
+        "http://g",
+    )
+    assert "redis_channels" not in spec.env
+    assert wanted_connectors(build_parser().parse_args(["up"]), []) == []
 
 
 def test_a_connector_child_runs_faasq_connector_against_the_gateway() -> None:

@@ -1,0 +1,1 @@
+"""The Redis connector: Pub/Sub channels and Streams with consumer groups."""
