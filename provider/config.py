@@ -1,9 +1,10 @@
-"""Settings of the provider REST server and the local provider, read once from the environment."""
+"""Settings of the provider REST server and its backends (local, kubernetes), read once from the environment."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,9 @@ class ProviderSettings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
+    provider: Literal["local", "kubernetes"] = Field(
+        "local", description="The backend: watchdog subprocesses on this machine, or a Kubernetes cluster."
+    )
     bind_address: str = Field("127.0.0.1", description="Address the REST server listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port the REST server listens on (faas-provider: port).")
     state_dir: Path = Field(Path(".faasq/provider"), description="Where deployments, secrets and logs are kept.")
@@ -40,4 +44,19 @@ class ProviderSettings(BaseSettings):
     shutdown_timeout: GoDuration = Field(
         timedelta(seconds=5),
         description="How long open requests (invocations, followed logs) may run on after SIGTERM.",
+    )
+    kubeconfig: Path | None = Field(
+        None, description="The kubeconfig the kubernetes backend uses; unset, the client's default (~/.kube/config)."
+    )
+    in_cluster: bool = Field(False, description="Use the pod's service account instead of a kubeconfig.")
+    endpoint_load_balancing: bool = Field(
+        True,
+        description="Invoke a random ready pod IP from the function's EndpointSlices (faas-netes' default); "
+        "false: the Service's cluster DNS name.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "Always", description="imagePullPolicy of function containers (faas-netes: Always)."
+    )
+    kubernetes_api_workers: int = Field(
+        8, ge=1, description="Threads that run calls of the (synchronous) Kubernetes client, so none blocks the loop."
     )

@@ -1,4 +1,4 @@
-"""``faasq-provider``: the provider REST server over the local provider, configured by the environment.
+"""``faasq-provider``: the provider REST server over the backend ``provider`` names (local or kubernetes).
 
 Listens on ``bind_address:port`` or, when ``listen_fd`` names an inherited listening
 socket, on that socket. SIGTERM and SIGINT stop it gracefully: open requests get
@@ -16,17 +16,26 @@ import uvicorn
 from provider.app import create_app
 from provider.calllog import configure_logging
 from provider.config import ProviderSettings
+from provider.kubernetes import KubernetesProvider
 from provider.local import LocalProvider
+from provider.protocol import Provider
 from provider.validation import load_settings
 
-__all__ = ["main", "server"]
+__all__ = ["backend", "main", "server"]
 
 logger = logging.getLogger(__name__)
 
 
+def backend(settings: ProviderSettings) -> Provider:
+    """The provider the ``provider`` setting names."""
+    if settings.provider == "kubernetes":
+        return KubernetesProvider(settings)
+    return LocalProvider(settings)
+
+
 def server(settings: ProviderSettings) -> uvicorn.Server:
-    """A uvicorn server for the REST app over a :class:`~provider.local.LocalProvider`."""
-    app = create_app(settings, LocalProvider(settings))
+    """A uvicorn server for the REST app over the configured backend."""
+    app = create_app(settings, backend(settings))
     config = uvicorn.Config(
         app,
         host=settings.bind_address,

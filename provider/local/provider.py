@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import importlib.metadata
 import logging
 import os
 import shutil
@@ -32,6 +31,7 @@ from provider.local.replica import Instance, http_probe
 from provider.local.secretstore import SecretStore
 from provider.local.state import StateStore, StoredFunction, private_dir
 from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret, VersionInfo
+from provider.version import release
 
 __all__ = ["LocalProvider"]
 
@@ -189,11 +189,7 @@ class LocalProvider:
 
     async def info(self) -> ProviderInfo:
         """``faasq-local`` / ``local`` and the faasq version."""
-        try:
-            release = importlib.metadata.version("faasq")
-        except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
-            release = "unknown"
-        return ProviderInfo(provider="faasq-local", orchestration="local", version=VersionInfo(release=release))
+        return ProviderInfo(provider="faasq-local", orchestration="local", version=VersionInfo(release=release()))
 
     async def list_secrets(self, namespace: str) -> list[Secret]:
         """Names of the namespace's secrets, sorted."""

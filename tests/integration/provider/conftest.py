@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from provider.kubernetes import KubernetesProvider
 from provider.local import LocalProvider
+from tests.integration.provider.contract import NAMESPACE
+from tests.integration.provider.kube_api import FakeApiServer, running_api
+from tests.integration.provider.kubelet import LocalCluster
 from tests.integration.provider.local_support import settings_for
 
 
@@ -20,3 +26,41 @@ async def local(tmp_path: Path) -> AsyncIterator[LocalProvider]:
         yield provider
     finally:
         await provider.shutdown()
+
+
+@dataclass
+class Kube:
+    """A Kubernetes provider talking to the fake API server, whose pods run on a local provider."""
+
+    provider: KubernetesProvider
+    api: FakeApiServer
+    url: str
+
+
+def kubeconfig(tmp_path: Path, server: str) -> Path:
+    """A kubeconfig naming the fake API server, as ``kubectl config`` would write one."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": server}}],
+        "users": [{"name": "provider", "user": {"token": "not-checked"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "provider", "namespace": NAMESPACE}}],
+        "current-context": "fake",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+async def kube(local: LocalProvider, tmp_path: Path) -> AsyncIterator[Kube]:
+    """A started Kubernetes provider against a fake API server on loopback; stopped afterwards."""
+    api = FakeApiServer(LocalCluster(local))
+    async with running_api(api) as url:
+        settings = settings_for(tmp_path / "unused", provider="kubernetes", kubeconfig=kubeconfig(tmp_path, url))
+        provider = KubernetesProvider(settings)
+        await provider.startup()
+        try:
+            yield Kube(provider, api, url)
+        finally:
+            await provider.shutdown()
