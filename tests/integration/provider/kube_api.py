@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.integration.provider.kube_discovery import ROUTES as DISCOVERY
 from tests.support import bound_socket, eventually
 
 Object = dict[str, Any]
@@ -64,6 +65,8 @@ class FakeApiServer:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.calls: set[tuple[str, str, str]] = set()
+        self.received: list[Object] = []
+        """Every object created or replaced, as the client sent it: what schema validation checks."""
         self._objects: dict[tuple[str, str], dict[str, Object]] = {}
         self._version = 0
         collection, item = "/namespaces/{ns}/{resource}", "/namespaces/{ns}/{resource}/{name}"
@@ -73,6 +76,7 @@ class FakeApiServer:
                 Route("/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale", self.scale, methods=["GET", "PATCH"]),
                 *(Route(prefix + collection, self.collection, methods=["GET", "POST"]) for prefix in self._prefixes),
                 *(Route(prefix + item, self.item, methods=["GET", "PUT", "DELETE"]) for prefix in self._prefixes),
+                *DISCOVERY,
             ]
         )
 
@@ -116,6 +120,7 @@ class FakeApiServer:
         )
 
     async def _create(self, ns: str, resource: str, obj: Object) -> Response:
+        self.received.append(obj)
         name = obj["metadata"]["name"]
         store = self._objects.setdefault((resource, ns), {})
         if name in store:
@@ -148,6 +153,7 @@ class FakeApiServer:
                 {"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}, "details": details}
             )
         if request.method == "PUT":
+            self.received.append(await request.json())
             return await self._replace(resource, current, await request.json())
         return JSONResponse(await self._with_status(resource, current))
 
