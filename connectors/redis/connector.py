@@ -85,8 +85,9 @@ class RedisConnector(Connector[RedisSettings]):
 
     async def _consume(self, controller: Controller, stop: asyncio.Event, link: Reconnector) -> None:
         # Without a topic map every entry would look unsubscribed: wait for the gateway's first answer.
-        while not controller.catalog.built.is_set() and not stop.is_set():
+        if not controller.catalog.built.is_set():
             logger.info("streams: waiting for the gateway's function list before reading")
+        while not controller.catalog.built.is_set() and not stop.is_set():
             await pause(stop, controller.settings.rebuild_interval.total_seconds())
         consumer = StreamConsumer(self.client, controller, self.settings, self._deliveries)
         await link.run(lambda: consumer.run(link, stop))

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from connectors.redis.config import RedisSettings
 from connectors.redis.connector import RedisConnector
+from connectors.redis.deliveries import RedisDeliveryLog
 from connectors.sdk import run_connector
 from tests.conftest import start_redis
 from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, unique
@@ -88,12 +89,8 @@ async def test_published_messages_reach_the_functions_of_their_channel_or_patter
         gateway, redis_server, redis_channels=channel, redis_patterns=f"{news}.*", redis_topic_map=f"{news}.*=headlines"
     )
     async with connector(values):
-
-        async def subscribed() -> bool | None:
-            channels = dict(await client.pubsub_numsub(channel))
-            return True if channels.get(channel.encode()) == 1 and await client.pubsub_numpat() >= 1 else None
-
-        await eventually(subscribed, within=10)
+        await eventually(lambda: _subscribed(client, channel), within=10)
+        await eventually(lambda: _pattern_subscribed(client), within=10)
         assert await client.publish(channel, b"first") == 1
         assert await client.publish(f"{news}.sports", b"goal") == 1
         await eventually(lambda: _lines_are(tmp_path / "direct", ["first"]), within=10)
@@ -218,18 +215,30 @@ async def test_the_connector_reconnects_after_redis_restarts(
     url = f"unix://{server.unix_socket_path}"
     client = aioredis.Redis.from_url(url)
     try:
-        async with connector(settings(gateway, url, redis_streams=stream, redis_reconnect_max="0.5s")):
+        values = settings(gateway, url, redis_streams=stream, redis_channels=stream, redis_reconnect_max="0.5s")
+        async with connector(values):
             await eventually(lambda: _group_exists(client, stream), within=10)
             await asyncio.to_thread(server.stop)
             await eventually(lambda: _logged(caplog, "streams: lost "), within=10)
+            await eventually(lambda: _logged(caplog, "pub/sub: lost "), within=10)
             await asyncio.to_thread(server.start, 30)  # empty: no persistence, the group is created again
             await eventually(lambda: _logged(caplog, "streams: connected to "), within=20)
             await client.xadd(stream, {"body": b"after"})
             await eventually(lambda: settled(client, stream), within=20)
-        assert lines(log) == ["after"]
+            await eventually(lambda: _subscribed(client, stream), within=20)
+            assert await client.publish(stream, b"published") == 1
+            await eventually(lambda: _lines_are(log, ["after", "published"]), within=10)
     finally:
         await client.aclose()
         await asyncio.to_thread(server.stop)
+
+
+async def _subscribed(client: aioredis.Redis, channel: str) -> bool | None:
+    return True if dict(await client.pubsub_numsub(channel)).get(channel.encode()) == 1 else None
+
+
+async def _pattern_subscribed(client: aioredis.Redis) -> bool | None:
+    return True if await client.pubsub_numpat() >= 1 else None
 
 
 async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool | None:
@@ -260,3 +269,18 @@ async def test_faasq_connector_redis_runs_as_a_process(
     assert process.returncode == 0, stderr.decode()
     assert lines(log) == ["from a process"]
     assert "redis connector stopped" in stderr.decode()
+
+
+async def test_delivery_records_live_in_redis_with_a_ttl_and_only_for_stream_entries(client: aioredis.Redis) -> None:
+    stream = unique("records")
+    first = RedisDeliveryLog(client, "g", [stream], ttl=60)
+    await first.record(f"{stream}/1-0", "fn-a")
+    await first.record(f"{stream}/1-0", "fn-b")
+    await first.record("0123abcd", "fn-a")  # a Pub/Sub message's id: never redelivered, not recorded
+    again = RedisDeliveryLog(client, "g", [stream], ttl=60)  # as a restarted connector sees them
+    assert await again.accepted(f"{stream}/1-0") == {"fn-a", "fn-b"}
+    assert await again.accepted("0123abcd") == frozenset()
+    assert 0 < await client.ttl(f"faasq:deliveries:g:{stream}/1-0") <= 60
+    assert await RedisDeliveryLog(client, "other", [stream], ttl=60).accepted(f"{stream}/1-0") == frozenset()
+    await again.forget(f"{stream}/1-0")
+    assert await first.accepted(f"{stream}/1-0") == frozenset()
