@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth import BasicAuth, read_credentials
+from gateway.batches import BatchesRoute, BatchLimits
 from gateway.calls import CallLedger, CallsRoute, JetStreamCalls
 from gateway.config import GatewaySettings
 from gateway.deadletter_routes import dead_letter_router
@@ -56,6 +57,15 @@ streamed, with `X-Call-Id` and `X-Duration-Seconds`.
 secrets), proxied; `GET /system/info` wraps the provider's info with the gateway's
 version and architecture, as OpenFaaS's gateway does. With `basic_auth` on, it needs
 the gateway's credentials (401 otherwise).
+
+**Batches.** `POST /async-batches/<name>` with a JSON array (`application/json`), one JSON
+value a line (`application/x-ndjson`) or one item a line (`text/plain`): every item is
+checked, then queued as the call `<batch-id>-<index>`; **202** with the batch id once all
+are stored, 4xx with nothing queued on a bad item, **503** listing the stored items if
+JetStream stopped part way. `X-Callback-Url` gets each item's result, `X-Batch-Callback-Url`
+the batch's summary once every item has finished. `GET /async-batches/<batch-id>`: counts
+by state and progress (`?items=failed` lists failed items); `DELETE` cancels the items not
+started.
 
 **Dead letters.** `/system/dead-letters` lists, shows, redrives and purges the calls
 given up on (served by the gateway itself, with the same credentials).
@@ -143,6 +153,7 @@ def create_app(
     )
     proxy = ProviderProxy(settings, version=_version())
     calls = calls or _ledger(settings, publisher)
+    batches = _batches(settings, directory, publisher, calls, enqueue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -150,6 +161,7 @@ def create_app(
         try:
             _check_body_limit(settings, publisher)
             await calls.startup()
+            await batches.startup()
             await lookup.startup()
             try:
                 async with proxy:
@@ -170,7 +182,7 @@ def create_app(
     )
     app.add_api_route("/healthz", _health, methods=["GET"], response_class=PlainTextResponse, summary="Liveness")
     app.include_router(dead_letter_router(_dead_letters(settings, publisher)))
-    front: ASGIApp = GatewayRoutes(app.fastapi, enqueue=enqueue, proxy=proxy, calls=CallsRoute(calls))
+    front: ASGIApp = GatewayRoutes(app.fastapi, enqueue=enqueue, proxy=proxy, calls=CallsRoute(calls), batches=batches)
     app.front = BasicAuth(front, credentials=credentials) if credentials is not None else front
     return app
 
@@ -189,6 +201,33 @@ def _ledger(settings: GatewaySettings, publisher: Publisher) -> CallLedger:
         stream=settings.faas_nats_channel,
         bucket=settings.status_bucket,
         ttl=settings.status_ttl,
+    )
+
+
+def _batches(
+    settings: GatewaySettings,
+    directory: FunctionDirectory,
+    publisher: Publisher,
+    calls: CallLedger,
+    enqueue: EnqueueRoute,
+) -> BatchesRoute:
+    limits = BatchLimits(
+        max_items=settings.max_batch_items,
+        read_timeout=settings.read_timeout.total_seconds(),
+        enqueue_timeout=settings.enqueue_timeout.total_seconds(),
+        publish_window=settings.batch_publish_window,
+        enqueue_rate=settings.batch_enqueue_rate,
+    )
+    return BatchesRoute(
+        directory,
+        publisher,
+        calls,
+        _jetstream_of(publisher),
+        limits,
+        max_item_bytes=lambda: enqueue.max_body_bytes,
+        default_namespace=settings.function_namespace,
+        bucket=settings.batch_bucket,
+        guard=settings.callback_guard,
     )
 
 

@@ -139,7 +139,8 @@ class JetStreamCalls:
             return cancel(current or as_queued)
 
         stored, changed = await store.transition(call_id, change)
-        if changed and waiting is not None:
+        # A batch item's message stays: the worker that takes it finds it cancelled and counts it in its batch.
+        if changed and waiting is not None and waiting.call.batch_id is None:
             await self._delete(js, waiting)
         return Cancelled(stored.record if stored else None, changed)
 

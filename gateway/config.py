@@ -74,6 +74,15 @@ class GatewaySettings(DeliverySettings):
     status_ttl: GoDuration = Field(
         DEFAULT_TTL, description="How long a call's status record lives after its last change."
     )
+    max_batch_items: int = Field(100_000, ge=1, description="The most items one batch (POST /async-batches/) may have.")
+    batch_publish_window: int = Field(
+        256, ge=1, description="Items of one batch published at once, their acknowledgements awaited together."
+    )
+    batch_enqueue_rate: float = Field(
+        0,
+        ge=0,
+        description="Most items per second one batch is queued at, leaving room for other callers (0: no limit).",
+    )
     enqueue_timeout: GoDuration = Field(
         timedelta(seconds=5),
         description="Longest wait for JetStream to acknowledge an async call (then 503), and for a function lookup.",

@@ -4,7 +4,9 @@ GatewayError
  ├── InvalidRequest        bad function name, X-Callback-Url or X-Call-Id     (400)
  ├── FunctionNotFound      the provider does not know the function            (404)
  ├── BodyTimeout           the body did not arrive within read_timeout        (408)
+ ├── Conflict              a batch id already names another batch             (409)
  ├── BodyTooLarge          over max_body_bytes or the NATS max_payload        (413)
+ ├── UnsupportedFormat     a batch body in no known Content-Type              (415)
  ├── QueueMisconfigured    the function names an invalid queue                (500)
  ├── ProviderUnavailable   the function lookup failed                         (502)
  └── QueueUnavailable      JetStream did not acknowledge the call             (503)
@@ -15,12 +17,14 @@ from __future__ import annotations
 __all__ = [
     "BodyTimeout",
     "BodyTooLarge",
+    "Conflict",
     "FunctionNotFound",
     "GatewayError",
     "InvalidRequest",
     "ProviderUnavailable",
     "QueueMisconfigured",
     "QueueUnavailable",
+    "UnsupportedFormat",
 ]
 
 
@@ -47,6 +51,14 @@ class BodyTimeout(GatewayError):
 
 class BodyTooLarge(GatewayError):
     """The body is over the limit; nothing was queued."""
+
+
+class Conflict(GatewayError):
+    """The request names something that exists and is not what it describes; nothing was queued."""
+
+
+class UnsupportedFormat(GatewayError):
+    """The body's ``Content-Type`` is not one the route reads; nothing was queued."""
 
 
 class QueueMisconfigured(GatewayError):

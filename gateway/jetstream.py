@@ -23,7 +23,9 @@ __all__ = ["JetStreamPublisher", "Publisher", "Receipt", "encode_headers", "mess
 logger = logging.getLogger(__name__)
 
 # The queue format's header names: all this client's publishes with headers use only these.
-_QUEUE_HEADERS = frozenset(QueuedCall("id", "fn", "ns", callback_url="http://h/").nats_headers()) | RETRY_NATS_HEADERS
+_QUEUE_HEADERS = (
+    frozenset(QueuedCall("id", "fn", "ns", callback_url="http://h/", batch_id="b").nats_headers()) | RETRY_NATS_HEADERS
+)
 
 
 def encode_headers(headers: dict[str, str]) -> bytes | None:

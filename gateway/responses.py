@@ -7,12 +7,14 @@ from starlette.types import Send
 from gateway.errors import (
     BodyTimeout,
     BodyTooLarge,
+    Conflict,
     FunctionNotFound,
     GatewayError,
     InvalidRequest,
     ProviderUnavailable,
     QueueMisconfigured,
     QueueUnavailable,
+    UnsupportedFormat,
 )
 from provider.proxy import send_text
 
@@ -22,7 +24,9 @@ _STATUS: dict[type[GatewayError], int] = {
     InvalidRequest: 400,
     FunctionNotFound: 404,
     BodyTimeout: 408,
+    Conflict: 409,
     BodyTooLarge: 413,
+    UnsupportedFormat: 415,
     QueueMisconfigured: 500,
     ProviderUnavailable: 502,
     QueueUnavailable: 503,

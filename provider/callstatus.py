@@ -125,6 +125,7 @@ class CallRecord(BaseModel):
         reason: why the call failed, was dead-lettered or cancelled.
         callback_error: why the final callback could not be delivered, if it could not.
         result: the function's response body, if results are kept.
+        batch_id: the batch the call is an item of, if any.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -146,6 +147,7 @@ class CallRecord(BaseModel):
     reason: str | None = None
     callback_error: str | None = None
     result: CallResult | None = None
+    batch_id: str | None = None
 
     def to(self, state: CallState, **changes: object) -> CallRecord:
         """This record in ``state`` with ``changes``, stamped now."""
@@ -192,6 +194,7 @@ def queued_record(call: QueuedCall | CallRecord, enqueued_at: datetime | None = 
         max_attempts=max_attempts,
         enqueued_at=enqueued_at,
         updated_at=updated_at,
+        batch_id=call.batch_id,
     )
 
 

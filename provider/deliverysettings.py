@@ -13,6 +13,7 @@ from datetime import timedelta
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from provider.batches import DEFAULT_BATCH_BUCKET
 from provider.callbackguard import CallbackGuard
 from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM
 from provider.types import GoDuration
@@ -37,20 +38,23 @@ class DeliverySettings(BaseSettings):
         1024**3, ge=-1, description="Most bytes of dead letters kept, the oldest dropped first (-1: no limit)."
     )
 
+    batch_bucket: str = Field(DEFAULT_BATCH_BUCKET, description="The JetStream key-value bucket of batch records.")
+    batch_ttl: GoDuration = Field(timedelta(days=1), description="How long a batch record lives after its last change.")
+
     @field_validator("callback_allowed_hosts")
     @classmethod
     def _allow_list(cls, value: str) -> str:
         CallbackGuard(value)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("dead_letter_stream")
+    @field_validator("dead_letter_stream", "batch_bucket")
     @classmethod
     def _dead_letter_stream(cls, value: str) -> str:
         if not _STREAM_NAME.match(value):
             raise ValueError(f"invalid stream name {value!r}: use 1-32 letters, digits, '_' or '-'")
         return value
 
-    @field_validator("dead_letter_max_age")
+    @field_validator("dead_letter_max_age", "batch_ttl")
     @classmethod
     def _kept(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -57,6 +57,7 @@ CALL_ID = "Faasq-Call-Id"
 ENQUEUED_AT = "Faasq-Enqueued-At"
 HEADERS = "Faasq-Headers"
 QUEUE = "Faasq-Queue"
+BATCH_ID = "Faasq-Batch-Id"
 
 
 class StreamConfigError(RuntimeError):
@@ -160,6 +161,8 @@ class QueuedCall:
     body: bytes = b""
     retry: RetryOverrides | None = None
     """The call's own retry settings (request headers over the function's annotations); None: the worker's."""
+    batch_id: str | None = None
+    """The batch the call is an item of (``POST /async-batches/<name>``), if any."""
 
     def nats_headers(self) -> dict[str, str]:
         """The NATS headers that carry this call's metadata."""
@@ -180,6 +183,8 @@ class QueuedCall:
             headers[CALLBACK_URL] = self.callback_url
         if self.retry is not None:
             headers.update(self.retry.nats_headers())
+        if self.batch_id is not None:
+            headers[BATCH_ID] = self.batch_id
         return headers
 
     @classmethod
@@ -211,4 +216,5 @@ class QueuedCall:
             headers=original,
             body=body,
             retry=retry,
+            batch_id=headers.get(BATCH_ID) or None,
         )

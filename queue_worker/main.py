@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from provider.calllog import configure_logging
 from provider.queue import StreamConfigError
 from provider.validation import describe_validation_error, load_settings
-from queue_worker.callback import HttpCallbackSender
+from queue_worker.batches import BatchTracker
+from queue_worker.callback import CallbackSender, HttpCallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.connection import connect
 from queue_worker.consumer import Consumer, Summary, subscribe
@@ -73,7 +74,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
             )
         )
         callbacks = await stack.enter_async_context(_callback_sender(settings))
-        hooks = hooks or _hooks(settings, nc.jetstream())
+        hooks = hooks or _hooks(settings, nc.jetstream(), callbacks)
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
         consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks)
@@ -111,22 +112,25 @@ def _dead_letters(js: JetStreamContext, settings: WorkerSettings) -> DeadLetterH
     )
 
 
-def _hooks(settings: WorkerSettings, js: JetStreamContext) -> WorkerHooks:
+def _hooks(settings: WorkerSettings, js: JetStreamContext, callbacks: CallbackSender) -> WorkerHooks:
     """The worker's hooks, in the order they run.
 
     Dead letters before status: a call's record says ``dead`` only once its dead letter is
-    stored, else a redelivery would find it finished and never store it.
+    stored, else a redelivery would find it finished and never store it. Batches are kept
+    by the status hooks, from the records they write.
     """
     chain: list[WorkerHooks] = [_dead_letters(js, settings)]
     if settings.call_status:
+        batches = BatchTracker(js, bucket=settings.batch_bucket, ttl=settings.batch_ttl, callbacks=callbacks)
         status = StatusHooks(
             js,
             bucket=settings.status_bucket,
             ttl=settings.status_ttl,
             result_bytes=settings.status_result_bytes,
             policy=settings.retry_policy,
+            batches=batches,
         )
-        chain.append(status)
+        chain += [batches, status]
     return HookChain(chain)
 
 

@@ -29,6 +29,7 @@ from provider.callstatus import (
     queued_record,
 )
 from provider.queue import QueuedCall
+from queue_worker.batches import BatchTracker
 from queue_worker.hooks import WorkerHooks
 from queue_worker.outcome import Outcome
 from queue_worker.policy import Ack, Retry, RetryPolicy, Verdict
@@ -75,6 +76,7 @@ class StatusHooks(WorkerHooks):
         ttl: how long a record lives after its last write.
         result_bytes: keep up to this many bytes of the function's response in the record (0: none).
         policy: the worker's retry policy, which a call's own settings may override (for ``max_attempts``).
+        batches: told about every batch item's state, to keep its batch's record.
     """
 
     def __init__(
@@ -85,12 +87,14 @@ class StatusHooks(WorkerHooks):
         ttl: timedelta,
         result_bytes: int = 0,
         policy: RetryPolicy | None = None,
+        batches: BatchTracker | None = None,
     ) -> None:
         self._js = js
         self._bucket = bucket
         self._ttl = ttl
         self._result_bytes = result_bytes
         self._policy = policy
+        self._batches = batches
         self._store: CallStore | None = None
         self._claimed: dict[str, Versioned] = {}
         self._callback_errors: dict[str, str] = {}
@@ -121,13 +125,26 @@ class StatusHooks(WorkerHooks):
         if attempt == 1 and (running := decide(None)) is not None:
             revision = await self.store.create(running)
             if revision is not None:
+                self._moved(running)
                 return Versioned(running, revision)
         stored, changed = await self.store.transition(call.call_id, decide)
         if not changed:
             state = stored.record.state if stored else "?"
             logger.info("call %s is %s: not run again", call.call_id, state)
+            if stored is not None:
+                await self._finished(stored.record)  # a redelivery: its batch may not know yet
             return None
+        if stored is not None:
+            self._moved(stored.record)
         return stored
+
+    def _moved(self, record: CallRecord) -> None:
+        if self._batches is not None and record.batch_id is not None:
+            self._batches.moved(record)
+
+    async def _finished(self, record: CallRecord) -> None:
+        if self._batches is not None and record.batch_id is not None:
+            await self._batches.finished(record)
 
     async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
         """Remember why the callback failed, for the final record."""
@@ -146,6 +163,10 @@ class StatusHooks(WorkerHooks):
         )
         if await self.store.update(new, claimed.revision) is None:
             logger.info("call %s: its status moved on since this run started; not overwritten", call.call_id)
+        elif isinstance(verdict, Retry):
+            self._moved(new)
+        else:
+            await self._finished(new)
 
     async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
         """Record ``dead`` with ``reason``."""
@@ -161,3 +182,4 @@ class StatusHooks(WorkerHooks):
             reason=reason,
         )
         await self.store.put(dead)
+        await self._finished(dead)

@@ -93,6 +93,7 @@ def settings_for(
         # The same names as the queue worker's tests: a gateway and a worker of one test share them.
         "dead_letter_stream": f"{stream}-dl",
         "status_bucket": f"{stream}-calls",
+        "batch_bucket": f"{stream}-batches",
         "secret_mount_path": tmp_path,
         "faas_reconnect_delay": "0.1s",
         **overrides,

@@ -211,6 +211,7 @@ def worker_settings(nats_server: NatsServer, stream: str, provider_url: str, **f
         "faas_nats_channel": stream,
         "dead_letter_stream": f"{stream}-dl",
         "status_bucket": f"{stream}-calls",
+        "batch_bucket": f"{stream}-batches",
         "gateway_invoke": False,
         "functions_provider_url": provider_url,
         "faas_reconnect_delay": "100ms",

@@ -1,0 +1,272 @@
+"""Batches: many async calls submitted at once, tracked by one record until every item has finished.
+
+``POST /async-batches/<name>`` queues item ``i`` of a batch as the call ``<batch-id>-<i>``,
+with the batch id in its ``Faasq-Batch-Id`` header (and so in its status record). The batch
+record, in its own key-value bucket (``faas-batches``), holds one character per item: its
+state as last seen (:data:`CODES`). An item's character only ever moves forward to a final
+state and never leaves it, so recording the same item twice (a redelivery, a worker that
+died between its writes) changes nothing: the counts are exact by construction, with no
+counter to increment twice. Every write is revision-checked (:meth:`BatchStore.apply`).
+
+The write that makes the last item final also stamps ``finished_at`` and names the item
+that completed the batch (``completed_by``): the worker holding that item's message sends
+the batch's completion callback before it acks the message, then stamps
+``callback_sent_at``. A worker that dies in between leaves the message to be redelivered,
+and the next worker sends it: once, unless a worker dies after the callback was delivered
+and before the stamp was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel, ConfigDict
+
+from provider.callstatus import TERMINAL, CallState, now
+
+__all__ = [
+    "CODES",
+    "DEFAULT_BATCH_BUCKET",
+    "BatchConflict",
+    "BatchRecord",
+    "BatchStore",
+    "apply_marks",
+    "item_call_id",
+    "item_index",
+    "new_batch",
+    "stamp_callback",
+]
+
+DEFAULT_BATCH_BUCKET = "faas-batches"
+_CONFLICT_RETRIES = 200
+
+CODES: dict[CallState, str] = {
+    CallState.QUEUED: ".",
+    CallState.RUNNING: "r",
+    CallState.RETRYING: "t",
+    CallState.SUCCEEDED: "s",
+    CallState.FAILED: "f",
+    CallState.DEAD: "d",
+    CallState.CANCELLED: "c",
+}
+"""The character that stands for each state in :attr:`BatchRecord.states`."""
+STATES = {code: state for state, code in CODES.items()}
+_FINAL_CODES = frozenset(CODES[state] for state in TERMINAL)
+
+
+def item_call_id(batch_id: str, index: int) -> str:
+    """The call id of item ``index`` (from 0) of a batch."""
+    return f"{batch_id}-{index}"
+
+
+def item_index(batch_id: str, call_id: str) -> int | None:
+    """The index of ``call_id`` in batch ``batch_id``, or None if it is not one of its items."""
+    prefix, _, index = call_id.rpartition("-")
+    return int(index) if prefix == batch_id and index.isdigit() else None
+
+
+class BatchRecord(BaseModel):
+    """One batch: what it runs and where each of its items is.
+
+    Attributes:
+        batch_id: the batch's id.
+        function: the function every item calls.
+        namespace: the function's namespace.
+        total: how many items the batch has.
+        states: one character per item, in input order (see :data:`CODES`).
+        created_at: when the gateway accepted the batch.
+        started_at: when a worker first started one of its items.
+        finished_at: when the last item reached a final state.
+        updated_at: when this record was written.
+        callback_url: where the completion summary goes (``X-Batch-Callback-Url``).
+        completed_by: the call id whose final state completed the batch (its worker sends the callback).
+        callback_sent_at: when the completion callback was delivered (or given up on).
+        callback_error: why it could not be delivered, if it could not.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    batch_id: str
+    function: str
+    namespace: str
+    total: int
+    states: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime | None = None
+    callback_url: str | None = None
+    completed_by: str | None = None
+    callback_sent_at: datetime | None = None
+    callback_error: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        """How many items are in each state, every state named (zeros included)."""
+        return {state.value: self.states.count(code) for state, code in CODES.items()}
+
+    def indices(self, state: CallState) -> list[int]:
+        """The indices of the items in ``state``, in input order."""
+        code = CODES[state]
+        return [index for index, seen in enumerate(self.states) if seen == code]
+
+    @property
+    def done(self) -> int:
+        """How many items have reached a final state."""
+        return sum(self.states.count(code) for code in _FINAL_CODES)
+
+    def view(self) -> dict[str, Any]:
+        """The record as ``GET /async-batches/<batch-id>`` shows it: counts, not the state string."""
+        body = self.model_dump(mode="json", exclude_none=True, exclude={"states"})
+        duration = (self.finished_at - self.created_at).total_seconds() if self.finished_at else None
+        return body | {
+            "counts": self.counts(),
+            "done": self.done,
+            "progress": round(self.done / self.total, 4) if self.total else 1.0,
+            **({"duration": round(duration, 3)} if duration is not None else {}),
+        }
+
+    def summary(self, failed_limit: int = 1000) -> dict[str, Any]:
+        """The completion callback's body: the view, and the call ids of failed and dead items (up to a limit)."""
+        failed = [i for i, code in enumerate(self.states) if code in "fd"]
+        body = self.view() | {"failed": [item_call_id(self.batch_id, i) for i in failed[:failed_limit]]}
+        if len(failed) > failed_limit:
+            body["failed_truncated"] = True
+        return body
+
+
+def new_batch(
+    batch_id: str, function: str, namespace: str, total: int, created_at: datetime, callback_url: str | None
+) -> BatchRecord:
+    """The record of a batch just accepted: every item queued."""
+    return BatchRecord(
+        batch_id=batch_id,
+        function=function,
+        namespace=namespace,
+        total=total,
+        states=CODES[CallState.QUEUED] * total,
+        created_at=created_at,
+        updated_at=created_at,
+        callback_url=callback_url,
+    )
+
+
+def apply_marks(record: BatchRecord, marks: Mapping[int, CallState]) -> BatchRecord | None:
+    """``record`` with the items of ``marks`` moved to their states, or None if nothing changes.
+
+    An item in a final state keeps it: a later mark of the same item (a redelivery, a
+    stale ``running``) changes nothing. The write that leaves no item unfinished stamps
+    ``finished_at`` and names the lowest newly finished item as ``completed_by``.
+    """
+    states = bytearray(record.states, "ascii")
+    finished: list[int] = []
+    for index, state in marks.items():
+        if not 0 <= index < record.total or chr(states[index]) in _FINAL_CODES:
+            continue
+        code = CODES[state]
+        if chr(states[index]) != code:
+            states[index] = ord(code)
+            if code in _FINAL_CODES:
+                finished.append(index)
+    text = states.decode("ascii")
+    if text == record.states:
+        return None
+    stamp = now()
+    changes: dict[str, object] = {"states": text, "updated_at": stamp}
+    if record.started_at is None and any(STATES[code] is not CallState.QUEUED for code in text):
+        changes["started_at"] = stamp
+    if finished and record.finished_at is None and all(code in _FINAL_CODES for code in text):
+        changes |= {"finished_at": stamp, "completed_by": item_call_id(record.batch_id, min(finished))}
+    return record.model_copy(update=changes)
+
+
+class BatchConflict(RuntimeError):
+    """A batch record kept changing under a write: more concurrent writers than expected."""
+
+
+class BatchStore:
+    """The batch records of one key-value bucket.
+
+    Args:
+        kv: the bucket (see :meth:`open`).
+    """
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    @classmethod
+    async def open(
+        cls, js: JetStreamContext, bucket: str = DEFAULT_BATCH_BUCKET, ttl: timedelta = timedelta(days=1)
+    ) -> BatchStore:
+        """Create the bucket (file storage, one revision per key, records expire after ``ttl``), or bind to it."""
+        config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl.total_seconds(), storage=StorageType.FILE)
+        try:
+            return cls(await js.create_key_value(config))
+        except BadRequestError:  # it exists with another configuration
+            return cls(await js.key_value(bucket))
+
+    async def get(self, batch_id: str) -> tuple[BatchRecord, int] | None:
+        """The record of ``batch_id`` and its revision, or None if there is none."""
+        try:
+            entry = await self._kv.get(batch_id)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:  # pragma: no cover - a put always has a value
+            return None
+        return BatchRecord.model_validate_json(entry.value), entry.revision or 0
+
+    async def create(self, record: BatchRecord) -> bool:
+        """Write ``record`` if its batch has none; False if one exists."""
+        try:
+            await self._kv.create(record.batch_id, _encode(record))
+        except KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def apply(self, batch_id: str, marks: Mapping[int, CallState]) -> BatchRecord | None:
+        """Record ``marks`` (item index to state) with :func:`apply_marks`, revision-checked.
+
+        Returns:
+            The record now stored, or None if the batch has no record (unknown, or expired).
+
+        Raises:
+            BatchConflict: the record changed under every one of many tries.
+        """
+        return await self.change(batch_id, lambda record: apply_marks(record, marks))
+
+    async def change(self, batch_id: str, change: Callable[[BatchRecord], BatchRecord | None]) -> BatchRecord | None:
+        """Apply ``change`` (record to new record, or None for no change) atomically; the record now stored."""
+        for attempt in range(_CONFLICT_RETRIES):
+            stored = await self.get(batch_id)
+            if stored is None:
+                return None
+            record, revision = stored
+            new = change(record)
+            if new is None:
+                return record
+            try:
+                await self._kv.update(batch_id, _encode(new), last=revision)
+            except KeyWrongLastSequenceError:
+                # Many workers finish items of one batch at once: spread their next tries a little.
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))  # noqa: S311 - jitter
+                continue
+            return new
+        raise BatchConflict(f"batch {batch_id}: its record kept changing under {_CONFLICT_RETRIES} tries")
+
+
+def _encode(record: BatchRecord) -> bytes:
+    return record.model_dump_json(exclude_none=True).encode()
+
+
+def stamp_callback(record: BatchRecord, error: str | None) -> BatchRecord | None:
+    """``record`` with its completion callback stamped as sent (or given up on with ``error``); None if it was."""
+    if record.callback_sent_at is not None:
+        return None
+    return record.model_copy(update={"callback_sent_at": datetime.now(UTC), "callback_error": error})
