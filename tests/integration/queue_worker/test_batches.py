@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from faasq.natsserver import NatsServer
 from queue_worker.config import WorkerSettings
 from tests.integration.gateway.conftest import message_count, running_gateway, settings_for
 from tests.integration.queue_worker.conftest import Receiver, invocations, running, worker_settings
+from tests.integration.queue_worker.test_dead_letter_api import faasq
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
@@ -64,6 +66,7 @@ async def gateway_only(
     worker = worker_settings(
         nats_server, unique_stream, provider_url, max_retry_attempts=2, initial_retry_wait="10ms",
         max_retry_wait="10ms", callback_attempts=2, callback_initial_wait="10ms", max_inflight=8,
+        status_result_bytes=1024,
     )  # fmt: skip
     async with running_gateway(settings) as gateway:
         yield Stack(gateway, worker, app, url, unique_stream, nats_server.url)
@@ -248,3 +251,49 @@ async def _true(value: object) -> bool | None:
 
 async def _zero(count: Any) -> bool | None:
     return True if await count == 0 else None
+
+
+async def test_faasq_batch_submits_follows_and_writes_the_results_in_input_order(stack: Stack, tmp_path: Path) -> None:
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps([{"n": n} for n in range(5)]))
+    results = tmp_path / "results.ndjson"
+    argv = ["batch", "cat", str(items), "--wait", "--out", str(results), "--interval", "0.05"]
+    code, out, err = await asyncio.to_thread(faasq, stack.gateway, tmp_path, *argv, "--batch-callback-url", stack.url)
+    assert code == 0, err
+    batch_id = out.split()[1].rstrip(":")
+    assert out == f"Batch {batch_id}: 5 calls to cat queued.\n"
+    assert err.splitlines()[-1].split(" | ")[:2] == [f"{batch_id}: 5/5 done (100.0%)", "succeeded 5"]
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(line["index"], line["call_id"], line["state"]) for line in lines] == [
+        (n, f"{batch_id}-{n}", "succeeded") for n in range(5)
+    ]
+    assert [json.loads(line["result"]["body"]) for line in lines] == [{"n": n} for n in range(5)]
+
+    code, out, _ = await asyncio.to_thread(faasq, stack.gateway, tmp_path, "batch", "status", batch_id)
+    assert (code, out.splitlines()[0]) == (0, f"{batch_id}: 5/5 done (100.0%) | succeeded 5")
+
+
+async def test_faasq_batch_wait_fails_when_an_item_failed(stack: Stack, failing: str, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,1\nb,2\n")
+    argv = ["batch", failing, str(rows), "--wait", "--interval", "0.05"]
+    code, _, err = await asyncio.to_thread(faasq, stack.gateway, tmp_path, *argv)
+    assert code == 1
+    assert err.splitlines()[-1].split(" | ")[1] == "dead 2"
+
+
+async def test_faasq_batch_cancel_and_status_as_json(gateway_only: Stack, tmp_path: Path) -> None:
+    items = tmp_path / "items.ndjson"
+    items.write_text("1\n2\n3\n")
+    code, out, _ = await asyncio.to_thread(
+        faasq, gateway_only.gateway, tmp_path, "batch", "cat", str(items), "--detach"
+    )
+    assert code == 0
+    batch_id = out.split()[1].rstrip(":")
+    code, out, _ = await asyncio.to_thread(faasq, gateway_only.gateway, tmp_path, "batch", "cancel", batch_id)
+    assert (code, out) == (0, f"Batch {batch_id}: 3 items cancelled; the others had started or finished.\n")
+    argv = ["batch", "status", batch_id, "--json"]
+    code, out, _ = await asyncio.to_thread(faasq, gateway_only.gateway, tmp_path, *argv)
+    assert (code, json.loads(out)["counts"]["cancelled"]) == (0, 3)
+    code, _, err = await asyncio.to_thread(faasq, gateway_only.gateway, tmp_path, "batch", "cat", str(tmp_path / "no"))
+    assert (code, "cannot read" in err) == (1, True)
