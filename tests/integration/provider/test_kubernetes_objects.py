@@ -54,3 +54,4 @@ async def test_kubectl_reads_every_object_back_unchanged(kube: Kube, tmp_path: P
     assert [(o["kind"], o["metadata"]["name"]) for o in read] == [(o["kind"], o["metadata"]["name"]) for o in sent]
     for before, after in zip(sent, read, strict=True):
         assert after["spec" if "spec" in before else "data"] == before["spec" if "spec" in before else "data"]
+    assert any((tmp_path / ".kube" / "cache").rglob("*")), "kubectl's cache belongs in the test's folder"

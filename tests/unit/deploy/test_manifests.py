@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.schemas import kubectl, schema_errors
+from tests.schemas import kubectl, kubectl_env, schema_errors
 
 BASE = Path(__file__).parents[3] / "deploy" / "base"
 
@@ -19,11 +19,16 @@ def test_every_file_validates_against_the_schemas() -> None:
     assert schema_errors(objects) == []
 
 
-def test_the_kustomization_names_every_file_and_renders_valid_objects() -> None:
+def test_the_kustomization_names_every_file_and_renders_valid_objects(tmp_path: Path) -> None:
     listed = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]
     assert sorted(listed) == sorted(p.name for p in BASE.glob("*.yaml") if p.name != "kustomization.yaml")
     rendered = subprocess.run(
-        [kubectl(), "kustomize", str(BASE)], capture_output=True, text=True, timeout=30, check=True
+        [kubectl(), "kustomize", str(BASE)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env=kubectl_env(tmp_path),
     )
     objects = list(yaml.safe_load_all(rendered.stdout))
     assert schema_errors(objects) == []
