@@ -36,6 +36,9 @@ class GatewaySettings(DeliverySettings):
     faas_nats_channel: str = Field(
         DEFAULT_STREAM, description="The JetStream stream of async calls; a queue's subject is '<stream>.<queue>'."
     )
+    nats_stream_replicas: int = Field(
+        1, ge=1, le=5, description="Copies of the calls' stream kept by a NATS cluster (3: it survives losing a node)."
+    )
     nats_connect_timeout: GoDuration = Field(
         timedelta(seconds=30), description="How long start-up waits for NATS before giving up."
     )

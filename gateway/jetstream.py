@@ -159,7 +159,9 @@ class JetStreamPublisher:
             raise QueueUnavailable(f"cannot connect to NATS at {settings.nats_url} within {within:g}s") from None
         self._js = self._nc.jetstream()
         window = settings.nats_duplicate_window.total_seconds()
-        await ensure_stream(self._js, settings.faas_nats_channel, duplicate_window=window)
+        await ensure_stream(
+            self._js, settings.faas_nats_channel, duplicate_window=window, replicas=settings.nats_stream_replicas
+        )
         logger.info("connected to %s, stream %r ready", settings.nats_url, settings.faas_nats_channel)
 
     async def shutdown(self) -> None:

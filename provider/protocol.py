@@ -1,8 +1,8 @@
 """The provider protocol: what the REST server, the gateway and the tests need of a backend.
 
-Implementations: ``provider.local.LocalProvider`` (watchdog subprocesses on loopback)
-and, later, a Kubernetes provider. Both pass one contract suite
-(``tests/integration/provider/contract.py``).
+Implementations: ``provider.local.LocalProvider`` (watchdog subprocesses on loopback) and
+``provider.kubernetes.KubernetesProvider`` (a Deployment and a Service per function). Both
+pass one contract suite (``tests/integration/provider/contract.py``).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ __all__ = [
     "ensure_stream",
     "queue_filters",
     "queue_subject",
+    "stream_config",
     "waiting_subject",
 ]
 
@@ -105,22 +106,33 @@ def queue_filters(stream: str, queue: str) -> list[str]:
     return [subject, f"{subject}.>"]
 
 
-async def ensure_stream(js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0) -> StreamInfo:
-    """Create the calls' stream, or bring an existing one to this configuration.
+def stream_config(stream: str, *, duplicate_window: float = 120.0, replicas: int = 1) -> StreamConfig:
+    """The calls' stream configuration.
 
     File storage (a 202 survives a restart of NATS), work-queue retention (a call is deleted
-    once a worker acks it), every queue's subject, and a duplicate window for call-id dedup.
-
-    Raises:
-        StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage).
+    once a worker acks it), every queue's subject, a duplicate window for call-id dedup, and
+    ``replicas`` copies on a NATS cluster (3: a call survives the loss of one node).
     """
-    config = StreamConfig(
+    return StreamConfig(
         name=stream,
         subjects=[f"{stream}.>"],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         duplicate_window=duplicate_window,
+        num_replicas=replicas,
     )
+
+
+async def ensure_stream(
+    js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0, replicas: int = 1
+) -> StreamInfo:
+    """Create the calls' stream (:func:`stream_config`), or bring an existing one to that configuration.
+
+    Raises:
+        StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage),
+            or JetStream refuses the configuration (more replicas than a single server or the cluster has).
+    """
+    config = stream_config(stream, duplicate_window=duplicate_window, replicas=replicas)
     return await apply_stream_config(js, config)
 
 
@@ -128,12 +140,15 @@ async def apply_stream_config(js: JetStreamContext, config: StreamConfig) -> Str
     """Create a stream with ``config``, or update the existing one to it.
 
     Raises:
-        StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage).
+        StreamConfigError: JetStream refuses the configuration, or the stream exists and JetStream
+            refuses to change it (retention, storage).
     """
     try:
         return await js.add_stream(config)
     except BadRequestError:  # it exists with another configuration
         pass
+    except APIError as exc:  # e.g. more replicas than the cluster has servers
+        raise StreamConfigError(f"JetStream refuses stream {config.name!r}: {exc.description}") from None
     try:
         return await js.update_stream(config)
     except APIError as exc:

@@ -40,6 +40,9 @@ class WorkerSettings(DeliverySettings):
     faas_nats_address: str = Field("127.0.0.1", description="Host of the NATS server.")
     faas_nats_port: int = Field(4222, ge=1, le=65535, description="Port of the NATS server.")
     faas_nats_channel: str = Field(DEFAULT_STREAM, description="The JetStream stream of async calls.")
+    nats_stream_replicas: int = Field(
+        1, ge=1, le=5, description="Copies of the calls' stream kept by a NATS cluster (3: it survives losing a node)."
+    )
     faas_nats_queue_group: str = Field(
         "faas", description="Prefix of the durable consumer '<group>-<queue>' that all workers of a queue share."
     )

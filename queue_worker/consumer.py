@@ -48,7 +48,7 @@ async def subscribe(js: JetStreamContext, settings: WorkerSettings) -> JetStream
     try:
         await js.stream_info(stream)
     except NotFoundError:  # the worker started before any gateway: create it as a gateway would
-        await ensure_stream(js, stream)
+        await ensure_stream(js, stream, replicas=settings.nats_stream_replicas)
     config = ConsumerConfig(
         durable_name=settings.durable,
         name=settings.durable,

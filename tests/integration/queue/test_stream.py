@@ -40,6 +40,13 @@ async def test_a_stream_that_cannot_be_changed_is_a_clear_error(client: Client, 
     await js.delete_stream(unique_stream)
 
 
+async def test_more_replicas_than_the_server_has_is_a_clear_error(client: Client, unique_stream: str) -> None:
+    with pytest.raises(StreamConfigError, match=f"stream '{unique_stream}': replicas > 1 not supported"):
+        await ensure_stream(client.jetstream(), unique_stream, replicas=3)
+    assert (await ensure_stream(client.jetstream(), unique_stream, replicas=1)).config.num_replicas == 1
+    await client.jetstream().delete_stream(unique_stream)
+
+
 async def test_a_resent_call_id_is_stored_once(client: Client, unique_stream: str) -> None:
     js = client.jetstream()
     await ensure_stream(js, unique_stream)

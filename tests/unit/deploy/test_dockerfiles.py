@@ -89,7 +89,8 @@ def test_the_build_context_holds_the_packages_and_nothing_local() -> None:
 
 def test_the_documented_build_tags_the_image_the_manifests_run() -> None:
     images = {c["image"] for pod in manifest_pods() for c in pod["containers"]}
-    tags = set(re.findall(r"docker build (?:-f \S+ )?-t (\S+)", (ROOT / "Dockerfile").read_text()))
     faasq_images = {i for i in images if not i.startswith("nats:")}
     assert faasq_images == {f"faasq/faasq:{PROJECT['project']['version']}"}
-    assert faasq_images <= tags
+    for doc in ("Dockerfile", "docs/kubernetes.md", "README.md"):
+        tags = re.findall(r"docker build -t (\S+) \.", (ROOT / doc).read_text())
+        assert tags == [*faasq_images], doc

@@ -1,7 +1,10 @@
 """The queue's wire format round-trips every field and rejects what is not a call."""
 
 import pytest
+from nats.js.api import RetentionPolicy, StorageType
+from pydantic import ValidationError
 
+from gateway.config import GatewaySettings
 from provider.queue import (
     CALL_ID_PATTERN,
     MalformedCall,
@@ -10,9 +13,11 @@ from provider.queue import (
     call_token,
     queue_filters,
     queue_subject,
+    stream_config,
     waiting_subject,
 )
 from provider.retries import RetryOverrides
+from queue_worker.config import WorkerSettings
 
 
 def test_a_call_round_trips_through_nats_headers() -> None:
@@ -107,3 +112,23 @@ def test_each_call_has_its_own_subject_under_its_queue() -> None:
     assert call_token("a..b") == "a//b"
     assert waiting_subject("faas-request", "order.7:a") == "faas-request.*.order/7=a"
     assert queue_filters("faas-request", "slow") == ["faas-request.slow", "faas-request.slow.>"]
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_the_stream_keeps_as_many_copies_as_configured(replicas: int) -> None:
+    config = stream_config("calls", duplicate_window=60, replicas=replicas)
+    assert (config.name, config.subjects, config.duplicate_window) == ("calls", ["calls.>"], 60)
+    assert (config.retention, config.storage, config.num_replicas) == (
+        RetentionPolicy.WORK_QUEUE,
+        StorageType.FILE,
+        replicas,
+    )
+
+
+@pytest.mark.parametrize("settings_class", [GatewaySettings, WorkerSettings])
+def test_stream_replicas_are_a_setting_of_both_sides(settings_class: type[GatewaySettings | WorkerSettings]) -> None:
+    env = {"functions_provider_url": "http://127.0.0.1:8081"}
+    assert settings_class.model_validate(env).nats_stream_replicas == 1
+    assert settings_class.model_validate(env | {"nats_stream_replicas": "3"}).nats_stream_replicas == 3
+    with pytest.raises(ValidationError, match="nats_stream_replicas"):
+        settings_class.model_validate(env | {"nats_stream_replicas": "6"})
