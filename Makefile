@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+UP_ARGS ?=
 
 .PHONY: up test lint format bench clean
 
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 up: $(STAMP)
-	$(BIN)/faasq up
+	$(BIN)/faasq up $(UP_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
