@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -14,6 +13,7 @@ from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
 from provider.deliverysettings import DeliverySettings
 from provider.queue import DEFAULT_STREAM
 from provider.types import DEFAULT_NAMESPACE, GoDuration
+from provider.validation import base_url
 
 __all__ = ["GatewaySettings"]
 
@@ -94,10 +94,7 @@ class GatewaySettings(DeliverySettings):
     @field_validator("functions_provider_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8081/, got {value!r}")
-        return value.rstrip("/")
+        return base_url(value, "http://127.0.0.1:8081/")
 
     @field_validator("direct_functions_suffix")
     @classmethod

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-__all__ = ["describe_validation_error", "load_settings"]
+__all__ = ["base_url", "describe_validation_error", "load_settings"]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -31,3 +32,15 @@ def load_settings(cls: type[S], prog: str) -> S:
         sys.exit(f"{prog}: invalid settings: {describe_validation_error(exc)}")
     except ValueError as exc:  # pydantic-settings' own parse errors, e.g. a malformed number
         sys.exit(f"{prog}: invalid settings: {exc}")
+
+
+def base_url(value: str, example: str = "http://127.0.0.1:8080") -> str:
+    """An http(s) base URL with a host, without its trailing slash (a setting validator's body).
+
+    Raises:
+        ValueError: anything else, naming ``example`` as the expected form.
+    """
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL such as {example}, got {value!r}")
+    return value.rstrip("/")

@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -16,6 +15,7 @@ from provider.deliverysettings import DeliverySettings
 from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, queue_subject
 from provider.retries import MAX_ATTEMPTS, parse_codes
 from provider.types import GoDuration
+from provider.validation import base_url
 from queue_worker.policy import RETRY_HTTP_CODES, RetryPolicy
 
 __all__ = ["WorkerSettings"]
@@ -151,12 +151,7 @@ class WorkerSettings(DeliverySettings):
     @field_validator("functions_provider_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8081/, got {value!r}")
-        return value.rstrip("/")
+        return None if value is None else base_url(value, "http://127.0.0.1:8081/")
 
     @field_validator(
         "ack_wait", "faas_reconnect_delay", "upstream_timeout", "callback_timeout", "callback_initial_wait",

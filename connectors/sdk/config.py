@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from provider.types import GoDuration
+from provider.validation import base_url
 
 __all__ = ["ConnectorSettings"]
 
@@ -44,12 +44,7 @@ class ConnectorSettings(BaseSettings):
     @field_validator("gateway_url", "callback_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8080, got {value!r}")
-        return value.rstrip("/")
+        return None if value is None else base_url(value)
 
     @field_validator("rebuild_interval", "rebuild_timeout", "upstream_timeout")
     @classmethod
