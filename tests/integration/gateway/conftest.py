@@ -8,10 +8,6 @@ Each gateway runs in process under uvicorn on its own socket, with its own strea
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,54 +23,18 @@ from nats.aio.msg import Msg
 from faasq.natsserver import NatsServer
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.integration.provider.test_api import ROOT, provider_script
+from tests.integration.provider_process import running_provider
 from tests.support import bound_socket, eventually
 
 FUNCTIONS = {"echo": {}, "lane": {"com.openfaas.queue": "lane"}}
 
 
-def _poll(check: Any, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {within:g}s")
-        time.sleep(0.02)
-
-
-def _healthy(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        pytest.fail(f"faasq-provider exited with {process.returncode}")
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def _ready(client: httpx.Client, name: str) -> bool:
-    status = client.get(f"/system/function/{name}")
-    return status.status_code == 200 and status.json().get("availableReplicas", 0) > 0
-
-
 @pytest.fixture(scope="module")
 def provider_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running ``faasq-provider`` with ``echo`` and ``lane`` deployed and ready."""
-    state_dir = tmp_path_factory.mktemp("provider")
-    with bound_socket() as sock:
-        env = os.environ | {"state_dir": str(state_dir), "listen_fd": str(sock.fileno()), "ready_timeout": "20s"}
-        process = subprocess.Popen([provider_script()], env=env, cwd=ROOT, pass_fds=[sock.fileno()])
-        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        with httpx.Client(base_url=base_url, timeout=30) as client:
-            _poll(lambda: _healthy(client, process), 20, "faasq-provider was not healthy")
-            for name, annotations in FUNCTIONS.items():
-                body = {"service": name, "image": "local", "envProcess": "cat", "annotations": annotations}
-                assert client.post("/system/functions", json=body).status_code == 202
-            for name in FUNCTIONS:
-                _poll(lambda name=name: _ready(client, name), 20, f"{name} was not ready")
-        yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+    functions = {name: {"envProcess": "cat", "annotations": annotations} for name, annotations in FUNCTIONS.items()}
+    with running_provider(tmp_path_factory.mktemp("provider"), functions) as url:
+        yield url
 
 
 @pytest.fixture

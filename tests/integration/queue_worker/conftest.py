@@ -9,9 +9,6 @@ invoking the provider directly (``gateway_invoke=false``).
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -33,7 +30,7 @@ from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Summary
 from queue_worker.hooks import WorkerHooks
 from queue_worker.main import run
-from tests.integration.provider.test_api import ROOT, provider_script
+from tests.integration.provider_process import deploy, running_provider
 from tests.support import bound_socket, eventually
 
 PRINT_REQUEST = (
@@ -48,57 +45,19 @@ FUNCTIONS = {
 }
 
 
-def _poll(check: Any, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {within:g}s")
-        time.sleep(0.02)
-
-
-def _healthy(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        pytest.fail(f"faasq-provider exited with {process.returncode}")
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def _ready(client: httpx.Client, name: str) -> bool:
-    status = client.get(f"/system/function/{name}")
-    return status.status_code == 200 and status.json().get("availableReplicas", 0) > 0
-
-
 @pytest.fixture(scope="module")
 def provider_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running ``faasq-provider`` with ``cat``, ``env`` and ``slow`` deployed and ready."""
-    state_dir = tmp_path_factory.mktemp("provider")
-    with bound_socket() as sock:
-        env = os.environ | {"state_dir": str(state_dir), "listen_fd": str(sock.fileno()), "ready_timeout": "20s"}
-        process = subprocess.Popen([provider_script()], env=env, cwd=ROOT, pass_fds=[sock.fileno()])
-        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        with httpx.Client(base_url=base_url, timeout=30) as client:
-            _poll(lambda: _healthy(client, process), 20, "faasq-provider was not healthy")
-            for name, fprocess in FUNCTIONS.items():
-                body = {"service": name, "image": "local", "envProcess": fprocess}
-                assert client.post("/system/functions", json=body).status_code == 202
-            for name in FUNCTIONS:
-                _poll(lambda name=name: _ready(client, name), 20, f"{name} was not ready")
-        yield base_url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+    functions = {name: {"envProcess": fprocess} for name, fprocess in FUNCTIONS.items()}
+    with running_provider(tmp_path_factory.mktemp("provider"), functions) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def failing(provider_url: str) -> Iterator[str]:
     """A function ``fail`` that answers 500 (its process exits 3), deployed for this module."""
     with httpx.Client(base_url=provider_url, timeout=30) as client:
-        body = {"service": "fail", "image": "local", "envProcess": "sh -c 'cat >/dev/null; exit 3'"}
-        assert client.post("/system/functions", json=body).status_code == 202
-        _poll(lambda: _ready(client, "fail"), 20, "fail was not ready")
+        deploy(client, {"fail": {"envProcess": "sh -c 'cat >/dev/null; exit 3'"}})
         yield "fail"
         client.request("DELETE", "/system/functions", json={"functionName": "fail"})
 

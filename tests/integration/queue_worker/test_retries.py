@@ -19,10 +19,9 @@ from provider.retries import RetryOverrides
 from queue_worker.hooks import WorkerHooks
 from queue_worker.outcome import Outcome
 from tests.integration.gateway.conftest import running_gateway, settings_for
+from tests.integration.provider_process import deploy
 from tests.integration.queue_worker.conftest import (
     Receiver,
-    _poll,
-    _ready,
     call,
     invocations,
     publish,
@@ -53,14 +52,8 @@ def counters(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def flaky(provider_url: str, counters: Path) -> str:
     """The function ``flaky`` deployed on the module's provider and ready."""
     with httpx.Client(base_url=provider_url, timeout=30) as client:
-        body = {
-            "service": "flaky",
-            "image": "local",
-            "envProcess": f"{sys.executable} -c '{FLAKY}'",
-            "envVars": {"counter_dir": str(counters)},
-        }
-        assert client.post("/system/functions", json=body).status_code == 202
-        _poll(lambda: _ready(client, "flaky"), 20, "flaky was not ready")
+        fields = {"envProcess": f"{sys.executable} -c '{FLAKY}'", "envVars": {"counter_dir": str(counters)}}
+        deploy(client, {"flaky": fields})
     return "flaky"
 
 
