@@ -25,12 +25,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
-from provider.callstatus import TERMINAL, CallState, now
+from provider.callstatus import TERMINAL, CallState, now, open_bucket
 
 __all__ = [
     "CODES",
@@ -205,12 +204,8 @@ class BatchStore:
     async def open(
         cls, js: JetStreamContext, bucket: str = DEFAULT_BATCH_BUCKET, ttl: timedelta = timedelta(days=1)
     ) -> BatchStore:
-        """Create the bucket (file storage, one revision per key, records expire after ``ttl``), or bind to it."""
-        config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl.total_seconds(), storage=StorageType.FILE)
-        try:
-            return cls(await js.create_key_value(config))
-        except BadRequestError:  # it exists with another configuration
-            return cls(await js.key_value(bucket))
+        """Create the bucket or bind to it (brought to ``ttl``): see :func:`~provider.callstatus.open_bucket`."""
+        return cls(await open_bucket(js, bucket, ttl))
 
     async def get(self, batch_id: str) -> tuple[BatchRecord, int] | None:
         """The record of ``batch_id`` and its revision, or None if there is none."""

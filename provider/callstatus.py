@@ -41,6 +41,7 @@ __all__ = [
     "cancel",
     "claim",
     "now",
+    "open_bucket",
     "queued_record",
 ]
 
@@ -233,6 +234,23 @@ def cancel(current: CallRecord | None, reason: str = "cancelled by request") -> 
     return current.to(CallState.CANCELLED, finished_at=stamp, next_attempt_at=None, reason=reason)
 
 
+async def open_bucket(js: JetStreamContext, bucket: str, ttl: timedelta) -> KeyValue:
+    """Create a records bucket (file storage, one revision per key, records expire after ``ttl``), or bind to it.
+
+    An existing bucket is brought to ``ttl``; its other settings are left as they are.
+    """
+    config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl.total_seconds(), storage=StorageType.FILE)
+    try:
+        return await js.create_key_value(config)
+    except BadRequestError:  # it exists with another configuration
+        pass
+    info = await js.stream_info(f"KV_{bucket}")
+    if info.config.max_age != config.ttl:
+        info.config.max_age = config.ttl
+        await js.update_stream(info.config)
+    return await js.key_value(bucket)
+
+
 class CallStore:
     """The call records of one key-value bucket.
 
@@ -245,21 +263,8 @@ class CallStore:
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str = DEFAULT_BUCKET, ttl: timedelta = DEFAULT_TTL) -> CallStore:
-        """Create the bucket (file storage, one revision per key, records expire after ``ttl``), or bind to it.
-
-        An existing bucket is brought to ``ttl``; its other settings are left as they are.
-        """
-        config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl.total_seconds(), storage=StorageType.FILE)
-        try:
-            return cls(await js.create_key_value(config))
-        except BadRequestError:  # it exists with another configuration
-            pass
-        stream = f"KV_{bucket}"
-        info = await js.stream_info(stream)
-        if info.config.max_age != config.ttl:
-            info.config.max_age = config.ttl
-            await js.update_stream(info.config)
-        return cls(await js.key_value(bucket))
+        """Create the bucket or bind to it: see :func:`open_bucket`."""
+        return cls(await open_bucket(js, bucket, ttl))
 
     async def get(self, call_id: str) -> Versioned | None:
         """The record of ``call_id`` and its revision, or None if there is none (never written, or expired)."""

@@ -12,6 +12,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from provider.batches import BatchStore
 from provider.callstatus import CallRecord, CallState, CallStore, StatusConflict, cancel, claim, queued_record
 from provider.queue import QueuedCall
 
@@ -145,3 +146,12 @@ async def test_reset_to_queued_clears_the_runs(store: CallStore) -> None:
     stored = await store.get(call.call_id)
     assert stored is not None
     assert stored.record == reset
+
+
+async def test_the_batch_bucket_is_opened_the_same_way(client: Client, bucket: str) -> None:
+    js = client.jetstream()
+    await BatchStore.open(js, bucket, ttl=timedelta(hours=1))
+    await BatchStore.open(js, bucket, ttl=timedelta(hours=3))
+    info = await js.stream_info(f"KV_{bucket}")
+    assert (info.config.max_age, info.config.max_msgs_per_subject) == (10800, 1)
+    await js.delete_key_value(bucket)
