@@ -36,6 +36,7 @@ from provider.kubernetes.objects import (
     status_of,
     user_labels,
 )
+from provider.namespaces import served_namespace
 from provider.scaling import ScalePolicy, clamp_replicas, scale_policy
 from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret, VersionInfo
 from provider.version import release
@@ -309,11 +310,4 @@ class KubernetesProvider:
         return True
 
     def _check_namespace(self, namespace: str | None) -> str:
-        if not namespace:
-            return self._namespace
-        if namespace != self._namespace:
-            raise InvalidRequest(
-                f"namespace {namespace!r} is not allowed: this provider deploys to {self._namespace!r}",
-                namespace=namespace,
-            )
-        return namespace
+        return served_namespace(namespace, self._namespace)

@@ -30,6 +30,7 @@ from provider.local.policy import check_runnable, clamp_replicas, scale_policy
 from provider.local.replica import Instance, http_probe
 from provider.local.secretstore import SecretStore
 from provider.local.state import StateStore, StoredFunction, private_dir
+from provider.namespaces import served_namespace
 from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret, VersionInfo
 from provider.version import release
 
@@ -252,14 +253,7 @@ class LocalProvider:
         function.set_replicas(replicas)
 
     def _check_namespace(self, namespace: str | None) -> str:
-        if namespace is None or namespace == "":
-            return self._namespace
-        if namespace != self._namespace:
-            raise InvalidRequest(
-                f"namespace {namespace!r} is not allowed: this provider deploys to {self._namespace!r}",
-                namespace=namespace,
-            )
-        return namespace
+        return served_namespace(namespace, self._namespace)
 
     def _lookup(self, name: str, namespace: str) -> LocalFunction:
         function = self._functions.get(name)
