@@ -42,7 +42,7 @@ from gateway.calls import CallLedger
 from gateway.errors import BodyTimeout, Conflict, GatewayError, InvalidRequest, QueueUnavailable
 from gateway.functions import Destination, FunctionDirectory
 from gateway.jetstream import Publisher
-from gateway.responses import send_error
+from gateway.responses import send_error, send_json
 from gateway.validation import RETRY_HEADERS, callback_url_of, effective_retry, function_of, retry_of
 from provider.batches import BatchRecord, BatchStore, item_call_id, new_batch
 from provider.callbackguard import CallbackGuard
@@ -404,10 +404,4 @@ def _unknown(batch_id: str) -> str:
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], batch_id: str) -> None:
     data = json.dumps(body, separators=(",", ":"), default=str).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(data)).encode()),
-        (b"x-batch-id", batch_id.encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
+    await send_json(send, status, data, [(b"x-batch-id", batch_id.encode())])

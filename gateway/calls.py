@@ -28,7 +28,7 @@ from nats.js.errors import NotFoundError
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import GatewayError, QueueUnavailable
-from gateway.responses import send_error
+from gateway.responses import send_error, send_json
 from provider.calllog import call_id as call_id_var
 from provider.callstatus import CallRecord, CallState, CallStore, StatusConflict, cancel, queued_record
 from provider.proxy import send_text
@@ -219,10 +219,4 @@ def _unknown(call_id: str) -> str:
 
 async def _send_json(send: Send, status: int, record: CallRecord) -> None:
     body = record.model_dump_json(exclude_none=True).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"x-call-id", record.call_id.encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, body, [(b"x-call-id", record.call_id.encode())])

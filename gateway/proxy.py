@@ -23,7 +23,7 @@ from yarl import URL
 
 from gateway.config import GatewaySettings
 from gateway.errors import InvalidRequest
-from gateway.responses import send_error
+from gateway.responses import send_error, send_json
 from gateway.validation import function_of
 from provider.calllog import call_id as call_id_var
 from provider.proxy import Forwarder, send_text
@@ -121,10 +121,7 @@ class ProviderProxy:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             await send_text(send, 502, f"cannot reach the provider: {str(exc) or type(exc).__name__}")
             return
-        body = json.dumps(gateway_info(provider, self._version)).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 200, json.dumps(gateway_info(provider, self._version)).encode(), [])
 
     async def system(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve ``/system/*`` through the provider."""

@@ -18,7 +18,7 @@ from gateway.errors import (
 )
 from provider.proxy import send_text
 
-__all__ = ["send_error", "status_for"]
+__all__ = ["send_error", "send_json", "status_for"]
 
 _STATUS: dict[type[GatewayError], int] = {
     InvalidRequest: 400,
@@ -45,3 +45,10 @@ async def send_error(send: Send, exc: GatewayError) -> None:
         # The rest of the body is never read: the connection cannot be reused.
         headers.append((b"connection", b"close"))
     await send_text(send, status_for(exc), str(exc), headers)
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Answer ``status`` with the JSON document ``body`` (already encoded) and ``headers`` besides its own."""
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
