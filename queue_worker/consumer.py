@@ -80,7 +80,8 @@ class Summary:
         return (
             f"{self.done} calls done, {self.retried} retried, {self.dead_lettered} dead-lettered, "
             f"{self.malformed} malformed, {self.callbacks_failed} callbacks failed, {self.errors} errors, "
-            f"{self.cancelled} cancelled at shutdown (left for redelivery), {self.skipped} skipped (cancelled by users)"
+            f"{self.cancelled} cancelled at shutdown (left for redelivery), "
+            f"{self.skipped} skipped (cancelled, or finished before)"
         )
 
 
@@ -221,7 +222,7 @@ class Consumer:
 
     async def _run(self, msg: Msg, call: QueuedCall, number: int) -> None:
         if not await self._hooks.call_started(call, number):
-            logger.info("call %s was cancelled; not run", call.call_id)
+            logger.debug("call %s skipped by the hooks: acked without running", call.call_id)
             self.summary.skipped += 1
             await msg.ack()
             return

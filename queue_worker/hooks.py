@@ -31,8 +31,8 @@ class WorkerHooks:
         """Run number ``attempt`` (from 1) of ``call`` is about to start.
 
         Returns:
-            False to skip the call (it was cancelled): the consumer acks it without running it
-            and without a callback.
+            False to skip the call (it was cancelled, or a redelivery of a call that finished): the
+            consumer acks it without running it and without a callback. The hook logs why.
         """
         return True
 
