@@ -120,6 +120,8 @@ class Instance:
     pid: int | None
     available: bool
     restarts: int
+    generation: int = 0
+    """Which definition of the function it runs: a redefinition rolls replicas to the next one."""
 
 
 def _kill_group(pid: int) -> None:
@@ -154,7 +156,14 @@ class Replica:
     def info(self) -> Instance:
         """A snapshot for reporting."""
         pid = self._proc.pid if self._proc is not None and self._proc.returncode is None else None
-        return Instance(id=self.id, url=self.url, pid=pid, available=self._available, restarts=self.restarts)
+        return Instance(
+            id=self.id,
+            url=self.url,
+            pid=pid,
+            available=self._available,
+            restarts=self.restarts,
+            generation=self.generation,
+        )
 
     def refresh_secrets(self) -> None:
         """Rewrite this replica's secret files with the current values."""

@@ -106,5 +106,8 @@ class LocalCluster:
             instances = self.local.instances(service, namespace)
         except ProviderError:
             return []
-        addresses = [i.url.removeprefix("http://").rsplit(":", 1) for i in instances if i.available]
+        available = [i for i in instances if i.available]
+        # Pods of the old ReplicaSet leave the endpoints (terminating) once new ones are ready, as in a rollout.
+        newest = max((i.generation for i in available), default=0)
+        addresses = [i.url.removeprefix("http://").rsplit(":", 1) for i in available if i.generation == newest]
         return [(host, int(port)) for host, port in addresses]
