@@ -103,7 +103,13 @@ async def test_a_batch_runs_every_item_and_calls_back_once_with_exact_counts(sta
     assert (summary["batch_id"], summary["counts"]["succeeded"], summary["failed"]) == (batch_id, 30, [])
     batch_call = next(call for call in stack.receiver.calls if call.path == "/batch")
     assert (batch_call.headers["x-call-id"], batch_call.headers["x-function-name"]) == (batch_id, "cat")
-    final = (await stack.gateway.get(f"/async-batches/{batch_id}")).json()
+
+    async def stamped() -> dict[str, Any] | None:
+        # The worker stamps the record once the callback's POST returned: just after the receiver got it.
+        record: dict[str, Any] = (await stack.gateway.get(f"/async-batches/{batch_id}")).json()
+        return record if "callback_sent_at" in record else None
+
+    final = await eventually(stamped)
     assert final["completed_by"].startswith(f"{batch_id}-")
     assert "callback_sent_at" in final
 
