@@ -38,8 +38,9 @@ import nats
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from calls.streams import ensure_stream
+from calls.wire import QueuedCall, call_subject
 from faasq.natsserver import NatsServer
-from provider.queue import QueuedCall, call_subject, ensure_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

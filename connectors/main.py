@@ -11,8 +11,8 @@ from typing import Any
 
 from connectors.registry import ConnectorNotFound, available, load
 from connectors.sdk.connector import Connector, run_connector
-from provider.calllog import configure_logging
-from provider.validation import load_settings
+from plumbing.logs import configure_logging
+from plumbing.settings import load_settings
 
 __all__ = ["main"]
 

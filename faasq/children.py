@@ -17,10 +17,10 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from calls.wire import DEFAULT_QUEUE
 from faasq.errors import StackFailed
 from faasq.natsserver import NatsServerError, nats_argv, read_address, read_monitor_address
 from faasq.supervisor import ChildSpec, Supervisor
-from provider.queue import DEFAULT_QUEUE
 
 __all__ = [
     "HOST",

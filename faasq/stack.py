@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from faasq.errors import StackError
-from provider.validation import describe_validation_error
+from plumbing.settings import describe_validation_error
 
 __all__ = ["STACK_DIR_VARIABLE", "Resources", "Stack", "StackFunction", "StackProvider", "load_stack", "substitute"]
 

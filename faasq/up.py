@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from calls.wire import DEFAULT_QUEUE, DEFAULT_STREAM, QUEUE_ANNOTATION, queue_subject
 from faasq.children import (
     NatsAddress,
     StackPlan,
@@ -37,7 +38,6 @@ from faasq.output import Prefixer
 from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
 from faasq.supervisor import StopFlag, Stopped, Supervisor
-from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, QUEUE_ANNOTATION, queue_subject
 
 __all__ = ["Running", "banner", "extra_queues", "register"]
 

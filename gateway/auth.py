@@ -17,7 +17,7 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.calls import cancel_form_call_id
-from provider.proxy import send_text
+from plumbing.asgi import send_text
 
 __all__ = ["PROTECTED_PREFIXES", "BasicAuth", "Credentials", "is_protected", "parse_basic_auth", "read_credentials"]
 

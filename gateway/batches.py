@@ -3,7 +3,7 @@
 ``POST /async-batches/<name>`` reads the body as it streams in (:mod:`gateway.batchinput`),
 checking every item and spooling it, and only then queues anything: a bad item, an unknown
 function or too many items is a 4xx with nothing queued. It then creates the batch record
-(:mod:`provider.batches`) and publishes item ``i`` as the call ``<batch-id>-<i>``,
+(:mod:`calls.batch`) and publishes item ``i`` as the call ``<batch-id>-<i>``,
 ``batch_publish_window`` publishes in flight with their acknowledgements awaited together,
 at most ``batch_enqueue_rate`` items a second if that is set. Each item is an ordinary call
 on the function's queue, with its retries, maximum age, dead letters and status record.
@@ -37,6 +37,13 @@ import nats.errors
 from nats.js import JetStreamContext
 from starlette.types import Receive, Scope, Send
 
+from calls.batch import BatchRecord, item_call_id, new_batch
+from calls.batch_store import BatchStore
+from calls.callback_guard import CallbackGuard
+from calls.retry_settings import RetryOverrides
+from calls.status import CallState
+from calls.status_store import StatusConflict
+from calls.wire import CALL_ID_PATTERN, DEFAULT_QUEUE, QueuedCall, call_subject
 from gateway.batchinput import BatchFormat, ItemLimits, Splitter, Spool, format_of, splitter_for
 from gateway.calls import CallLedger
 from gateway.errors import BodyTimeout, Conflict, GatewayError, InvalidRequest, QueueUnavailable
@@ -44,12 +51,8 @@ from gateway.functions import Destination, FunctionDirectory
 from gateway.jetstream import Publisher
 from gateway.responses import send_error, send_json
 from gateway.validation import RETRY_HEADERS, callback_url_of, effective_retry, function_of, retry_of
-from provider.batches import BatchRecord, BatchStore, item_call_id, new_batch
-from provider.callbackguard import CallbackGuard
-from provider.callstatus import CallState, StatusConflict
-from provider.proxy import HOP_BY_HOP, send_text
-from provider.queue import CALL_ID_PATTERN, DEFAULT_QUEUE, QueuedCall, call_subject
-from provider.retries import RetryOverrides
+from plumbing.asgi import send_text
+from plumbing.headers import HOP_BY_HOP
 
 __all__ = ["BATCHES_PREFIX", "BatchLimits", "BatchesRoute", "accepted_ranges"]
 

@@ -27,12 +27,13 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from starlette.types import Receive, Scope, Send
 
+from calls.status import CallRecord, CallState, cancel, queued_record
+from calls.status_store import CallStore, StatusConflict
+from calls.wire import CALL_ID_PATTERN, MalformedCall, QueuedCall, waiting_subject
 from gateway.errors import GatewayError, QueueUnavailable
 from gateway.responses import send_error, send_json
-from provider.calllog import call_id as call_id_var
-from provider.callstatus import CallRecord, CallState, CallStore, StatusConflict, cancel, queued_record
-from provider.proxy import send_text
-from provider.queue import CALL_ID_PATTERN, MalformedCall, QueuedCall, waiting_subject
+from plumbing.asgi import send_text
+from plumbing.logs import current_call_id
 
 __all__ = ["CALLS_PREFIX", "CallLedger", "CallsRoute", "Cancelled", "JetStreamCalls", "cancel_form_call_id"]
 
@@ -182,7 +183,7 @@ class CallsRoute:
         if not CALL_ID_PATTERN.match(call_id):
             await send_text(send, 400, f"invalid call id {call_id!r}: expected the X-Call-Id of an async call")
             return
-        call_id_var.set(call_id)
+        current_call_id.set(call_id)
         try:
             if method == "DELETE":
                 await self._cancel(call_id, send)

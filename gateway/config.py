@@ -6,43 +6,30 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
-from provider.deliverysettings import DeliverySettings
-from provider.queue import DEFAULT_STREAM
+from calls.settings import CallSettings
+from plumbing.settings import base_url
 from provider.types import DEFAULT_NAMESPACE, GoDuration
-from provider.validation import base_url
 
 __all__ = ["GatewaySettings"]
 
-# A JetStream stream name: no whitespace, '.', '*', '>', path separators.
-_STREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 _DNS_SUFFIX = re.compile(
     r"\A[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
 )
 
 
-class GatewaySettings(DeliverySettings):
+class GatewaySettings(CallSettings):
     """The gateway's environment."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     functions_provider_url: str = Field(description="The provider's base URL, e.g. http://127.0.0.1:8081/.")
     function_namespace: str = Field(DEFAULT_NAMESPACE, description="Namespace of a function name without '.ns'.")
-    faas_nats_address: str = Field("127.0.0.1", description="Host of the NATS server.")
-    faas_nats_port: int = Field(4222, ge=1, le=65535, description="Port of the NATS server.")
-    faas_nats_channel: str = Field(
-        DEFAULT_STREAM, description="The JetStream stream of async calls; a queue's subject is '<stream>.<queue>'."
-    )
-    nats_stream_replicas: int = Field(
-        1, ge=1, le=5, description="Copies of the calls' stream kept by a NATS cluster (3: it survives losing a node)."
-    )
     nats_connect_timeout: GoDuration = Field(
         timedelta(seconds=30), description="How long start-up waits for NATS before giving up."
     )
-    faas_reconnect_delay: GoDuration = Field(timedelta(seconds=2), description="Wait between NATS reconnect attempts.")
     nats_duplicate_window: GoDuration = Field(
         timedelta(minutes=2), description="A call resent with the same X-Call-Id within this window is stored once."
     )
@@ -73,10 +60,6 @@ class GatewaySettings(DeliverySettings):
     function_cache_ttl: GoDuration = Field(
         timedelta(seconds=5), description="How long a function looked up for /async-function/ is remembered."
     )
-    status_bucket: str = Field(DEFAULT_BUCKET, description="The JetStream key-value bucket of call status records.")
-    status_ttl: GoDuration = Field(
-        DEFAULT_TTL, description="How long a call's status record lives after its last change."
-    )
     max_batch_items: int = Field(100_000, ge=1, description="The most items one batch (POST /async-batches/) may have.")
     batch_publish_window: int = Field(
         256, ge=1, description="Items of one batch published at once, their acknowledgements awaited together."
@@ -104,30 +87,15 @@ class GatewaySettings(DeliverySettings):
             raise ValueError(f"invalid DNS suffix {value!r}: use dot-separated labels of letters, digits and '-'")
         return suffix
 
-    @field_validator("faas_nats_channel", "status_bucket")
-    @classmethod
-    def _stream_name(cls, value: str, info: ValidationInfo) -> str:
-        if not _STREAM_NAME.match(value):
-            what = "stream" if info.field_name == "faas_nats_channel" else "bucket"
-            raise ValueError(f"invalid {what} name {value!r}: use 1-64 letters, digits, '_' or '-'")
-        return value
-
     @field_validator(
         "read_timeout",
         "write_timeout",
         "upstream_timeout",
         "enqueue_timeout",
-        "faas_reconnect_delay",
         "function_cache_ttl",
-        "status_ttl",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be positive")
         return value
-
-    @property
-    def nats_url(self) -> str:
-        """The NATS client URL."""
-        return f"nats://{self.faas_nats_address}:{self.faas_nats_port}"

@@ -19,11 +19,11 @@ import nats.errors
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from calls.deadletters import DeadLetterEntry
+from calls.wire import CALL_ID_PATTERN
 from gateway.deadletters import DeadLetterAdmin, Filters
 from gateway.errors import QueueUnavailable
-from provider.calllog import call_id as call_id_var
-from provider.deadletters import DeadLetterEntry
-from provider.queue import CALL_ID_PATTERN
+from plumbing.logs import current_call_id
 from provider.types import parse_moment
 
 __all__ = ["PREFIX", "dead_letter_router", "entry_json"]
@@ -103,7 +103,7 @@ def _cursor(cursor: str | None) -> int:
 async def _nats_faults(call_id: str = "") -> AsyncIterator[None]:
     """NATS failing under a request is a 503 with a message (logged with the call id), never a stack trace."""
     if call_id:
-        call_id_var.set(call_id)
+        current_call_id.set(call_id)
     try:
         yield
     except QueueUnavailable as exc:
@@ -150,7 +150,7 @@ def dead_letter_router(admin: DeadLetterAdmin) -> APIRouter:  # noqa: C901 - one
         redriven: list[str] = []
         async with _nats_faults():
             for entry in await admin.matching(filters):
-                call_id_var.set(entry.call.call_id)
+                current_call_id.set(entry.call.call_id)
                 await admin.redrive(entry)
                 redriven.append(entry.call.call_id)
         return JSONResponse({"redriven": redriven}, status_code=202)

@@ -23,10 +23,11 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
+from calls.deadletters import DeadLetterEntry, call_filter, subject_filter
+from calls.status_store import CallStore
+from calls.streams import ensure_dead_letter_stream
+from calls.wire import MSG_ID, MalformedCall, call_subject, queue_subject
 from gateway.errors import QueueUnavailable
-from provider.callstatus import CallStore
-from provider.deadletters import DeadLetterEntry, call_filter, ensure_dead_letter_stream, subject_filter
-from provider.queue import MSG_ID, MalformedCall, call_subject, queue_subject
 
 __all__ = ["DeadLetterAdmin", "Filters"]
 

@@ -18,6 +18,9 @@ from urllib.parse import unquote
 
 from starlette.types import Receive, Scope, Send
 
+from calls.callback_guard import CallbackGuard
+from calls.retry_settings import RetryOverrides
+from calls.wire import DEFAULT_QUEUE, QueuedCall, call_subject
 from gateway.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidRequest
 from gateway.functions import Destination, FunctionDirectory
 from gateway.jetstream import Publisher
@@ -31,11 +34,8 @@ from gateway.validation import (
     function_of,
     retry_of,
 )
-from provider.callbackguard import CallbackGuard
-from provider.calllog import call_id as call_id_var
-from provider.proxy import HOP_BY_HOP, end_to_end
-from provider.queue import DEFAULT_QUEUE, QueuedCall, call_subject
-from provider.retries import RetryOverrides
+from plumbing.headers import HOP_BY_HOP, end_to_end
+from plumbing.logs import current_call_id
 
 __all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute"]
 
@@ -209,7 +209,7 @@ class EnqueueRoute:
     async def _enqueue(self, scope: Scope, receive: Receive, started_ns: int) -> QueuedCall | None:
         limit = self.max_body_bytes
         head = _parse(scope, self._namespace, limit, self._guard)
-        call_id_var.set(head.call_id)
+        current_call_id.set(head.call_id)
         try:
             destination = self._directory.cached(head.function, head.namespace) or (
                 await self._directory.destination_of(head.function, head.namespace)
@@ -237,7 +237,7 @@ class EnqueueRoute:
 
 def _log_refusal(scope: Scope, exc: GatewayError) -> None:
     if exc.call_id:
-        call_id_var.set(exc.call_id)
+        current_call_id.set(exc.call_id)
     status = status_for(exc)
     if status >= 500:
         logger.error("async call to %s failed (%d): %s", scope["path"], status, exc)

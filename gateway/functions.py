@@ -17,9 +17,9 @@ from typing import Protocol
 import aiohttp
 from pydantic import ValidationError
 
+from calls.retry_settings import RetryOverrides
+from calls.wire import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
 from gateway.errors import FunctionNotFound, InvalidRequest, ProviderUnavailable, QueueMisconfigured
-from provider.queue import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
-from provider.retries import RetryOverrides
 from provider.types import FunctionStatus
 
 __all__ = ["Destination", "FunctionDirectory", "FunctionLookup", "ProviderLookup", "queue_of", "retry_of"]
@@ -48,7 +48,7 @@ class FunctionLookup(Protocol):
 def retry_of(status: FunctionStatus) -> tuple[RetryOverrides | None, str]:
     """The function's retry annotations, parsed; else None and why they are refused, naming the annotation."""
     try:
-        return RetryOverrides.from_values(status.annotations or {}, lambda knob: knob.annotation), ""
+        return RetryOverrides.from_values(status.annotations or {}, lambda setting: setting.annotation), ""
     except ValueError as exc:
         return None, f"function {status.name!r} has an invalid annotation {exc}"
 

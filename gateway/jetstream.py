@@ -13,10 +13,11 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.protocol.command import hpub_cmd
 
+from calls.retry_settings import RETRY_NATS_HEADERS
+from calls.streams import ensure_stream
+from calls.wire import QueuedCall
 from gateway.config import GatewaySettings
 from gateway.errors import BodyTooLarge, QueueUnavailable
-from provider.queue import QueuedCall, ensure_stream
-from provider.retries import RETRY_NATS_HEADERS
 
 __all__ = ["JetStreamPublisher", "Publisher", "Receipt", "encode_headers", "message_size"]
 
@@ -129,7 +130,7 @@ class JetStreamPublisher:
 
         Raises:
             QueueUnavailable: no connection to NATS within ``nats_connect_timeout``.
-            provider.queue.StreamConfigError: the stream exists with a configuration that cannot be changed.
+            calls.streams.StreamConfigError: the stream exists with a configuration that cannot be changed.
         """
         settings = self._settings
         options: dict[str, Any] = dict(  # noqa: C408 - keyword names, as connect() spells them

@@ -16,8 +16,8 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from provider.calllog import configure_logging
-from provider.validation import load_settings
+from plumbing.logs import configure_logging
+from plumbing.settings import load_settings
 
 __all__ = ["main", "server"]
 

@@ -1,6 +1,6 @@
 """The gateway's proxies to the provider: ``/function/`` (synchronous invocation) and ``/system/``.
 
-Both stream through :class:`provider.proxy.Forwarder`. Invocations get ``X-Call-Id`` (the
+Both stream through :class:`plumbing.forwarding.Forwarder`. Invocations get ``X-Call-Id`` (the
 caller's, or a new uuid), ``X-Start-Time`` and ``X-Duration-Seconds``; scaling from zero
 is the provider's job, which holds the request until a replica is ready. With
 ``direct_functions`` an invocation skips the provider and goes to the function's own
@@ -25,8 +25,9 @@ from gateway.config import GatewaySettings
 from gateway.errors import InvalidRequest
 from gateway.responses import send_error, send_json
 from gateway.validation import function_of
-from provider.calllog import call_id as call_id_var
-from provider.proxy import Forwarder, send_text
+from plumbing.asgi import send_text
+from plumbing.forwarding import Forwarder
+from plumbing.logs import current_call_id
 
 __all__ = ["ProviderProxy", "direct_url", "gateway_info"]
 
@@ -92,7 +93,7 @@ class ProviderProxy:
         started = time.perf_counter()
         given = next((v for k, v in scope["headers"] if k == b"x-call-id"), None)
         call_id = given.decode("latin-1") if given is not None else str(uuid.uuid4())
-        call_id_var.set(call_id)
+        current_call_id.set(call_id)
         name, slash, rest = _raw_path(scope)[len(_FUNCTION) :].partition(b"/")
         try:
             function, namespace = function_of(unquote(name.decode("latin-1")), self._namespace)

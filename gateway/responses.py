@@ -16,7 +16,7 @@ from gateway.errors import (
     QueueUnavailable,
     UnsupportedFormat,
 )
-from provider.proxy import send_text
+from plumbing.asgi import send_text
 
 __all__ = ["send_error", "send_json", "status_for"]
 

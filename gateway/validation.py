@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from calls.retry_settings import RETRY_SETTINGS, RetryOverrides
+from calls.wire import CALL_ID_PATTERN
 from gateway.errors import BodyTooLarge, InvalidRequest
-from provider.queue import CALL_ID_PATTERN
-from provider.retries import OVERRIDES, RetryOverrides
 from provider.types import split_namespace
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "retry_of",
 ]
 
-RETRY_HEADERS = {knob.header.lower().encode(): knob.header for knob in OVERRIDES}
+RETRY_HEADERS = {setting.header.lower().encode(): setting.header for setting in RETRY_SETTINGS}
 """The request headers that override a call's retry settings: their ASGI names, and how they are spelt."""
 
 # OpenFaaS: names match [-a-zA-Z_0-9.]+ and "name.ns" selects a namespace; no empty part (so no "..").
@@ -103,7 +103,7 @@ def retry_of(watched: Mapping[bytes, str]) -> RetryOverrides | None:
 @lru_cache(maxsize=256)
 def _parsed_retry(values: tuple[tuple[str, str], ...]) -> RetryOverrides | None:
     try:
-        return RetryOverrides.from_values(dict(values), lambda knob: knob.header)
+        return RetryOverrides.from_values(dict(values), lambda setting: setting.header)
     except ValueError as exc:
         raise InvalidRequest(f"invalid retry header {exc}") from None
 

@@ -15,11 +15,11 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
+from plumbing.settings import describe_validation_error
 from provider.config import ProviderSettings
 from provider.errors import InvalidRequest
 from provider.protocol import Provider
 from provider.types import DeleteFunctionRequest, FunctionDeployment, LogRequest, ScaleServiceRequest, Secret
-from provider.validation import describe_validation_error
 
 __all__ = [
     "DeleteBody",

@@ -13,13 +13,13 @@ import socket
 
 import uvicorn
 
+from plumbing.logs import configure_logging
+from plumbing.settings import load_settings
 from provider.app import create_app
-from provider.calllog import configure_logging
 from provider.config import ProviderSettings
 from provider.kubernetes import KubernetesProvider
 from provider.local import LocalProvider
 from provider.protocol import Provider
-from provider.validation import load_settings
 
 __all__ = ["backend", "main", "server"]
 

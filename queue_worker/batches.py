@@ -3,7 +3,7 @@
 The status hooks (:class:`queue_worker.status.StatusHooks`) report every batch item whose
 record they write or find: a final state is awaited before the item's message is settled,
 so a worker that dies in between leaves the message to a redelivery, which finds the item
-finished and reports it again (a no-op on the record, see :func:`provider.batches.apply_marks`).
+finished and reports it again (a no-op on the record, see :func:`calls.batch.apply_marks`).
 ``running`` and ``retrying`` are for the progress display only: they are not awaited.
 
 Many items of one batch finish at once, and each report is a revision-checked write of
@@ -24,12 +24,13 @@ from datetime import timedelta
 
 from nats.js import JetStreamContext
 
-from provider.batches import BatchRecord, BatchStore, item_index, stamp_callback
-from provider.callstatus import TERMINAL, CallRecord, CallState
-from provider.queue import QueuedCall
+from calls.batch import BatchRecord, item_index, stamp_callback
+from calls.batch_store import BatchStore
+from calls.outcome import Attempt, Outcome
+from calls.status import TERMINAL, CallRecord, CallState
+from calls.wire import QueuedCall
 from queue_worker.callback import CallbackSender
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outcome import Attempt, Outcome
 
 __all__ = ["BatchTracker"]
 

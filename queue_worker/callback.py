@@ -18,10 +18,10 @@ from typing import Protocol
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
-from provider.callbackguard import CallbackGuard
-from provider.httpclient import SessionOwner
-from provider.queue import QueuedCall
-from queue_worker.outcome import Attempt, Outcome
+from calls.callback_guard import CallbackGuard
+from calls.outcome import Attempt, Outcome
+from calls.wire import QueuedCall
+from plumbing.sessions import SessionOwner
 from queue_worker.resolver import CallbackRefused, GuardedResolver
 from queue_worker.signing import signature_headers
 

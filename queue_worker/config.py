@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from provider.callstatus import DEFAULT_BUCKET, DEFAULT_TTL
-from provider.deliverysettings import DeliverySettings
-from provider.queue import DEFAULT_QUEUE, DEFAULT_STREAM, queue_subject
-from provider.retries import MAX_ATTEMPTS, parse_codes
+from calls.retry_decision import RetryPolicy
+from calls.retry_settings import MAX_ATTEMPTS, RETRY_HTTP_CODES, RETRY_SETTINGS, parse_codes
+from calls.settings import CallSettings
+from calls.wire import DEFAULT_QUEUE, queue_subject
+from plumbing.settings import base_url, jetstream_name
 from provider.types import GoDuration
-from provider.validation import base_url
-from queue_worker.policy import RETRY_HTTP_CODES, RetryPolicy
 
 __all__ = ["WorkerSettings"]
-
-# A JetStream stream name, as the gateway accepts it.
-_STREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
 
 
 def _codes(value: object) -> object:
@@ -32,17 +27,11 @@ def _codes(value: object) -> object:
 StatusCodes = Annotated[frozenset[int], NoDecode, BeforeValidator(_codes)]
 
 
-class WorkerSettings(DeliverySettings):
+class WorkerSettings(CallSettings):
     """The queue worker's environment."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    faas_nats_address: str = Field("127.0.0.1", description="Host of the NATS server.")
-    faas_nats_port: int = Field(4222, ge=1, le=65535, description="Port of the NATS server.")
-    faas_nats_channel: str = Field(DEFAULT_STREAM, description="The JetStream stream of async calls.")
-    nats_stream_replicas: int = Field(
-        1, ge=1, le=5, description="Copies of the calls' stream kept by a NATS cluster (3: it survives losing a node)."
-    )
     faas_nats_queue_group: str = Field(
         "faas", description="Prefix of the durable consumer '<group>-<queue>' that all workers of a queue share."
     )
@@ -62,7 +51,6 @@ class WorkerSettings(DeliverySettings):
         20_000, ge=1, description="Most unacknowledged calls of the consumer, across every worker process."
     )
     faas_max_reconnect: int = Field(120, ge=-1, description="NATS reconnect attempts before giving up (-1: forever).")
-    faas_reconnect_delay: GoDuration = Field(timedelta(seconds=2), description="Wait between NATS reconnect attempts.")
     upstream_timeout: GoDuration = Field(timedelta(minutes=5), description="Longest time one function call may take.")
     callback_timeout: GoDuration = Field(timedelta(seconds=10), description="Longest time one callback POST may take.")
     max_retry_attempts: int = Field(
@@ -108,10 +96,6 @@ class WorkerSettings(DeliverySettings):
         timedelta(seconds=25), description="On SIGTERM, how long in-flight calls may finish before they are cancelled."
     )
     call_status: bool = Field(True, description="Keep each call's status record in the call status bucket.")
-    status_bucket: str = Field(DEFAULT_BUCKET, description="The JetStream key-value bucket of call status records.")
-    status_ttl: GoDuration = Field(
-        DEFAULT_TTL, description="How long a call's status record lives after its last change."
-    )
     status_result_bytes: int = Field(
         0, ge=0, description="Keep up to this many bytes of each function's response in its status record (0: none)."
     )
@@ -121,12 +105,10 @@ class WorkerSettings(DeliverySettings):
         Path("/run/secrets/"), description="Folder holding the files basic-auth-user and basic-auth-password."
     )
 
-    @field_validator("faas_nats_channel")
+    @field_validator("faas_nats_queue_group")
     @classmethod
-    def _stream_name(cls, value: str) -> str:
-        if not _STREAM_NAME.match(value):
-            raise ValueError(f"invalid stream name {value!r}: use 1-32 letters, digits, '_' or '-'")
-        return value
+    def _group_name(cls, value: str) -> str:
+        return jetstream_name(value, "queue group")
 
     @field_validator("queue")
     @classmethod
@@ -134,29 +116,12 @@ class WorkerSettings(DeliverySettings):
         queue_subject("s", value)  # raises ValueError with the rule
         return value
 
-    @field_validator("status_bucket")
-    @classmethod
-    def _bucket_name(cls, value: str) -> str:
-        if not _STREAM_NAME.match(value):
-            raise ValueError(f"invalid bucket name {value!r}: use 1-32 letters, digits, '_' or '-'")
-        return value
-
-    @field_validator("faas_nats_queue_group")
-    @classmethod
-    def _group_name(cls, value: str) -> str:
-        if not _STREAM_NAME.match(value):
-            raise ValueError(f"invalid queue group {value!r}: use 1-32 letters, digits, '_' or '-'")
-        return value
-
     @field_validator("functions_provider_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else base_url(value, "http://127.0.0.1:8081/")
 
-    @field_validator(
-        "ack_wait", "faas_reconnect_delay", "upstream_timeout", "callback_timeout", "callback_initial_wait",
-        "callback_max_wait", "status_ttl",
-    )  # fmt: skip
+    @field_validator("ack_wait", "upstream_timeout", "callback_timeout", "callback_initial_wait", "callback_max_wait")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -191,14 +156,10 @@ class WorkerSettings(DeliverySettings):
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        """The retry policy of calls that do not override it."""
-        return RetryPolicy(
-            max_attempts=self.max_retry_attempts,
-            retry_http_codes=self.retry_http_codes,
-            initial_wait=self.initial_retry_wait.total_seconds(),
-            max_wait=self.max_retry_wait.total_seconds(),
-            max_event_age=self.max_event_age.total_seconds(),
-        )
+        """The retry policy of calls that do not override it: the settings ``RETRY_SETTINGS`` names, in seconds."""
+        values: dict[str, Any] = {setting.field: getattr(self, setting.setting) for setting in RETRY_SETTINGS}
+        seconds = {field: value.total_seconds() for field, value in values.items() if isinstance(value, timedelta)}
+        return RetryPolicy(**(values | seconds))
 
     def signing_secret(self) -> bytes | None:
         """The callback signing secret: the setting, else the file ``callback-signing-secret``, else None.
@@ -212,11 +173,6 @@ class WorkerSettings(DeliverySettings):
         if not path.exists():
             return None
         return path.read_text().strip().encode() or None
-
-    @property
-    def nats_url(self) -> str:
-        """The NATS client URL."""
-        return f"nats://{self.faas_nats_address}:{self.faas_nats_port}"
 
     @property
     def subject(self) -> str:

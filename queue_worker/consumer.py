@@ -22,14 +22,15 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
-from provider.calllog import call_id as call_id_var
-from provider.queue import MalformedCall, QueuedCall, ensure_stream, queue_filters
+from calls.outcome import Attempt, Failure, Outcome
+from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide
+from calls.streams import ensure_stream
+from calls.wire import MalformedCall, QueuedCall, queue_filters
+from plumbing.logs import current_call_id
 from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import Invoker
-from queue_worker.outcome import Attempt, Failure, Outcome
-from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide
 
 __all__ = ["Consumer", "Summary", "subscribe"]
 
@@ -93,7 +94,7 @@ class Consumer:
         settings: ``max_inflight``, ``fetch_batch``, ``ack_wait`` and ``faas_reconnect_delay`` come from here.
         invoker: runs a call's function.
         callbacks: reports a call's result.
-        policy: the retry policy :func:`~queue_worker.policy.decide` applies where a call does not
+        policy: the retry policy :func:`~calls.retry_decision.decide` applies where a call does not
             override it; by default the settings' ``retry_policy``.
         hooks: status and dead-letter extension points.
         rand: uniform random numbers in [0, 1) for the retries' jitter.
@@ -212,7 +213,7 @@ class Consumer:
             self.summary.malformed += 1
             await msg.term()
             return
-        call_id_var.set(call.call_id)  # this task's own context: every line it logs carries the id
+        current_call_id.set(call.call_id)  # this task's own context: every line it logs carries the id
         try:
             await self._run(msg, call, msg.metadata.num_delivered)
         except Exception:
@@ -221,20 +222,20 @@ class Consumer:
             self.summary.errors += 1
 
     async def _run(self, msg: Msg, call: QueuedCall, number: int) -> None:
-        if not await self._hooks.call_started(call, number):
+        policy = self._policy.overridden(call.retry)
+        attempt = Attempt(number, policy.max_attempts)
+        if not await self._hooks.call_started(call, attempt):
             logger.debug("call %s skipped by the hooks: acked without running", call.call_id)
             self.summary.skipped += 1
             await msg.ack()
             return
-        policy = self._policy.overridden(call.retry)
-        attempt = Attempt(number, policy.max_attempts)
         outcome, verdict = await self._attempt(call, attempt, policy)
         # One callback per call: on its final outcome only.
         if not isinstance(verdict, Retry) and (failure := await self._callbacks.send(call, outcome, attempt)):
             self.summary.callbacks_failed += 1
-            await self._hooks.callback_failed(call, number, outcome, failure)
-        await self._hooks.call_finished(call, number, outcome, verdict)
-        await self._settle(msg, call, number, outcome, verdict)
+            await self._hooks.callback_failed(call, attempt, outcome, failure)
+        await self._hooks.call_finished(call, attempt, outcome, verdict)
+        await self._settle(msg, call, attempt, outcome, verdict)
 
     async def _attempt(self, call: QueuedCall, attempt: Attempt, policy: RetryPolicy) -> tuple[Outcome, Verdict]:
         """Run the call, unless it is too old, and decide what comes next."""
@@ -242,14 +243,14 @@ class Consumer:
             logger.warning("call %s to %s not run: %s", call.call_id, call.function, expired.reason)
             return Outcome(None, failure=Failure.EXPIRED, detail=expired.reason), expired
         outcome = await self._invoker.invoke(call, attempt)
-        verdict = decide(outcome, attempt.number, policy, now=time.time(), rand=self._rand)
+        verdict = decide(outcome, attempt, policy, now=time.time(), rand=self._rand)
         logger.debug("%s %s%s: %s in %.3fs, %s", call.method, call.function, call.path, outcome.summary,
                      outcome.duration, verdict)  # fmt: skip
         if outcome.failure is not None:
             logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
         return outcome, verdict
 
-    async def _settle(self, msg: Msg, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+    async def _settle(self, msg: Msg, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         if isinstance(verdict, Ack):
             self.summary.done += 1
             await msg.ack()

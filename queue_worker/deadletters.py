@@ -15,11 +15,12 @@ import time
 import nats.errors
 from nats.js import JetStreamContext
 
-from provider.deadletters import DeadLetterEntry, Kind, ensure_dead_letter_stream
-from provider.queue import QueuedCall
+from calls.deadletters import DeadLetterEntry, Kind
+from calls.outcome import Attempt, Failure, Outcome
+from calls.retry_decision import DeadLetter, Verdict
+from calls.streams import ensure_dead_letter_stream
+from calls.wire import QueuedCall
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outcome import Failure, Outcome
-from queue_worker.policy import DeadLetter, Verdict
 
 __all__ = ["DeadLetterHooks", "DeadLetterWriteFailed"]
 
@@ -53,29 +54,29 @@ class DeadLetterHooks(WorkerHooks):
         """Create the dead-letter stream, or bring it to this configuration."""
         await ensure_dead_letter_stream(self._js, self._stream, max_age=self._max_age, max_bytes=self._max_bytes)
 
-    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """Remember the failure: :meth:`call_finished` or :meth:`dead_letter` writes it, once the verdict is known."""
-        self._undelivered[(call.call_id, attempt)] = reason
+        self._undelivered[(call.call_id, attempt.number)] = reason
 
-    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+    async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Dead-letter an undelivered callback of a finished call (a given-up call is left to :meth:`dead_letter`)."""
         if isinstance(verdict, DeadLetter):
             return
-        reason = self._undelivered.pop((call.call_id, attempt), None)
+        reason = self._undelivered.pop((call.call_id, attempt.number), None)
         if reason is not None:
-            await self._write(DeadLetterEntry(call, Kind.CALLBACK, reason, "callback", attempt, time.time_ns()))
+            await self._write(DeadLetterEntry(call, Kind.CALLBACK, reason, "callback", attempt.number, time.time_ns()))
 
-    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """Write the dead letter of a call given up on.
 
         Raises:
             DeadLetterWriteFailed: it was not stored; the call must not be terminated.
         """
         kind = Kind.MAX_AGE if outcome.failure is Failure.EXPIRED else Kind.FUNCTION
-        if (callback := self._undelivered.pop((call.call_id, attempt), None)) is not None:
+        if (callback := self._undelivered.pop((call.call_id, attempt.number), None)) is not None:
             reason = f"{reason}; and its {callback}"
         status = Kind.MAX_AGE.value if kind is Kind.MAX_AGE else _status(outcome)
-        await self._write(DeadLetterEntry(call, kind, reason, status, attempt, time.time_ns()))
+        await self._write(DeadLetterEntry(call, kind, reason, status, attempt.number, time.time_ns()))
 
     async def _write(self, entry: DeadLetterEntry) -> None:
         try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from provider.queue import QueuedCall
-from queue_worker.outcome import Outcome
-from queue_worker.policy import Verdict
+from calls.outcome import Attempt, Outcome
+from calls.retry_decision import Verdict
+from calls.wire import QueuedCall
 
 __all__ = ["HookChain", "WorkerHooks"]
 
@@ -27,8 +27,8 @@ class WorkerHooks:
     async def shutdown(self) -> None:
         """After the last call."""
 
-    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
-        """Run number ``attempt`` (from 1) of ``call`` is about to start.
+    async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
+        """Run ``attempt`` of ``call`` is about to start.
 
         Returns:
             False to skip the call (it was cancelled, or a redelivery of a call that finished): the
@@ -36,13 +36,13 @@ class WorkerHooks:
         """
         return True
 
-    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """The callback of ``call``'s final outcome could not be delivered after all its attempts."""
 
-    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+    async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Run ``attempt`` ended in ``outcome`` and the policy chose ``verdict``; runs before the message is settled."""
 
-    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """``call`` is given up on; keep it aside with ``reason`` (before the message is terminated)."""
 
 
@@ -60,20 +60,20 @@ class HookChain(WorkerHooks):
         for hook in reversed(self.hooks):
             await hook.shutdown()
 
-    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
+    async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
         for hook in self.hooks:
             if not await hook.call_started(call, attempt):
                 return False
         return True
 
-    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         for hook in self.hooks:
             await hook.callback_failed(call, attempt, outcome, reason)
 
-    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+    async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         for hook in self.hooks:
             await hook.call_finished(call, attempt, outcome, verdict)
 
-    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         for hook in self.hooks:
             await hook.dead_letter(call, attempt, outcome, reason)

@@ -9,10 +9,10 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from provider.httpclient import SessionOwner
-from provider.proxy import HOP_BY_HOP
-from provider.queue import QueuedCall
-from queue_worker.outcome import Attempt, Failure, Outcome
+from calls.outcome import Attempt, Failure, Outcome
+from calls.wire import QueuedCall
+from plumbing.headers import HOP_BY_HOP
+from plumbing.sessions import SessionOwner
 
 __all__ = ["HttpInvoker", "Invoker", "function_url", "invoke_headers"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import logging
 import signal
 import sys
@@ -21,9 +20,10 @@ import nats
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from provider.calllog import configure_logging
-from provider.queue import StreamConfigError
-from provider.validation import describe_validation_error, load_settings
+from calls.streams import StreamConfigError
+from plumbing.credentials import CredentialsError, read_credentials
+from plumbing.logs import configure_logging
+from plumbing.settings import describe_validation_error, load_settings
 from queue_worker.batches import BatchTracker
 from queue_worker.callback import CallbackSender, HttpCallbackSender
 from queue_worker.config import WorkerSettings
@@ -40,13 +40,14 @@ logger = logging.getLogger(__name__)
 
 
 def _credentials(settings: WorkerSettings) -> list[tuple[str, str]]:
-    """The gateway's basic auth header, when ``basic_auth`` is on and calls go through the gateway."""
+    """The gateway's basic auth header, when ``basic_auth`` is on and calls go through the gateway.
+
+    Raises:
+        CredentialsError: a credentials file is missing or unreadable, or holds no user.
+    """
     if not (settings.basic_auth and settings.gateway_invoke):
         return []
-    user = (settings.secret_mount_path / "basic-auth-user").read_text().strip()
-    password = (settings.secret_mount_path / "basic-auth-password").read_text().strip()
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return [("Authorization", f"Basic {token}")]
+    return [("Authorization", read_credentials(settings.secret_mount_path).header())]
 
 
 async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks | None = None) -> Summary:
@@ -54,7 +55,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
 
     Raises:
         ConnectionError: NATS was closed for good before ``stop`` was set.
-        provider.queue.StreamConfigError: the stream exists with a configuration that cannot be changed.
+        calls.streams.StreamConfigError: the stream exists with a configuration that cannot be changed.
     """
     lost, closing = asyncio.Event(), asyncio.Event()
     nc = await connect(settings, lost, closing)
@@ -127,7 +128,6 @@ def _hooks(settings: WorkerSettings, js: JetStreamContext, callbacks: CallbackSe
             bucket=settings.status_bucket,
             ttl=settings.status_ttl,
             result_bytes=settings.status_result_bytes,
-            policy=settings.retry_policy,
             batches=batches,
         )
         chain += [batches, status]
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(logging.DEBUG if settings.write_debug else logging.INFO)
     try:
         summary = asyncio.run(_serve(settings))
-    except (OSError, nats.errors.Error, StreamConfigError) as exc:
+    except (OSError, nats.errors.Error, StreamConfigError, CredentialsError) as exc:
         sys.exit(f"faasq-worker: {type(exc).__name__}: {exc}" if str(exc) == "" else f"faasq-worker: {exc}")
     logger.info("stopped: %s", summary)
 

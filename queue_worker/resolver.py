@@ -14,7 +14,7 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from provider.callbackguard import CallbackGuard
+from calls.callback_guard import CallbackGuard
 
 __all__ = ["CallbackRefused", "GuardedResolver"]
 

@@ -1,6 +1,6 @@
 """Status hooks: the worker keeps each call's status record up to date as it runs the call.
 
-A run starts with a claim (:func:`provider.callstatus.claim`): a revision-checked write of
+A run starts with a claim (:func:`calls.status.claim`): a revision-checked write of
 ``running`` that fails if a cancel got in first, in which case the call is not run. A call
 whose first delivery finds no record (the common case: the gateway writes none) is claimed
 with one create-if-absent write; any other case reads the record and updates it at the
@@ -18,21 +18,13 @@ from functools import partial
 
 from nats.js import JetStreamContext
 
-from provider.callstatus import (
-    CallRecord,
-    CallResult,
-    CallState,
-    CallStore,
-    Versioned,
-    claim,
-    now,
-    queued_record,
-)
-from provider.queue import QueuedCall
+from calls.outcome import Attempt, Outcome
+from calls.retry_decision import Ack, Retry, Verdict
+from calls.status import CallRecord, CallResult, CallState, claim, now, queued_record
+from calls.status_store import CallStore, Versioned
+from calls.wire import QueuedCall
 from queue_worker.batches import BatchTracker
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outcome import Outcome
-from queue_worker.policy import Ack, Retry, RetryPolicy, Verdict
 
 __all__ = ["StatusHooks", "final_state", "finished_record"]
 
@@ -75,7 +67,6 @@ class StatusHooks(WorkerHooks):
         bucket: the bucket's name.
         ttl: how long a record lives after its last write.
         result_bytes: keep up to this many bytes of the function's response in the record (0: none).
-        policy: the worker's retry policy, which a call's own settings may override (for ``max_attempts``).
         batches: told about every batch item's state, to keep its batch's record.
     """
 
@@ -86,14 +77,12 @@ class StatusHooks(WorkerHooks):
         bucket: str,
         ttl: timedelta,
         result_bytes: int = 0,
-        policy: RetryPolicy | None = None,
         batches: BatchTracker | None = None,
     ) -> None:
         self._js = js
         self._bucket = bucket
         self._ttl = ttl
         self._result_bytes = result_bytes
-        self._policy = policy
         self._batches = batches
         self._store: CallStore | None = None
         self._claimed: dict[str, Versioned] = {}
@@ -110,7 +99,7 @@ class StatusHooks(WorkerHooks):
         """Create or bind the call status bucket."""
         self._store = await CallStore.open(self._js, self._bucket, self._ttl)
 
-    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
+    async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
         """Claim the call; False if it was cancelled or has finished already (a redelivery after its end)."""
         claimed = await self._claim(call, attempt)
         if claimed is None:
@@ -118,11 +107,10 @@ class StatusHooks(WorkerHooks):
         self._claimed[call.call_id] = claimed
         return True
 
-    async def _claim(self, call: QueuedCall, attempt: int) -> Versioned | None:
-        max_attempts = self._policy.overridden(call.retry).max_attempts if self._policy else None
-        decide = partial(claim, call=call, attempt=attempt, max_attempts=max_attempts)
+    async def _claim(self, call: QueuedCall, attempt: Attempt) -> Versioned | None:
+        decide = partial(claim, call=call, attempt=attempt)
         # First delivery: the gateway wrote no record, so one create-if-absent usually settles it.
-        if attempt == 1 and (running := decide(None)) is not None:
+        if attempt.number == 1 and (running := decide(None)) is not None:
             revision = await self.store.create(running)
             if revision is not None:
                 self._moved(running)
@@ -146,11 +134,11 @@ class StatusHooks(WorkerHooks):
         if self._batches is not None and record.batch_id is not None:
             await self._batches.finished(record)
 
-    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """Remember why the callback failed, for the final record."""
         self._callback_errors[call.call_id] = reason
 
-    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+    async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Record ``succeeded``/``failed``, or ``retrying`` and when; ``dead`` is :meth:`dead_letter`'s."""
         callback_error = self._callback_errors.pop(call.call_id, None)
         if not isinstance(verdict, Ack | Retry):
@@ -168,13 +156,13 @@ class StatusHooks(WorkerHooks):
         else:
             await self._finished(new)
 
-    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """Record ``dead`` with ``reason``."""
         claimed = self._claimed.pop(call.call_id, None)
         base = claimed.record if claimed else queued_record(call)
         dead = base.to(
             CallState.DEAD,
-            attempt=max(attempt, base.attempt),
+            attempt=max(attempt.number, base.attempt),
             finished_at=now(),
             next_attempt_at=None,
             status_code=outcome.reported_status,

@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from provider.types import GoDuration
+__all__ = ["Duration", "Mode", "WatchdogSettings", "parse_duration"]
 
-__all__ = ["Mode", "WatchdogSettings"]
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> timedelta:
+    """A watchdog duration: a bare number of seconds, or a Go duration ("30s", "1m5s", "250ms"), as OpenFaaS reads it.
+
+    The watchdog shares no code with the rest of faasq, so it reads durations itself.
+
+    Raises:
+        ValueError: the value is neither.
+    """
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip()
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+    parts = _DURATION_PART.findall(body)
+    if not body or "".join(number + unit for number, unit in parts) != body:
+        raise ValueError(f"invalid duration {value!r}: use a number of seconds or a Go duration like '1m30s'")
+    return timedelta(seconds=sign * sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A duration setting: "30s", "1m5s", "500ms", or a bare number of seconds."""
 
 
 class Mode(StrEnum):
@@ -50,11 +78,11 @@ class WatchdogSettings(BaseSettings):
     cgi_headers: bool = Field(True, description="Pass request headers to fprocess as Http_* environment variables.")
     marshal_request: bool = Field(False, description='stdin becomes {"header": {...}, "body": {"raw": "<base64>"}}.')
     content_type: str = Field("", description="Forces the response Content-Type; else the request's is echoed.")
-    read_timeout: GoDuration = Field(timedelta(seconds=30), description="Longest time to read a request body.")
-    write_timeout: GoDuration = Field(
+    read_timeout: Duration = Field(timedelta(seconds=30), description="Longest time to read a request body.")
+    write_timeout: Duration = Field(
         timedelta(seconds=30), description="Longest time in-flight calls may take to finish after SIGTERM."
     )
-    exec_timeout: GoDuration = Field(
+    exec_timeout: Duration = Field(
         timedelta(0), description="Longest a call may run; then 408 (forking) or 504 (http). 0 turns it off."
     )
     write_debug: bool = Field(False, description="Log request and response bodies.")

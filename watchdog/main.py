@@ -13,9 +13,8 @@ import sys
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 
-from provider.calllog import configure_logging
-from provider.validation import load_settings
 from watchdog.app import WatchdogApp
 from watchdog.config import WatchdogSettings
 from watchdog.runners import build_runner
@@ -38,10 +37,23 @@ class _Server(uvicorn.Server):
 
 
 def _load_settings() -> WatchdogSettings:
-    settings = load_settings(WatchdogSettings, "faasq-watchdog")
+    try:
+        settings = WatchdogSettings()
+    except ValidationError as exc:
+        problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        sys.exit(f"faasq-watchdog: invalid settings: {'; '.join(problems)}")
+    except ValueError as exc:  # pydantic-settings' own parse errors, e.g. a malformed number
+        sys.exit(f"faasq-watchdog: invalid settings: {exc}")
     if shutil.which(settings.argv[0]) is None:
         sys.exit(f"faasq-watchdog: invalid settings: fprocess command not found: {settings.argv[0]}")
     return settings
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.getLogger().handlers[:] = [handler]
+    logging.getLogger().setLevel(logging.INFO)
 
 
 def _listen(settings: WatchdogSettings) -> socket.socket:
@@ -71,7 +83,7 @@ def _use_pidfd_child_watcher() -> None:
 def main() -> None:
     """Run the watchdog until SIGTERM; exit 0 after draining, non-zero with one line on bad settings."""
     settings = _load_settings()
-    configure_logging()
+    _configure_logging()
     sock = _listen(settings)
     app = WatchdogApp(settings, build_runner(settings, dict(os.environ)))
     config = uvicorn.Config(

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from plumbing.settings import base_url
 from provider.types import GoDuration
-from provider.validation import base_url
 
 __all__ = ["ConnectorSettings"]
 

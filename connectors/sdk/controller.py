@@ -8,7 +8,6 @@ runs one function at a time).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -18,7 +17,8 @@ from connectors.sdk.deliveries import DeliveryLog, MemoryDeliveryLog
 from connectors.sdk.events import Delivery, Event, EventResult
 from connectors.sdk.invoker import Invoker, ResponseHook
 from connectors.sdk.topics import FunctionCatalog
-from provider.httpclient import SessionOwner
+from plumbing.credentials import read_credentials
+from plumbing.sessions import SessionOwner
 
 __all__ = ["Controller", "gateway_headers", "log_responses", "open_controller"]
 
@@ -32,13 +32,11 @@ def gateway_headers(settings: ConnectorSettings) -> dict[str, str]:
     """The gateway's basic auth header for ``/system/*``, when ``basic_auth`` is on.
 
     Raises:
-        OSError: a credentials file is missing or unreadable.
+        CredentialsError: a credentials file is missing or unreadable, or holds no user.
     """
     if not settings.basic_auth:
         return {}
-    user = (settings.secret_mount_path / "basic-auth-user").read_text().strip()
-    password = (settings.secret_mount_path / "basic-auth-password").read_text().strip()
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    return {"Authorization": read_credentials(settings.secret_mount_path).header()}
 
 
 def log_responses(settings: ConnectorSettings) -> ResponseHook:

@@ -29,7 +29,7 @@ from connectors.sdk.controller import Controller
 from connectors.sdk.events import Event, EventResult
 from connectors.webhook.config import Route
 from connectors.webhook.signatures import SignatureRejected, verify
-from provider.proxy import HOP_BY_HOP
+from plumbing.headers import HOP_BY_HOP
 
 __all__ = ["PREFIX", "BodyTooLarge", "WebhookApp", "answer", "forwarded_headers"]
 

@@ -37,8 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connectors.sdk.config import ConnectorSettings
 from connectors.webhook.signatures import ALGORITHMS, Encoding, Scheme, Verifier
+from plumbing.settings import describe_validation_error
 from provider.types import GoDuration
-from provider.validation import describe_validation_error
 
 __all__ = ["Route", "TopicConfig", "WebhookConfigError", "WebhookSettings", "load_routes"]
 

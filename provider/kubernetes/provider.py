@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
+from plumbing.release import release
 from provider.config import ProviderSettings
 from provider.errors import (
     DeployFailed,
@@ -39,7 +40,6 @@ from provider.kubernetes.objects import (
 from provider.namespaces import served_namespace
 from provider.scaling import ScalePolicy, clamp_replicas, scale_policy
 from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret, VersionInfo
-from provider.version import release
 
 __all__ = ["KubernetesProvider"]
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from plumbing.release import release
 from provider.config import ProviderSettings
 from provider.errors import DeployFailed, FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
 from provider.local.function import LocalFunction, Runtime
@@ -32,7 +33,6 @@ from provider.local.secretstore import SecretStore
 from provider.local.state import StateStore, StoredFunction, private_dir
 from provider.namespaces import served_namespace
 from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret, VersionInfo
-from provider.version import release
 
 __all__ = ["LocalProvider"]
 

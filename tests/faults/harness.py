@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import nats
 
+from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
+from calls.wire import DEFAULT_STREAM
 from faasq.natsserver import NatsServer
-from provider.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
-from provider.queue import DEFAULT_STREAM
 from tests.e2e.callbacks import Receiver, ReceiverServer
 from tests.e2e.running import ENVIRON, ROOT, Stack, free_port, until
 from tests.support import eventually

@@ -9,7 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("package", ["gateway", "queue_worker", "provider", "watchdog", "connectors", "faasq"])
+@pytest.mark.parametrize(
+    "package", ["calls", "plumbing", "gateway", "queue_worker", "provider", "watchdog", "connectors", "faasq"]
+)
 def test_package_resolves_to_this_repository(package: str) -> None:
     module = importlib.import_module(package)
     assert module.__file__ is not None

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 import aiohttp
 from yarl import URL
 
-from provider.proxy import HOP_BY_HOP
+from plumbing.headers import HOP_BY_HOP
 from watchdog.config import WatchdogSettings
 from watchdog.runners.base import ClientDisconnected, Message, Receive, Runner, Scope, Send, send_response, text_headers
 from watchdog.runners.process import describe_exit, kill_group

@@ -11,10 +11,11 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
+from calls.status import CallRecord, CallState
+from calls.status_store import CallStore
+from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
 from gateway.config import GatewaySettings
-from provider.callstatus import CallRecord, CallState, CallStore
-from provider.queue import QueuedCall
 from tests.integration.gateway.conftest import message_count, running_gateway, settings_for, stored
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
-from provider.queue import QueuedCall
 from tests.integration.gateway.conftest import message_count, running_gateway, settings_for, stored
 from tests.support import eventually
 

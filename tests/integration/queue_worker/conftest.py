@@ -24,8 +24,9 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from calls.streams import ensure_stream
+from calls.wire import QueuedCall, call_subject, queue_subject
 from faasq.natsserver import NatsServer
-from provider.queue import QueuedCall, call_subject, ensure_stream, queue_subject
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Summary
 from queue_worker.hooks import WorkerHooks

@@ -15,12 +15,13 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
+from calls.deadletters import DeadLetterEntry, Kind
+from calls.status import CallState, queued_record
+from calls.status_store import CallStore
+from calls.wire import QueuedCall
 from faasq.cli import run as cli_run
 from faasq.context import Console, Context
 from faasq.natsserver import NatsServer
-from provider.callstatus import CallState, CallStore, queued_record
-from provider.deadletters import DeadLetterEntry, Kind
-from provider.queue import QueuedCall
 from queue_worker.config import WorkerSettings
 from tests.integration.gateway.conftest import running_gateway, settings_for
 from tests.integration.queue_worker.conftest import Receiver, invocations, running, worker_settings

@@ -10,8 +10,9 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from calls.deadletters import DeadLetterEntry, Kind, call_filter
+from calls.streams import ensure_dead_letter_stream
 from faasq.natsserver import NatsServer
-from provider.deadletters import DeadLetterEntry, Kind, call_filter, ensure_dead_letter_stream
 from queue_worker.config import WorkerSettings
 from tests.integration.queue_worker.conftest import Receiver, call, invocations, publish, running, worker_settings
 from tests.support import eventually

@@ -13,11 +13,11 @@ import pytest
 from nats.js import JetStreamContext
 from starlette.types import Receive, Scope, Send
 
+from calls.outcome import Attempt, Outcome
+from calls.retry_settings import RetryOverrides
+from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
-from provider.queue import QueuedCall
-from provider.retries import RetryOverrides
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outcome import Outcome
 from tests.integration.gateway.conftest import running_gateway, settings_for
 from tests.integration.provider_process import deploy
 from tests.integration.queue_worker.conftest import (
@@ -61,7 +61,7 @@ def flaky(provider_url: str, counters: Path) -> str:
 class DeadLetters(WorkerHooks):
     reasons: dict[str, str] = field(default_factory=dict)
 
-    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         self.reasons[call.call_id] = reason
 
 
@@ -110,7 +110,7 @@ async def test_a_call_that_always_fails_is_dead_lettered_after_its_attempts_with
     hooks = DeadLetters()
     before = await invocations(provider_url, flaky)
     async with running(worker_settings(nats_server, unique_stream, provider_url), hooks) as summaries:
-        retry = RetryOverrides(attempts=3, min_wait=0.001, max_wait=0.01)
+        retry = RetryOverrides(max_attempts=3, min_wait=0.001, max_wait=0.01)
         doomed = call("doomed", flaky, f"{url}/cb", headers=[("X-Fail-Times", "99")], retry=retry)
         await publish(js, unique_stream, doomed)
         (one,) = (await app.wait_for({"doomed"}))["doomed"]
@@ -172,9 +172,9 @@ async def test_a_call_past_its_max_event_age_is_never_run_but_dead_lettered(
     hooks = DeadLetters()
     before = await invocations(provider_url, "cat")
     async with running(worker_settings(nats_server, unique_stream, provider_url, max_event_age="1m"), hooks):
-        stale = call("stale", "cat", f"{url}/cb", b"too late", retry=RetryOverrides(max_age=1.0))
+        stale = call("stale", "cat", f"{url}/cb", b"too late", retry=RetryOverrides(max_event_age=1.0))
         old = call("old", "cat", f"{url}/cb", b"too late")
-        fresh = call("fresh", "cat", f"{url}/cb", b"in time", retry=RetryOverrides(max_age=60.0))
+        fresh = call("fresh", "cat", f"{url}/cb", b"in time", retry=RetryOverrides(max_event_age=60.0))
         an_hour_ago = time.time_ns() - 3600 * 10**9
         for queued in (stale, old):
             await publish(js, unique_stream, replace(queued, enqueued_at_ns=an_hour_ago))

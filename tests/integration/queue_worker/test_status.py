@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from nats.js import JetStreamContext
 
+from calls.outcome import Attempt, Failure, Outcome
+from calls.retry_decision import Ack, DeadLetter, Retry
+from calls.status import CallRecord, CallResult, CallState, cancel, queued_record
+from calls.status_store import CallStore
 from faasq.natsserver import NatsServer
-from provider.callstatus import CallRecord, CallResult, CallState, CallStore, cancel, queued_record
-from queue_worker.outcome import Failure, Outcome
-from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy
 from queue_worker.status import StatusHooks
 from tests.integration.queue_worker.conftest import (
     Receiver,
@@ -146,25 +147,25 @@ async def _empty(js: JetStreamContext, stream: str) -> bool | None:
 
 
 async def test_retrying_then_dead_with_the_reason(js: JetStreamContext, unique_stream: str, store: CallStore) -> None:
-    hooks = StatusHooks(js, bucket=f"{unique_stream}-calls", ttl=timedelta(hours=1), policy=RetryPolicy(max_attempts=2))
+    hooks = StatusHooks(js, bucket=f"{unique_stream}-calls", ttl=timedelta(hours=1))
     await hooks.startup()
     queued = call("flaky", "cat", None)
     failed = Outcome(status=503, duration=0.25)
-    assert await hooks.call_started(queued, 1)
-    await hooks.call_finished(queued, 1, failed, Retry(delay=30))
+    assert await hooks.call_started(queued, Attempt(1, 2))
+    await hooks.call_finished(queued, Attempt(1, 2), failed, Retry(delay=30))
     retrying = await eventually(in_state(store, "flaky", CallState.RETRYING))
     assert (retrying.attempt, retrying.max_attempts, retrying.status_code, retrying.reason) == (1, 2, 503, "HTTP 503")
     assert retrying.next_attempt_at is not None
     assert retrying.updated_at is not None
     assert timedelta(seconds=29) < retrying.next_attempt_at - retrying.updated_at <= timedelta(seconds=30)
-    assert await hooks.call_started(queued, 2)
+    assert await hooks.call_started(queued, Attempt(2, 2))
     timeout = Outcome(status=None, duration=1.5, failure=Failure.TIMEOUT, detail="after 1.5s")
-    await hooks.call_finished(queued, 2, timeout, DeadLetter("timeout after 2 attempts"))
+    await hooks.call_finished(queued, Attempt(2, 2), timeout, DeadLetter("timeout after 2 attempts"))
     assert (await eventually(in_state(store, "flaky", CallState.RUNNING))).attempt == 2  # dead_letter writes it
-    await hooks.dead_letter(queued, 2, timeout, "timeout after 2 attempts")
+    await hooks.dead_letter(queued, Attempt(2, 2), timeout, "timeout after 2 attempts")
     dead = await eventually(in_state(store, "flaky", CallState.DEAD))
     assert (dead.attempt, dead.status_code, dead.reason, dead.duration) == (2, 504, "timeout after 2 attempts", 1.5)
-    assert not await hooks.call_started(queued, 3)  # a leftover delivery of a dead call does not run
+    assert not await hooks.call_started(queued, Attempt(3, 2))  # a leftover delivery of a dead call does not run
 
 
 async def test_a_failed_callback_is_recorded_and_a_stale_run_never_overwrites_a_newer_one(
@@ -173,10 +174,10 @@ async def test_a_failed_callback_is_recorded_and_a_stale_run_never_overwrites_a_
     hooks = StatusHooks(js, bucket=f"{unique_stream}-calls", ttl=timedelta(hours=1))
     await hooks.startup()
     queued = call("twice", "cat", "http://127.0.0.1:9/cb")
-    assert await hooks.call_started(queued, 1)
+    assert await hooks.call_started(queued, Attempt(1, 3))
     ok = Outcome(status=404, duration=0.1)
-    await hooks.callback_failed(queued, 1, ok, "HTTP 500 from the callback URL")
-    await hooks.call_finished(queued, 1, ok, Ack())
+    await hooks.callback_failed(queued, Attempt(1, 3), ok, "HTTP 500 from the callback URL")
+    await hooks.call_finished(queued, Attempt(1, 3), ok, Ack())
     failed = await eventually(in_state(store, "twice", CallState.FAILED))
     assert (failed.status_code, failed.reason, failed.callback_error) == (
         404,
@@ -187,9 +188,9 @@ async def test_a_failed_callback_is_recorded_and_a_stale_run_never_overwrites_a_
     stale = StatusHooks(js, bucket=f"{unique_stream}-calls", ttl=timedelta(hours=1))
     await stale.startup()
     other = call("taken-over", "cat", None)
-    assert await stale.call_started(other, 1)
-    assert await hooks.call_started(other, 2)
-    await stale.call_finished(other, 1, Outcome(status=200), Ack())
+    assert await stale.call_started(other, Attempt(1, 3))
+    assert await hooks.call_started(other, Attempt(2, 3))
+    await stale.call_finished(other, Attempt(1, 3), Outcome(status=200), Ack())
     stored = await store.get("taken-over")
     assert stored is not None
     assert (stored.record.state, stored.record.attempt) == (CallState.RUNNING, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from calls.wire import CALL_ID_PATTERN
 from connectors.sdk import (
     ConnectorSettings,
     Delivery,
@@ -17,7 +18,6 @@ from connectors.sdk import (
     topics_of,
 )
 from connectors.sdk.invoker import invoke_headers, is_accepted
-from provider.queue import CALL_ID_PATTERN
 
 
 def test_topics_are_split_on_the_delimiter_trimmed_and_deduplicated() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from calls.wire import QueuedCall
 from gateway.errors import ProviderUnavailable, QueueUnavailable
 from gateway.jetstream import Receipt
-from provider.queue import QueuedCall
 from provider.types import FunctionStatus
 
 

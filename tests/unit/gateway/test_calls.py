@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from calls.status import CallRecord
+from calls.status_store import StatusConflict
 from gateway.app import create_app
 from gateway.calls import Cancelled, cancel_form_call_id
-from provider.callstatus import CallRecord, StatusConflict
 from tests.unit.gateway.conftest import serve, settings_with
 from tests.unit.gateway.fakes import FakeLookup, FakePublisher
 

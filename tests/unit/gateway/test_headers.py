@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from calls.retry_settings import RetryOverrides
+from calls.wire import QueuedCall
 from gateway.jetstream import encode_headers, message_size
-from provider.queue import QueuedCall
-from provider.retries import RetryOverrides
 
 _KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 

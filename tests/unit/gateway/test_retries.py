@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from calls.retry_settings import RetryOverrides
 from gateway.app import create_app
 from gateway.errors import InvalidRequest
 from gateway.functions import retry_of as annotated_retry
 from gateway.validation import effective_retry, retry_of
-from provider.retries import RetryOverrides
 from tests.unit.gateway.conftest import serve, settings_with
 from tests.unit.gateway.fakes import FakeLookup, FakePublisher, function
 
@@ -30,16 +30,16 @@ ALL_ANNOTATIONS = {
     [
         ({}, None),
         ({b"x-call-id": "c1", b"content-length": "3"}, None),
-        ({b"x-retry-attempts": "4"}, RetryOverrides(attempts=4)),
-        ({b"x-retry-attempts": " 1000 "}, RetryOverrides(attempts=1000)),
+        ({b"x-retry-attempts": "4"}, RetryOverrides(max_attempts=4)),
+        ({b"x-retry-attempts": " 1000 "}, RetryOverrides(max_attempts=1000)),
         ({b"x-retry-codes": "429,503"}, RetryOverrides(codes=frozenset({429, 503}))),
         ({b"x-retry-codes": "none"}, RetryOverrides(codes=frozenset())),
         ({b"x-retry-codes": ""}, RetryOverrides(codes=frozenset())),
         ({b"x-retry-min-wait": "5ms", b"x-retry-max-wait": "20ms"}, RetryOverrides(min_wait=0.005, max_wait=0.02)),
         ({b"x-retry-min-wait": "2", b"x-retry-max-wait": "2s"}, RetryOverrides(min_wait=2.0, max_wait=2.0)),
         ({b"x-retry-min-wait": "0"}, RetryOverrides(min_wait=0.0)),
-        ({b"x-max-event-age": "1m30s"}, RetryOverrides(max_age=90.0)),
-        ({b"x-max-event-age": "0"}, RetryOverrides(max_age=0.0)),
+        ({b"x-max-event-age": "1m30s"}, RetryOverrides(max_event_age=90.0)),
+        ({b"x-max-event-age": "0"}, RetryOverrides(max_event_age=0.0)),
     ],
 )
 def test_retry_headers_are_read(watched: dict[bytes, str], overrides: RetryOverrides | None) -> None:
@@ -72,7 +72,7 @@ def test_bad_retry_headers_are_refused_with_the_header_named(watched: dict[bytes
     assert message in str(refused.value)
 
 
-ANNOTATED = RetryOverrides(attempts=5, codes=frozenset({500}), min_wait=1.0, max_wait=10.0, max_age=60.0)
+ANNOTATED = RetryOverrides(max_attempts=5, codes=frozenset({500}), min_wait=1.0, max_wait=10.0, max_event_age=60.0)
 
 
 @pytest.mark.parametrize(
@@ -80,9 +80,13 @@ ANNOTATED = RetryOverrides(attempts=5, codes=frozenset({500}), min_wait=1.0, max
     [
         (None, None, None),
         (None, ANNOTATED, ANNOTATED),
-        (RetryOverrides(attempts=2), None, RetryOverrides(attempts=2)),
+        (RetryOverrides(max_attempts=2), None, RetryOverrides(max_attempts=2)),
         # The header wins setting by setting; the annotation fills the rest.
-        (RetryOverrides(attempts=2, max_age=0.0), ANNOTATED, RetryOverrides(2, frozenset({500}), 1.0, 10.0, 0.0)),
+        (
+            RetryOverrides(max_attempts=2, max_event_age=0.0),
+            ANNOTATED,
+            RetryOverrides(2, frozenset({500}), 1.0, 10.0, 0.0),
+        ),
         (RetryOverrides(codes=frozenset(), min_wait=10.0), ANNOTATED, RetryOverrides(5, frozenset(), 10.0, 10.0, 60.0)),
     ],
 )

@@ -17,9 +17,10 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
+from plumbing.forwarding import request_headers, response_headers
 from provider.app import create_app
 from provider.config import ProviderSettings
-from provider.proxy import Target, is_invocation, request_headers, response_headers, target_of
+from provider.proxy import Target, is_invocation, target_of
 from provider.types import FunctionDeployment
 from tests.support import bound_socket, eventually
 from tests.unit.provider.test_api_fake import FakeProvider, app, client, fake, settings
@@ -285,7 +286,7 @@ async def test_a_caller_leaving_mid_body_gets_no_response(app: FastAPI, caplog: 
         "client": ("127.0.0.1", 1),
         "server": ("provider", 80),
     }
-    with caplog.at_level(logging.INFO, logger="provider.proxy"):
+    with caplog.at_level(logging.INFO, logger="plumbing.forwarding"):
         await app(scope, receive, send)
     assert sent == []
     assert "caller disconnected before its request body was sent" in caplog.text

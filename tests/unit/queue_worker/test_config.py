@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from calls.retry_decision import RetryPolicy
 from queue_worker.config import WorkerSettings
 from queue_worker.main import _credentials
-from queue_worker.policy import RetryPolicy
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from nats.aio.client import Client
 
-from provider.queue import QueuedCall
+from calls.wire import QueuedCall
 from queue_worker.connection import _Client
 
 CALL = QueuedCall("id-1", "fn", "ns", callback_url="http://h/cb", headers=[("x-a", "é ü"), ("b", "c:d")])

@@ -6,10 +6,10 @@ from typing import Any, cast
 
 import nats.errors
 
-from provider.queue import QueuedCall
+from calls.outcome import Attempt, Outcome
+from calls.wire import QueuedCall
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Consumer
-from queue_worker.outcome import Attempt, Outcome
 
 
 class FakeSubscription:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from provider.queue import QueuedCall
+from calls.outcome import Attempt, Failure, Outcome
+from calls.wire import QueuedCall
 from queue_worker.callback import callback_headers, user_agent
 from queue_worker.invoker import function_url, invoke_headers
-from queue_worker.outcome import Attempt, Failure, Outcome
 
 CALL = QueuedCall(
     call_id="call-1",

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provider.queue import QueuedCall
+from calls.outcome import Attempt, Outcome
+from calls.retry_decision import Ack
+from calls.wire import QueuedCall
 from queue_worker.hooks import HookChain, WorkerHooks
-from queue_worker.outcome import Outcome
-from queue_worker.policy import Ack
 
 CALL = QueuedCall("call-1", "fn", "ns")
+FIRST = Attempt(1, 3)
 
 
 @dataclass
@@ -23,27 +24,27 @@ class Recorder(WorkerHooks):
     async def shutdown(self) -> None:
         self.log.append(f"{self.name}.shutdown")
 
-    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
+    async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
         self.log.append(f"{self.name}.started")
         return self.allow
 
-    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         self.log.append(f"{self.name}.callback_failed:{reason}")
 
-    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: object) -> None:
+    async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: object) -> None:
         self.log.append(f"{self.name}.finished")
 
-    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         self.log.append(f"{self.name}.dead_letter:{reason}")
 
 
 async def test_the_default_hooks_allow_every_call_and_do_nothing() -> None:
     hooks = WorkerHooks()
     await hooks.startup()
-    assert await hooks.call_started(CALL, 1) is True
-    await hooks.callback_failed(CALL, 1, Outcome(200), "down")
-    await hooks.call_finished(CALL, 1, Outcome(200), Ack())
-    await hooks.dead_letter(CALL, 1, Outcome(500), "HTTP 500 after 1 attempts")
+    assert await hooks.call_started(CALL, FIRST) is True
+    await hooks.callback_failed(CALL, FIRST, Outcome(200), "down")
+    await hooks.call_finished(CALL, FIRST, Outcome(200), Ack())
+    await hooks.dead_letter(CALL, FIRST, Outcome(500), "HTTP 500 after 1 attempts")
     await hooks.shutdown()
 
 
@@ -51,10 +52,10 @@ async def test_a_chain_runs_its_hooks_in_order_and_shuts_them_down_in_reverse() 
     log: list[str] = []
     chain = HookChain([Recorder("a", log), Recorder("b", log)])
     await chain.startup()
-    assert await chain.call_started(CALL, 1) is True
-    await chain.callback_failed(CALL, 1, Outcome(200), "down")
-    await chain.call_finished(CALL, 1, Outcome(200), Ack())
-    await chain.dead_letter(CALL, 1, Outcome(500), "why")
+    assert await chain.call_started(CALL, FIRST) is True
+    await chain.callback_failed(CALL, FIRST, Outcome(200), "down")
+    await chain.call_finished(CALL, FIRST, Outcome(200), Ack())
+    await chain.dead_letter(CALL, FIRST, Outcome(500), "why")
     await chain.shutdown()
     assert log == [
         "a.startup", "b.startup", "a.started", "b.started",
@@ -66,5 +67,5 @@ async def test_a_chain_runs_its_hooks_in_order_and_shuts_them_down_in_reverse() 
 async def test_one_refusal_skips_the_call_and_the_hooks_after_it() -> None:
     log: list[str] = []
     chain = HookChain([Recorder("a", log, allow=False), Recorder("b", log)])
-    assert await chain.call_started(CALL, 1) is False
+    assert await chain.call_started(CALL, FIRST) is False
     assert log == ["a.started"]

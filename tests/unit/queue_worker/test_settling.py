@@ -9,13 +9,13 @@ from typing import Any, cast
 
 import pytest
 
-from provider.queue import QueuedCall
-from provider.retries import RetryOverrides
+from calls.outcome import Attempt, Outcome
+from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict
+from calls.retry_settings import RetryOverrides
+from calls.wire import QueuedCall
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Consumer, Summary
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outcome import Attempt, Outcome
-from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict
 
 CALL = QueuedCall("call-7", "fn", "ns", callback_url="http://127.0.0.1:9/cb", body=b"in")
 
@@ -93,23 +93,23 @@ class Fakes(WorkerHooks):
         self.attempts.append(attempt)
         return self.callback_failure
 
-    async def call_started(self, call: QueuedCall, attempt: int) -> bool:
-        self.events.append(("started", attempt))
+    async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
+        self.events.append(("started", attempt.number))
         return not self.cancelled
 
-    async def callback_failed(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         self.events.append(("callback_failed", reason))
 
-    async def call_finished(self, call: QueuedCall, attempt: int, outcome: Outcome, verdict: Verdict) -> None:
+    async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         self.events.append(("finished", verdict))
 
-    async def dead_letter(self, call: QueuedCall, attempt: int, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         self.events.append(("dead_letter", reason))
 
 
 async def consume(msg: FakeMsg, fakes: Fakes) -> Summary:
     sub = OneBatch([msg])
-    policy = RetryPolicy(max_attempts=3, initial_wait=10, max_wait=60)
+    policy = RetryPolicy(max_attempts=3, min_wait=10, max_wait=60)
     consumer = Consumer(cast(Any, sub), WorkerSettings(), fakes, fakes, policy, fakes, rand=lambda: 0.5)
     sub.consumer = consumer
     return await asyncio.wait_for(consumer.run(grace=1), 5)
@@ -152,7 +152,7 @@ async def test_each_verdict_is_carried_out(
 
 
 async def test_a_call_past_its_max_event_age_is_dead_lettered_without_running_and_called_back_with_410() -> None:
-    stale = replace(CALL, enqueued_at_ns=time.time_ns() - 10**10, retry=RetryOverrides(max_age=5.0))
+    stale = replace(CALL, enqueued_at_ns=time.time_ns() - 10**10, retry=RetryOverrides(max_event_age=5.0))
     msg = FakeMsg(stale.nats_headers(), stale.body, Metadata(2))
     fakes = Fakes(Outcome(200))
     summary = await consume(msg, fakes)

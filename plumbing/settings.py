@@ -1,7 +1,8 @@
-"""Clear one-line messages for validation errors, and settings loading that exits with one."""
+"""Loading settings, one-line validation messages, and the URL and name rules settings share."""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -9,9 +10,12 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-__all__ = ["base_url", "describe_validation_error", "load_settings"]
+__all__ = ["base_url", "describe_validation_error", "jetstream_name", "load_settings"]
 
 S = TypeVar("S", bound=BaseSettings)
+
+# JetStream names become subjects and file names: no whitespace, '.', '*', '>' or path separators.
+_JETSTREAM_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
 
 
 def describe_validation_error(exc: ValidationError, root: str = "") -> str:
@@ -44,3 +48,14 @@ def base_url(value: str, example: str = "http://127.0.0.1:8080") -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http(s) URL such as {example}, got {value!r}")
     return value.rstrip("/")
+
+
+def jetstream_name(value: str, what: str = "stream") -> str:
+    """``value`` if it may name a JetStream stream, bucket or consumer: 1-32 letters, digits, ``_`` or ``-``.
+
+    Raises:
+        ValueError: anything else, naming ``what`` it is.
+    """
+    if not _JETSTREAM_NAME.match(value):
+        raise ValueError(f"invalid {what} name {value!r}: use 1-32 letters, digits, '_' or '-'")
+    return value

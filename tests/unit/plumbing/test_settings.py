@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider.validation import base_url
+from plumbing.settings import base_url
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,11 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from provider.batches import BatchStore
-from provider.callstatus import CallRecord, CallState, CallStore, StatusConflict, cancel, claim, queued_record
-from provider.queue import QueuedCall
+from calls.batch_store import BatchStore
+from calls.outcome import Attempt
+from calls.status import CallRecord, CallState, cancel, claim, queued_record
+from calls.status_store import CallStore, StatusConflict
+from calls.wire import QueuedCall
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +115,7 @@ async def test_cancel_and_start_never_both_win(store: CallStore) -> None:
         as_queued = queued_record(call)
         cancelled, started = await asyncio.gather(
             store.transition(call.call_id, partial(_cancel_or_queued, as_queued)),
-            store.transition(call.call_id, partial(claim, call=call, attempt=1, max_attempts=None)),
+            store.transition(call.call_id, partial(claim, call=call, attempt=Attempt(1, 3))),
         )
         assert [cancelled[1], started[1]].count(True) == 1
         stored = await store.get(call.call_id)

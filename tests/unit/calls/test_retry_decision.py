@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from provider.retries import RetryOverrides
-from queue_worker.outcome import Attempt, Failure, Outcome
-from queue_worker.policy import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide, retry_after
+from calls.outcome import Attempt, Failure, Outcome
+from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide, retry_after
+from calls.retry_settings import RetryOverrides
 
 OK = Outcome(200)
 NOT_FOUND = Outcome(404)
 UNAVAILABLE = Outcome(503)
 REFUSED = Outcome(None, failure=Failure.CONNECTION, detail="refused")
 TIMED_OUT = Outcome(None, failure=Failure.TIMEOUT)
-RETRYING = RetryPolicy(max_attempts=3, initial_wait=1.0, max_wait=3.0)
+RETRYING = RetryPolicy(max_attempts=3, min_wait=1.0, max_wait=3.0)
 NOW = 1_800_000_000.0  # Fri, 15 Jan 2027 08:00:00 GMT
 
 
@@ -27,6 +27,11 @@ def half() -> float:
     return 0.5
 
 
+def run(number: int, policy: RetryPolicy | None = None) -> Attempt:
+    """Run ``number`` of a call, as the consumer counts it under ``policy``."""
+    return Attempt(number, (policy or RetryPolicy(max_attempts=1000)).max_attempts)
+
+
 def retry_after_is(value: str, status: int = 503) -> Outcome:
     return Outcome(status, headers=[("Content-Type", "text/plain"), ("Retry-After", value)])
 
@@ -40,14 +45,14 @@ def retry_after_is(value: str, status: int = 503) -> Outcome:
         (NOT_FOUND, 1, RetryPolicy(), Ack()),
         (NOT_FOUND, 3, RETRYING, Ack()),
         (Outcome(501), 1, RETRYING, Ack()),
-        (Outcome(500), 1, RetryPolicy(retry_http_codes=frozenset({502})), Ack()),
+        (Outcome(500), 1, RetryPolicy(codes=frozenset({502})), Ack()),
         # Retryable: every default code, connection errors and timeouts.
         *[(Outcome(code), 1, RETRYING, Retry(delay=1.0)) for code in (408, 429, 500, 502, 503, 504)],
         (REFUSED, 2, RETRYING, Retry(delay=1.0)),
         (TIMED_OUT, 1, RETRYING, Retry(delay=1.0)),
         # No codes at all: only failures without a response are retried.
-        (Outcome(503), 1, RetryPolicy(retry_http_codes=frozenset()), Ack()),
-        (REFUSED, 1, RetryPolicy(retry_http_codes=frozenset()), Retry(delay=1.0)),
+        (Outcome(503), 1, RetryPolicy(codes=frozenset()), Ack()),
+        (REFUSED, 1, RetryPolicy(codes=frozenset()), Retry(delay=1.0)),
         # Out of attempts: dead-lettered with the reason.
         (UNAVAILABLE, 3, RETRYING, DeadLetter(reason="HTTP 503 after 3 attempts")),
         (REFUSED, 4, RETRYING, DeadLetter(reason="connection error after 4 attempts")),
@@ -57,7 +62,7 @@ def retry_after_is(value: str, status: int = 503) -> Outcome:
     ],
 )
 def test_decide(outcome: Outcome, attempt: int, policy: RetryPolicy, verdict: Verdict) -> None:
-    assert decide(outcome, attempt, policy, now=NOW, rand=low) == verdict
+    assert decide(outcome, run(attempt, policy), policy, now=NOW, rand=low) == verdict
 
 
 @pytest.mark.parametrize(
@@ -65,34 +70,34 @@ def test_decide(outcome: Outcome, attempt: int, policy: RetryPolicy, verdict: Ve
     [(1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 30.0), (6, 30.0), (999, 30.0), (10_000, 30.0)],
 )
 def test_the_ceiling_doubles_up_to_max_wait(attempt: int, ceiling: float) -> None:
-    assert RetryPolicy(initial_wait=1.0, max_wait=30.0).ceiling(attempt) == ceiling
+    assert RetryPolicy(min_wait=1.0, max_wait=30.0).ceiling(run(attempt)) == ceiling
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 4, 5, 8, 50])
 def test_full_jitter_spans_initial_wait_to_the_ceiling(attempt: int) -> None:
-    policy = RetryPolicy(initial_wait=0.5, max_wait=20.0)
-    ceiling = policy.ceiling(attempt)
-    assert policy.backoff(attempt, low) == 0.5
-    assert policy.backoff(attempt, half) == pytest.approx(0.5 + (ceiling - 0.5) / 2)
-    assert 0.5 <= policy.backoff(attempt, high) < ceiling
-    assert policy.backoff(attempt, high) == pytest.approx(ceiling, rel=1e-5)
+    policy = RetryPolicy(min_wait=0.5, max_wait=20.0)
+    ceiling = policy.ceiling(run(attempt))
+    assert policy.backoff(run(attempt), low) == 0.5
+    assert policy.backoff(run(attempt), half) == pytest.approx(0.5 + (ceiling - 0.5) / 2)
+    assert 0.5 <= policy.backoff(run(attempt), high) < ceiling
+    assert policy.backoff(run(attempt), high) == pytest.approx(ceiling, rel=1e-5)
 
 
 def test_jitter_goes_through_decide() -> None:
-    policy = RetryPolicy(max_attempts=5, initial_wait=1.0, max_wait=30.0)
-    assert decide(UNAVAILABLE, 3, policy, now=NOW, rand=half) == Retry(delay=4.5)  # between 1 and 8
+    policy = RetryPolicy(max_attempts=5, min_wait=1.0, max_wait=30.0)
+    assert decide(UNAVAILABLE, run(3, policy), policy, now=NOW, rand=half) == Retry(delay=4.5)  # between 1 and 8
 
 
 @pytest.mark.parametrize(
     ("policy", "delays"),
     [
-        (RetryPolicy(initial_wait=0.0, max_wait=30.0), {1: 0.0, 5: 0.0}),  # no wait at all
-        (RetryPolicy(initial_wait=2.0, max_wait=2.0), {1: 2.0, 5: 2.0}),  # a fixed wait
-        (RetryPolicy(initial_wait=0.001, max_wait=0.003), {1: 0.002, 2: 0.003, 9: 0.003}),
+        (RetryPolicy(min_wait=0.0, max_wait=30.0), {1: 0.0, 5: 0.0}),  # no wait at all
+        (RetryPolicy(min_wait=2.0, max_wait=2.0), {1: 2.0, 5: 2.0}),  # a fixed wait
+        (RetryPolicy(min_wait=0.001, max_wait=0.003), {1: 0.002, 2: 0.003, 9: 0.003}),
     ],
 )
 def test_backoff_edges_at_the_top_of_the_range(policy: RetryPolicy, delays: dict[int, float]) -> None:
-    assert {attempt: policy.backoff(attempt, lambda: 1.0) for attempt in delays} == pytest.approx(delays)
+    assert {attempt: policy.backoff(run(attempt), lambda: 1.0) for attempt in delays} == pytest.approx(delays)
 
 
 @pytest.mark.parametrize(
@@ -136,11 +141,11 @@ def test_retry_after_reads_seconds_and_http_dates(outcome: Outcome, seconds: flo
     ],
 )
 def test_retry_after_replaces_the_backoff_within_the_waits(outcome: Outcome, attempt: int, verdict: Verdict) -> None:
-    policy = RetryPolicy(max_attempts=3, initial_wait=2.0, max_wait=10.0)
-    assert decide(outcome, attempt, policy, now=NOW, rand=low) == verdict
+    policy = RetryPolicy(max_attempts=3, min_wait=2.0, max_wait=10.0)
+    assert decide(outcome, run(attempt, policy), policy, now=NOW, rand=low) == verdict
 
 
-GLOBAL = RetryPolicy(max_attempts=3, retry_http_codes=frozenset({503}), initial_wait=1.0, max_wait=30.0)
+GLOBAL = RetryPolicy(max_attempts=3, codes=frozenset({503}), min_wait=1.0, max_wait=30.0)
 
 
 @pytest.mark.parametrize(
@@ -148,10 +153,10 @@ GLOBAL = RetryPolicy(max_attempts=3, retry_http_codes=frozenset({503}), initial_
     [
         (None, GLOBAL),
         (RetryOverrides(), GLOBAL),
-        (RetryOverrides(attempts=7), RetryPolicy(7, frozenset({503}), 1.0, 30.0)),
+        (RetryOverrides(max_attempts=7), RetryPolicy(7, frozenset({503}), 1.0, 30.0)),
         (RetryOverrides(codes=frozenset()), RetryPolicy(3, frozenset(), 1.0, 30.0)),
         (RetryOverrides(min_wait=0.01, max_wait=0.05), RetryPolicy(3, frozenset({503}), 0.01, 0.05)),
-        (RetryOverrides(max_age=60.0), RetryPolicy(3, frozenset({503}), 1.0, 30.0, 60.0)),
+        (RetryOverrides(max_event_age=60.0), RetryPolicy(3, frozenset({503}), 1.0, 30.0, 60.0)),
         # A wait set alone moves the worker's other one rather than cross it.
         (RetryOverrides(min_wait=45.0), RetryPolicy(3, frozenset({503}), 45.0, 45.0)),
         (RetryOverrides(max_wait=0.2), RetryPolicy(3, frozenset({503}), 0.2, 0.2)),
@@ -162,8 +167,8 @@ def test_a_calls_overrides_beat_the_workers_settings(overrides: RetryOverrides |
 
 
 def test_precedence_is_header_then_annotation_then_worker() -> None:
-    annotation = RetryOverrides(attempts=5, codes=frozenset({500}), max_wait=9.0)
-    header = RetryOverrides(attempts=2, min_wait=0.5)
+    annotation = RetryOverrides(max_attempts=5, codes=frozenset({500}), max_wait=9.0)
+    header = RetryOverrides(max_attempts=2, min_wait=0.5)
     effective = GLOBAL.overridden(header.over(annotation))
     assert effective == RetryPolicy(2, frozenset({500}), 0.5, 9.0, 0.0)
 
@@ -204,6 +209,6 @@ def test_an_attempt_is_told_as_x_retry_and_x_retry_max() -> None:
 
 def test_defaults_retry_an_accepted_call() -> None:
     policy = RetryPolicy()
-    assert (policy.max_attempts, policy.initial_wait, policy.max_wait, policy.max_event_age) == (3, 1.0, 30.0, 0.0)
-    assert decide(UNAVAILABLE, 1, policy, now=NOW, rand=low) == Retry(1.0)
-    assert decide(UNAVAILABLE, 3, policy, now=NOW, rand=low) == DeadLetter("HTTP 503 after 3 attempts")
+    assert (policy.max_attempts, policy.min_wait, policy.max_wait, policy.max_event_age) == (3, 1.0, 30.0, 0.0)
+    assert decide(UNAVAILABLE, run(1, policy), policy, now=NOW, rand=low) == Retry(1.0)
+    assert decide(UNAVAILABLE, run(3, policy), policy, now=NOW, rand=low) == DeadLetter("HTTP 503 after 3 attempts")

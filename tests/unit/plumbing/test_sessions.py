@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider.httpclient import SessionOwner
+from plumbing.sessions import SessionOwner
 
 
 class Client(SessionOwner):

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from provider.deadletters import (
-    DeadLetterEntry,
-    Kind,
-    call_filter,
-    subject_filter,
-    subject_token,
-)
-from provider.queue import MalformedCall, QueuedCall
+from calls.deadletters import DeadLetterEntry, Kind, call_filter, subject_filter, subject_token
+from calls.wire import MalformedCall, QueuedCall
 
 
 def test_subject_tokens_escape_what_would_split_or_match_subjects() -> None:

@@ -1,7 +1,7 @@
-"""Logging shared by every component: the call id of the current call on every line.
+"""Logging shared by every component: the id of the call being served on every line.
 
-Components set :data:`call_id` when they take up a call; only ``main.py`` entry points
-call :func:`configure_logging`.
+Components set :data:`current_call_id` when they take up a call; only ``main.py`` entry
+points call :func:`configure_logging`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar
 
-__all__ = ["CallIdFilter", "call_id", "configure_logging"]
+__all__ = ["CallIdFilter", "configure_logging", "current_call_id"]
 
-call_id: ContextVar[str] = ContextVar("call_id", default="-")
+current_call_id: ContextVar[str] = ContextVar("current_call_id", default="-")
+"""The id of the call this task serves (``-``: none); set it as a call is taken up."""
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s [%(call_id)s] %(message)s"
 
@@ -21,7 +22,7 @@ class CallIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Attach the current call id; never drops a record."""
-        record.call_id = call_id.get()
+        record.call_id = current_call_id.get()
         return True
 
 

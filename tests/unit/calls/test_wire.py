@@ -4,8 +4,9 @@ import pytest
 from nats.js.api import RetentionPolicy, StorageType
 from pydantic import ValidationError
 
-from gateway.config import GatewaySettings
-from provider.queue import (
+from calls.retry_settings import RetryOverrides
+from calls.streams import stream_config
+from calls.wire import (
     CALL_ID_PATTERN,
     MalformedCall,
     QueuedCall,
@@ -13,10 +14,9 @@ from provider.queue import (
     call_token,
     queue_filters,
     queue_subject,
-    stream_config,
     waiting_subject,
 )
-from provider.retries import RetryOverrides
+from gateway.config import GatewaySettings
 from queue_worker.config import WorkerSettings
 
 
@@ -44,7 +44,9 @@ def test_a_call_round_trips_through_nats_headers() -> None:
     ("retry", "carried"),
     [
         (
-            RetryOverrides(attempts=5, codes=frozenset({503, 429}), min_wait=0.001, max_wait=2.5, max_age=30.0),
+            RetryOverrides(
+                max_attempts=5, codes=frozenset({503, 429}), min_wait=0.001, max_wait=2.5, max_event_age=30.0
+            ),
             {
                 "Faasq-Retry-Attempts": "5",
                 "Faasq-Retry-Codes": "429,503",
@@ -53,7 +55,10 @@ def test_a_call_round_trips_through_nats_headers() -> None:
                 "Faasq-Max-Event-Age": "30.0",
             },
         ),
-        (RetryOverrides(codes=frozenset(), max_age=0.0), {"Faasq-Retry-Codes": "none", "Faasq-Max-Event-Age": "0.0"}),
+        (
+            RetryOverrides(codes=frozenset(), max_event_age=0.0),
+            {"Faasq-Retry-Codes": "none", "Faasq-Max-Event-Age": "0.0"},
+        ),
         (None, {}),
     ],
 )

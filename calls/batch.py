@@ -1,51 +1,30 @@
-"""Batches: many async calls submitted at once, tracked by one record until every item has finished.
+"""Batches: one record per batch of calls, one character per item, and the rules of how it moves.
 
-``POST /async-batches/<name>`` queues item ``i`` of a batch as the call ``<batch-id>-<i>``,
-with the batch id in its ``Faasq-Batch-Id`` header (and so in its status record). The batch
-record, in its own key-value bucket (``faas-batches``), holds one character per item: its
-state as last seen (:data:`CODES`). An item's character only ever moves forward to a final
-state and never leaves it, so recording the same item twice (a redelivery, a worker that
-died between its writes) changes nothing: the counts are exact by construction, with no
-counter to increment twice. Every write is revision-checked (:meth:`BatchStore.apply`).
-
-The write that makes the last item final also stamps ``finished_at`` and names the item
-that completed the batch (``completed_by``): the worker holding that item's message sends
-the batch's completion callback before it acks the message, then stamps
-``callback_sent_at``. A worker that dies in between leaves the message to be redelivered,
-and the next worker sends it: once, unless a worker dies after the callback was delivered
-and before the stamp was written.
+Item ``i`` of a batch is the call ``<batch-id>-<i>``. An item's character only ever moves
+forward to a final state and never leaves it, so recording the same item twice changes
+nothing: the counts are exact by construction (see docs/batches.md). :mod:`calls.batch_store`
+reads and writes the records.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
-from provider.callstatus import TERMINAL, CallState, now, open_bucket
+from calls.status import TERMINAL, CallState, now
 
 __all__ = [
     "CODES",
-    "DEFAULT_BATCH_BUCKET",
-    "BatchConflict",
     "BatchRecord",
-    "BatchStore",
     "apply_marks",
     "item_call_id",
     "item_index",
     "new_batch",
     "stamp_callback",
 ]
-
-DEFAULT_BATCH_BUCKET = "faas-batches"
-_CONFLICT_RETRIES = 200
 
 CODES: dict[CallState, str] = {
     CallState.QUEUED: ".",
@@ -184,80 +163,6 @@ def apply_marks(record: BatchRecord, marks: Mapping[int, CallState]) -> BatchRec
     if finished and record.finished_at is None and all(code in _FINAL_CODES for code in text):
         changes |= {"finished_at": stamp, "completed_by": item_call_id(record.batch_id, min(finished))}
     return record.model_copy(update=changes)
-
-
-class BatchConflict(RuntimeError):
-    """A batch record kept changing under a write: more concurrent writers than expected."""
-
-
-class BatchStore:
-    """The batch records of one key-value bucket.
-
-    Args:
-        kv: the bucket (see :meth:`open`).
-    """
-
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
-
-    @classmethod
-    async def open(
-        cls, js: JetStreamContext, bucket: str = DEFAULT_BATCH_BUCKET, ttl: timedelta = timedelta(days=1)
-    ) -> BatchStore:
-        """Create the bucket or bind to it (brought to ``ttl``): see :func:`~provider.callstatus.open_bucket`."""
-        return cls(await open_bucket(js, bucket, ttl))
-
-    async def get(self, batch_id: str) -> tuple[BatchRecord, int] | None:
-        """The record of ``batch_id`` and its revision, or None if there is none."""
-        try:
-            entry = await self._kv.get(batch_id)
-        except KeyNotFoundError:
-            return None
-        if entry.value is None:  # pragma: no cover - a put always has a value
-            return None
-        return BatchRecord.model_validate_json(entry.value), entry.revision or 0
-
-    async def create(self, record: BatchRecord) -> bool:
-        """Write ``record`` if its batch has none; False if one exists."""
-        try:
-            await self._kv.create(record.batch_id, _encode(record))
-        except KeyWrongLastSequenceError:
-            return False
-        return True
-
-    async def apply(self, batch_id: str, marks: Mapping[int, CallState]) -> BatchRecord | None:
-        """Record ``marks`` (item index to state) with :func:`apply_marks`, revision-checked.
-
-        Returns:
-            The record now stored, or None if the batch has no record (unknown, or expired).
-
-        Raises:
-            BatchConflict: the record changed under every one of many tries.
-        """
-        return await self.change(batch_id, lambda record: apply_marks(record, marks))
-
-    async def change(self, batch_id: str, change: Callable[[BatchRecord], BatchRecord | None]) -> BatchRecord | None:
-        """Apply ``change`` (record to new record, or None for no change) atomically; the record now stored."""
-        for attempt in range(_CONFLICT_RETRIES):
-            stored = await self.get(batch_id)
-            if stored is None:
-                return None
-            record, revision = stored
-            new = change(record)
-            if new is None:
-                return record
-            try:
-                await self._kv.update(batch_id, _encode(new), last=revision)
-            except KeyWrongLastSequenceError:
-                # Many workers finish items of one batch at once: spread their next tries a little.
-                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))  # noqa: S311 - jitter
-                continue
-            return new
-        raise BatchConflict(f"batch {batch_id}: its record kept changing under {_CONFLICT_RETRIES} tries")
-
-
-def _encode(record: BatchRecord) -> bytes:
-    return record.model_dump_json(exclude_none=True).encode()
 
 
 def stamp_callback(record: BatchRecord, error: str | None) -> BatchRecord | None:

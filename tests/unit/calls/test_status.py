@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from provider.callstatus import CallRecord, CallResult, CallState, call_key, cancel, claim, queued_record
-from provider.queue import QueuedCall
+from calls.outcome import Attempt
+from calls.status import CallRecord, CallResult, CallState, cancel, claim, queued_record
+from calls.status_store import call_key
+from calls.wire import QueuedCall
 
 CALL = QueuedCall(
     call_id="c-1", function="echo", namespace="fn", queue="slow", enqueued_at_ns=1_700_000_000_500_000_000
@@ -29,7 +31,7 @@ def test_a_queued_record_comes_from_the_call() -> None:
 @pytest.mark.parametrize("state", [None, CallState.QUEUED, CallState.RETRYING, CallState.RUNNING])
 def test_a_call_not_finished_is_claimed(state: CallState | None) -> None:
     current = None if state is None else record(state, attempt=1)
-    claimed = claim(current, CALL, 2, 5)
+    claimed = claim(current, CALL, Attempt(2, 5))
     assert claimed is not None
     assert (claimed.state, claimed.attempt, claimed.max_attempts) == (CallState.RUNNING, 2, 5)
     assert claimed.started_at is not None
@@ -38,22 +40,22 @@ def test_a_call_not_finished_is_claimed(state: CallState | None) -> None:
 
 @pytest.mark.parametrize("state", [CallState.CANCELLED, CallState.SUCCEEDED, CallState.FAILED, CallState.DEAD])
 def test_a_cancelled_or_finished_call_is_not_claimed(state: CallState) -> None:
-    assert claim(record(state), CALL, 1, None) is None
+    assert claim(record(state), CALL, Attempt(1, 3)) is None
 
 
 def test_a_later_enqueue_with_the_same_call_id_runs_again() -> None:
     resent = QueuedCall(call_id="c-1", function="echo", namespace="fn", enqueued_at_ns=CALL.enqueued_at_ns + 1000)
-    claimed = claim(record(CallState.SUCCEEDED, attempt=3), resent, 1, None)
+    claimed = claim(record(CallState.SUCCEEDED, attempt=3), resent, Attempt(1, 3))
     assert claimed is not None
     assert (claimed.state, claimed.attempt, claimed.enqueued_at) == (
         CallState.RUNNING, 1, queued_record(resent).enqueued_at,
     )  # fmt: skip
 
 
-def test_a_claim_keeps_a_known_max_attempts() -> None:
-    claimed = claim(queued_record(CALL).model_copy(update={"max_attempts": 3}), CALL, 1, None)
+def test_a_claim_records_the_runs_the_call_is_allowed() -> None:
+    claimed = claim(queued_record(CALL).model_copy(update={"max_attempts": 3}), CALL, Attempt(1, 5))
     assert claimed is not None
-    assert claimed.max_attempts == 3
+    assert (claimed.attempt, claimed.max_attempts) == (1, 5)
 
 
 @pytest.mark.parametrize("state", [CallState.QUEUED, CallState.RETRYING])

@@ -1,4 +1,4 @@
-"""What one run of a call came to (the function's response, or why there was none), and which run it was."""
+"""Which run of a call this is (:class:`Attempt`, the one attempt counter), and what it came to (:class:`Outcome`)."""
 
 from __future__ import annotations
 

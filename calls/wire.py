@@ -6,7 +6,7 @@ id in the subject lets anyone find a call still waiting on the queue with one ge
 last message on ``<stream>.*.<call-token>`` (its status before a worker takes it up).
 The payload is the request body byte for byte; the call's metadata is in NATS headers,
 and ``Nats-Msg-Id`` is the call id so that JetStream drops a resend within its duplicate
-window. This module and ``provider/types.py`` are all the components share.
+window. The streams themselves are set up by :mod:`calls.streams`.
 """
 
 from __future__ import annotations
@@ -15,27 +15,20 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig, StreamInfo
-from nats.js.errors import APIError, BadRequestError
-
-from provider.retries import RetryOverrides
+from calls.retry_settings import RetryOverrides
 
 __all__ = [
     "CALL_ID_PATTERN",
     "DEFAULT_QUEUE",
     "DEFAULT_STREAM",
+    "MSG_ID",
     "QUEUE_ANNOTATION",
     "MalformedCall",
     "QueuedCall",
-    "StreamConfigError",
-    "apply_stream_config",
     "call_subject",
     "call_token",
-    "ensure_stream",
     "queue_filters",
     "queue_subject",
-    "stream_config",
     "waiting_subject",
 ]
 
@@ -59,10 +52,6 @@ ENQUEUED_AT = "Faasq-Enqueued-At"
 HEADERS = "Faasq-Headers"
 QUEUE = "Faasq-Queue"
 BATCH_ID = "Faasq-Batch-Id"
-
-
-class StreamConfigError(RuntimeError):
-    """The stream exists with a configuration that cannot be changed in place (e.g. its retention)."""
 
 
 class MalformedCall(ValueError):
@@ -104,58 +93,6 @@ def queue_filters(stream: str, queue: str) -> list[str]:
     """The subjects a queue's consumer takes: its calls, and bare ``<stream>.<queue>`` as earlier versions sent."""
     subject = queue_subject(stream, queue)
     return [subject, f"{subject}.>"]
-
-
-def stream_config(stream: str, *, duplicate_window: float = 120.0, replicas: int = 1) -> StreamConfig:
-    """The calls' stream configuration.
-
-    File storage (a 202 survives a restart of NATS), work-queue retention (a call is deleted
-    once a worker acks it), every queue's subject, a duplicate window for call-id dedup, and
-    ``replicas`` copies on a NATS cluster (3: a call survives the loss of one node).
-    """
-    return StreamConfig(
-        name=stream,
-        subjects=[f"{stream}.>"],
-        retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE,
-        duplicate_window=duplicate_window,
-        num_replicas=replicas,
-    )
-
-
-async def ensure_stream(
-    js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0, replicas: int = 1
-) -> StreamInfo:
-    """Create the calls' stream (:func:`stream_config`), or bring an existing one to that configuration.
-
-    Raises:
-        StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage),
-            or JetStream refuses the configuration (more replicas than a single server or the cluster has).
-    """
-    config = stream_config(stream, duplicate_window=duplicate_window, replicas=replicas)
-    return await apply_stream_config(js, config)
-
-
-async def apply_stream_config(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
-    """Create a stream with ``config``, or update the existing one to it.
-
-    Raises:
-        StreamConfigError: JetStream refuses the configuration, or the stream exists and JetStream
-            refuses to change it (retention, storage).
-    """
-    try:
-        return await js.add_stream(config)
-    except BadRequestError:  # it exists with another configuration
-        pass
-    except APIError as exc:  # e.g. more replicas than the cluster has servers
-        raise StreamConfigError(f"JetStream refuses stream {config.name!r}: {exc.description}") from None
-    try:
-        return await js.update_stream(config)
-    except APIError as exc:
-        raise StreamConfigError(
-            f"stream {config.name!r} exists with a configuration faasq cannot change ({exc.description}): "
-            "delete it or configure another stream name"
-        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """The dead-letter stream's format: calls given up on, kept aside with why, until redriven or purged.
 
-One stream (default ``faas-dead-letters``: file storage, limits retention, a maximum age and
-size) and one subject per call, ``<stream>.<namespace>.<function>.<call token>``, so that a
-filter by function or namespace is a subject filter and a dead letter is found by call id
+One stream (default ``faas-dead-letters``, set up by :func:`calls.streams.ensure_dead_letter_stream`)
+and one subject per call, ``<stream>.<namespace>.<function>.<call token>``, so that a filter
+by function or namespace is a subject filter and a dead letter is found by call id
 (``<stream>.*.*.<call token>``) with one "last message by subject" lookup. Each subject keeps
 only its newest message: a call dead-lettered again replaces its older dead letter.
 
@@ -18,17 +18,13 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
-
-from provider.queue import MSG_ID, MalformedCall, QueuedCall, apply_stream_config, call_token
+from calls.wire import MSG_ID, MalformedCall, QueuedCall, call_token
 
 __all__ = [
     "DEFAULT_DEAD_LETTER_STREAM",
     "DeadLetterEntry",
     "Kind",
     "call_filter",
-    "ensure_dead_letter_stream",
     "subject_filter",
     "subject_token",
 ]
@@ -60,7 +56,7 @@ def subject_token(value: str) -> str:
     """A namespace or function name as one subject token, its other characters %-escaped.
 
     Letters, digits, ``_``, ``:`` and ``-`` stay; a ``.`` would split the token; an empty value becomes ``%``.
-    Call ids are tokens as on the queue (:func:`provider.queue.call_token`).
+    Call ids are tokens as on the queue (:func:`calls.wire.call_token`).
     """
     if not value:
         return "%"
@@ -81,28 +77,6 @@ def subject_filter(stream: str, *, namespace: str | None = None, function: str |
 def call_filter(stream: str, call_id: str) -> str:
     """The subject filter of one call's dead letter, whatever its function."""
     return f"{stream}.*.*.{call_token(call_id)}"
-
-
-async def ensure_dead_letter_stream(js: JetStreamContext, stream: str, *, max_age: float, max_bytes: int) -> StreamInfo:
-    """Create the dead-letter stream, or bring an existing one to this configuration.
-
-    File storage, limits retention (dead letters stay until redriven, purged, or older than
-    ``max_age`` seconds; the oldest go first beyond ``max_bytes``, -1: no limit), one message per subject.
-
-    Raises:
-        StreamConfigError: the stream exists and JetStream refuses to change it.
-    """
-    config = StreamConfig(
-        name=stream,
-        subjects=[f"{stream}.>"],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        max_age=max_age,
-        max_bytes=max_bytes,
-        discard=DiscardPolicy.OLD,
-        max_msgs_per_subject=1,
-    )
-    return await apply_stream_config(js, config)
 
 
 @dataclass(frozen=True, slots=True)

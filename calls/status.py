@@ -1,55 +1,35 @@
-"""Call status: one record per async call, keyed by call id, in a JetStream key-value bucket with a TTL.
+"""Call status: one record per async call, and the rules of how it moves from state to state.
 
 A call is ``queued`` until a worker claims it (``running``); a run ends ``succeeded`` or
 ``failed``, or the call waits for another run (``retrying``) or is given up (``dead``). A
-call that has not started can be ``cancelled``. Every change of state is a
-revision-checked write (:meth:`CallStore.transition`), so a cancel and a start of the same
-call cannot both win: the second writer sees a revision that moved and decides again on
-what the first one wrote. Which changes are allowed is decided by pure functions
-(:func:`claim`, :func:`cancel`); the store only reads and writes.
+call that has not started can be ``cancelled``. Which changes are allowed is decided here
+by pure functions (:func:`claim`, :func:`cancel`); :mod:`calls.status_store` reads and
+writes the records, each change a revision-checked write.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Literal
 
-from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from provider.queue import QueuedCall, call_token
+from calls.outcome import Attempt
+from calls.wire import QueuedCall
 
 __all__ = [
-    "DEFAULT_BUCKET",
-    "DEFAULT_TTL",
     "NOT_STARTED",
     "TERMINAL",
     "CallRecord",
     "CallResult",
     "CallState",
-    "CallStore",
-    "StatusConflict",
-    "Versioned",
-    "call_key",
     "cancel",
     "claim",
     "now",
-    "open_bucket",
     "queued_record",
 ]
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_BUCKET = "faas-calls"
-DEFAULT_TTL = timedelta(days=1)
-_CONFLICT_RETRIES = 20
 
 
 class CallState(StrEnum):
@@ -155,17 +135,6 @@ class CallRecord(BaseModel):
         return self.model_copy(update={"state": state, "updated_at": now(), **changes})
 
 
-class Versioned(NamedTuple):
-    """A record and the bucket revision it was read at (for a revision-checked update)."""
-
-    record: CallRecord
-    revision: int
-
-
-class StatusConflict(RuntimeError):
-    """A record kept changing under a transition: more concurrent writers than expected."""
-
-
 def now() -> datetime:
     """The current time, in UTC."""
     return datetime.now(UTC)
@@ -199,12 +168,7 @@ def queued_record(call: QueuedCall | CallRecord, enqueued_at: datetime | None = 
     )
 
 
-def call_key(call_id: str) -> str:
-    """The bucket key of a call id: its subject token (:func:`provider.queue.call_token`), valid as a key too."""
-    return call_token(call_id)
-
-
-def claim(current: CallRecord | None, call: QueuedCall, attempt: int, max_attempts: int | None) -> CallRecord | None:
+def claim(current: CallRecord | None, call: QueuedCall, attempt: Attempt) -> CallRecord | None:
     """The record of a worker starting run ``attempt`` of ``call``, or None if the call must not run.
 
     A call runs if it has no record or one that has not started; a record left ``running``
@@ -219,8 +183,8 @@ def claim(current: CallRecord | None, call: QueuedCall, attempt: int, max_attemp
     base = current or queued_record(call)
     return base.to(
         CallState.RUNNING,
-        attempt=attempt,
-        max_attempts=max_attempts if max_attempts is not None else base.max_attempts,
+        attempt=attempt.number,
+        max_attempts=attempt.limit,
         started_at=now(),
         next_attempt_at=None,
     )
@@ -232,102 +196,3 @@ def cancel(current: CallRecord | None, reason: str = "cancelled by request") -> 
         return None
     stamp = now()
     return current.to(CallState.CANCELLED, finished_at=stamp, next_attempt_at=None, reason=reason)
-
-
-async def open_bucket(js: JetStreamContext, bucket: str, ttl: timedelta) -> KeyValue:
-    """Create a records bucket (file storage, one revision per key, records expire after ``ttl``), or bind to it.
-
-    An existing bucket is brought to ``ttl``; its other settings are left as they are.
-    """
-    config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl.total_seconds(), storage=StorageType.FILE)
-    try:
-        return await js.create_key_value(config)
-    except BadRequestError:  # it exists with another configuration
-        pass
-    info = await js.stream_info(f"KV_{bucket}")
-    if info.config.max_age != config.ttl:
-        info.config.max_age = config.ttl
-        await js.update_stream(info.config)
-    return await js.key_value(bucket)
-
-
-class CallStore:
-    """The call records of one key-value bucket.
-
-    Args:
-        kv: the bucket (see :meth:`open`).
-    """
-
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
-
-    @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str = DEFAULT_BUCKET, ttl: timedelta = DEFAULT_TTL) -> CallStore:
-        """Create the bucket or bind to it: see :func:`open_bucket`."""
-        return cls(await open_bucket(js, bucket, ttl))
-
-    async def get(self, call_id: str) -> Versioned | None:
-        """The record of ``call_id`` and its revision, or None if there is none (never written, or expired)."""
-        try:
-            entry = await self._kv.get(call_key(call_id))
-        except KeyNotFoundError:
-            return None
-        if entry.value is None:  # pragma: no cover - a put always has a value
-            return None
-        return Versioned(CallRecord.model_validate_json(entry.value), entry.revision or 0)
-
-    async def put(self, record: CallRecord) -> int:
-        """Write ``record`` whatever is there; returns its revision."""
-        return await self._kv.put(call_key(record.call_id), record.model_dump_json(exclude_none=True).encode())
-
-    async def create(self, record: CallRecord) -> int | None:
-        """Write ``record`` if its call has no record; its revision, or None if one exists."""
-        try:
-            return await self._kv.create(call_key(record.call_id), record.model_dump_json(exclude_none=True).encode())
-        except KeyWrongLastSequenceError:
-            return None
-
-    async def update(self, record: CallRecord, revision: int) -> int | None:
-        """Write ``record`` if its call's record is still at ``revision``; the new revision, or None if it moved."""
-        data = record.model_dump_json(exclude_none=True).encode()
-        try:
-            return await self._kv.update(call_key(record.call_id), data, last=revision)
-        except KeyWrongLastSequenceError:
-            return None
-
-    async def transition(
-        self, call_id: str, change: Callable[[CallRecord | None], CallRecord | None]
-    ) -> tuple[Versioned | None, bool]:
-        """Apply ``change`` to the current record of ``call_id`` atomically.
-
-        ``change`` gets the current record (None if there is none) and returns the new one, or
-        None to leave it as it is. When another writer got in between the read and the write,
-        ``change`` decides again on what that writer left.
-
-        Returns:
-            The record now stored (None if there is none) and whether ``change`` wrote it.
-
-        Raises:
-            StatusConflict: the record changed under every one of many tries.
-        """
-        for _ in range(_CONFLICT_RETRIES):
-            current = await self.get(call_id)
-            new = change(current.record if current else None)
-            if new is None:
-                return current, False
-            revision = await (self.create(new) if current is None else self.update(new, current.revision))
-            if revision is not None:
-                return Versioned(new, revision), True
-        raise StatusConflict(f"call {call_id}: its status kept changing under {_CONFLICT_RETRIES} tries")
-
-    async def reset_to_queued(self, call_id: str, *, enqueued_at: datetime | None = None) -> CallRecord | None:
-        """Put a call back to ``queued`` with no attempt made (a redrive); None if it has no record.
-
-        A call without a record needs none: until a worker claims it, its status is read from the queue.
-        """
-
-        def requeue(current: CallRecord | None) -> CallRecord | None:
-            return queued_record(current, enqueued_at or now()) if current is not None else None
-
-        stored, _ = await self.transition(call_id, requeue)
-        return stored.record if stored else None

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from provider.callbackguard import CallbackGuard
+from calls.callback_guard import CallbackGuard
 
 DEFAULT = CallbackGuard()
 

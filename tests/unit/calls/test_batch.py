@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from provider.batches import BatchRecord, apply_marks, item_call_id, item_index, new_batch, stamp_callback
-from provider.callstatus import CallState
+from calls.batch import BatchRecord, apply_marks, item_call_id, item_index, new_batch, stamp_callback
+from calls.status import CallState
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,7 +9,8 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
-from provider.queue import QueuedCall, StreamConfigError, ensure_stream, queue_subject
+from calls.streams import StreamConfigError, ensure_stream
+from calls.wire import QueuedCall, queue_subject
 
 pytestmark = pytest.mark.integration
 

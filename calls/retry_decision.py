@@ -1,4 +1,4 @@
-"""The retry policy: pure functions from a call's outcome (or its age) to a verdict the consumer carries out.
+"""The retry decision: pure functions from a call's outcome (or its age) to a verdict the worker carries out.
 
 The consumer turns :class:`Ack` into ``ack()``, :class:`Retry` into ``nak(delay=...)`` (no
 worker slot is held while waiting) and :class:`DeadLetter` into the dead-letter hook and
@@ -12,13 +12,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
 
-from provider.retries import RetryOverrides
-from queue_worker.outcome import Outcome
+from calls.outcome import Attempt, Outcome
+from calls.retry_settings import RETRY_HTTP_CODES, RetryOverrides
 
 __all__ = [
-    "RETRY_HTTP_CODES",
     "Ack",
     "DeadLetter",
     "Retry",
@@ -28,11 +26,6 @@ __all__ = [
     "decide",
     "retry_after",
 ]
-
-RETRY_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
-"""OpenFaaS Pro's default ``retry_http_codes``."""
-
-_T = TypeVar("_T")
 
 _SECONDS = re.compile(r"\A[0-9]+\Z")
 _MAX_DOUBLINGS = 64  # past this the ceiling is max_wait anyway; 2.0**n would overflow near 1024
@@ -64,17 +57,20 @@ Verdict = Ack | Retry | DeadLetter
 class RetryPolicy:
     """Which outcomes are retried, how often and how long apart, and how old a call may get.
 
+    Its fields are :data:`~calls.retry_settings.RETRY_SETTINGS`' names; the worker's settings
+    give them, and a call's :class:`~calls.retry_settings.RetryOverrides` replace them.
+
     Attributes:
         max_attempts: runs of one call at most, the first included.
-        retry_http_codes: function statuses worth another run (connection errors and timeouts always are).
-        initial_wait: seconds before the first retry, and the floor of every wait.
+        codes: function statuses worth another run (connection errors and timeouts always are).
+        min_wait: seconds before the first retry, and the floor of every wait.
         max_wait: the longest wait between two runs.
         max_event_age: seconds after its enqueue that a call is dead-lettered rather than run; 0 for no limit.
     """
 
     max_attempts: int = 3
-    retry_http_codes: frozenset[int] = RETRY_HTTP_CODES
-    initial_wait: float = 1.0
+    codes: frozenset[int] = RETRY_HTTP_CODES
+    min_wait: float = 1.0
     max_wait: float = 30.0
     max_event_age: float = 0.0
 
@@ -82,43 +78,34 @@ class RetryPolicy:
         """This policy with a call's own settings; a wait set alone moves the other one if they would cross."""
         if overrides is None:
             return self
-        policy = RetryPolicy(
-            max_attempts=_first(overrides.attempts, self.max_attempts),
-            retry_http_codes=_first(overrides.codes, self.retry_http_codes),
-            initial_wait=_first(overrides.min_wait, self.initial_wait),
-            max_wait=_first(overrides.max_wait, self.max_wait),
-            max_event_age=_first(overrides.max_age, self.max_event_age),
-        )
-        if policy.initial_wait <= policy.max_wait:
+        policy = replace(self, **overrides.set_fields())
+        if policy.min_wait <= policy.max_wait:
             return policy
         if overrides.max_wait is None:  # the call's minimum beats the worker's maximum
-            return replace(policy, max_wait=policy.initial_wait)
-        return replace(policy, initial_wait=policy.max_wait)
+            return replace(policy, max_wait=policy.min_wait)
+        return replace(policy, min_wait=policy.max_wait)
 
     def is_retryable(self, outcome: Outcome) -> bool:
         """Whether another run could end differently: no response at all, or a retryable status."""
-        return outcome.failure is not None or outcome.status in self.retry_http_codes
+        return outcome.failure is not None or outcome.status in self.codes
 
-    def ceiling(self, attempt: int) -> float:
-        """The longest wait after run number ``attempt`` (from 1): ``initial_wait`` * 2^attempt, up to ``max_wait``."""
-        return max(self.initial_wait, min(self.max_wait, self.initial_wait * 2.0 ** min(attempt, _MAX_DOUBLINGS)))
+    def ceiling(self, attempt: Attempt) -> float:
+        """The longest wait after run ``attempt``: ``min_wait`` * 2^number, up to ``max_wait``."""
+        doublings = min(attempt.number, _MAX_DOUBLINGS)
+        return max(self.min_wait, min(self.max_wait, self.min_wait * 2.0**doublings))
 
-    def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
-        """Seconds to wait after run number ``attempt``: full jitter, uniform between ``initial_wait`` and the ceiling.
+    def backoff(self, attempt: Attempt, rand: Callable[[], float]) -> float:
+        """Seconds to wait after run ``attempt``: full jitter, uniform between ``min_wait`` and the ceiling.
 
         Args:
-            attempt: the run that just ended, from 1.
+            attempt: the run that just ended.
             rand: a uniform random number in [0, 1), such as :func:`random.random`.
         """
-        return self.initial_wait + rand() * (self.ceiling(attempt) - self.initial_wait)
+        return self.min_wait + rand() * (self.ceiling(attempt) - self.min_wait)
 
     def clamp(self, delay: float) -> float:
-        """``delay`` within ``initial_wait`` and ``max_wait``."""
-        return min(self.max_wait, max(self.initial_wait, delay))
-
-
-def _first(value: _T | None, default: _T) -> _T:
-    return default if value is None else value
+        """``delay`` within ``min_wait`` and ``max_wait``."""
+        return min(self.max_wait, max(self.min_wait, delay))
 
 
 def retry_after(outcome: Outcome, now: float) -> float | None:
@@ -140,21 +127,23 @@ def retry_after(outcome: Outcome, now: float) -> float | None:
     return when.timestamp() - now  # naive dates are UTC here: parsedate_to_datetime marks "-0000" so
 
 
-def decide(outcome: Outcome, attempt: int, policy: RetryPolicy, *, now: float, rand: Callable[[], float]) -> Verdict:
-    """What to do with a call after run number ``attempt`` (from 1) ended in ``outcome``.
+def decide(
+    outcome: Outcome, attempt: Attempt, policy: RetryPolicy, *, now: float, rand: Callable[[], float]
+) -> Verdict:
+    """What to do with a call after run ``attempt`` ended in ``outcome``.
 
     Args:
         outcome: what the run came to.
-        attempt: the run that ended, from 1.
+        attempt: the run that ended.
         policy: the call's effective policy.
         now: the current unix time (for a ``Retry-After`` date).
         rand: a uniform random number in [0, 1), for the jitter.
     """
     if not policy.is_retryable(outcome):
         return Ack()  # finished, even on a 4xx: the callback carries the status
-    if attempt >= policy.max_attempts:
-        times = "attempt" if attempt == 1 else "attempts"
-        return DeadLetter(reason=f"{outcome.summary} after {attempt} {times}")
+    if attempt.number >= policy.max_attempts:
+        times = "attempt" if attempt.number == 1 else "attempts"
+        return DeadLetter(reason=f"{outcome.summary} after {attempt.number} {times}")
     asked = retry_after(outcome, now)
     if asked is not None:
         return Retry(delay=policy.clamp(asked))

@@ -1,0 +1,85 @@
+"""Settings of the async call that the gateway and the queue worker share, read from the same names.
+
+Where calls are kept (the NATS server, the calls' stream, the status and batch buckets,
+the dead-letter stream) and where callbacks may go. One setting governs both sides: the
+gateway refuses a callback URL at enqueue and the worker checks it again once resolved,
+and either may create a stream or bucket, with the same configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings
+
+from calls.batch_store import DEFAULT_BATCH_BUCKET
+from calls.callback_guard import CallbackGuard
+from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM
+from calls.status_store import DEFAULT_BUCKET, DEFAULT_TTL
+from calls.wire import DEFAULT_STREAM
+from plumbing.settings import jetstream_name
+from provider.types import GoDuration
+
+__all__ = ["CallSettings"]
+
+
+class CallSettings(BaseSettings):
+    """The settings of the gateway and the queue worker alike; a base of each one's settings."""
+
+    faas_nats_address: str = Field("127.0.0.1", description="Host of the NATS server.")
+    faas_nats_port: int = Field(4222, ge=1, le=65535, description="Port of the NATS server.")
+    faas_reconnect_delay: GoDuration = Field(timedelta(seconds=2), description="Wait between NATS reconnect attempts.")
+    faas_nats_channel: str = Field(
+        DEFAULT_STREAM, description="The JetStream stream of async calls; a queue's subject is '<stream>.<queue>'."
+    )
+    nats_stream_replicas: int = Field(
+        1, ge=1, le=5, description="Copies of the calls' stream kept by a NATS cluster (3: it survives losing a node)."
+    )
+    status_bucket: str = Field(DEFAULT_BUCKET, description="The JetStream key-value bucket of call status records.")
+    status_ttl: GoDuration = Field(
+        DEFAULT_TTL, description="How long a call's status record lives after its last change."
+    )
+
+    callback_allowed_hosts: str = Field(
+        "", description="Comma-separated hosts, .domains, addresses and CIDRs callbacks may reach; empty: any."
+    )
+    callback_deny_link_local: bool = Field(
+        True, description="Refuse callbacks to link-local and cloud-metadata addresses and names not allowed above."
+    )
+    dead_letter_stream: str = Field(DEFAULT_DEAD_LETTER_STREAM, description="The JetStream stream of dead letters.")
+    dead_letter_max_age: GoDuration = Field(timedelta(days=14), description="How long a dead letter is kept.")
+    dead_letter_max_bytes: int = Field(
+        1024**3, ge=-1, description="Most bytes of dead letters kept, the oldest dropped first (-1: no limit)."
+    )
+
+    batch_bucket: str = Field(DEFAULT_BATCH_BUCKET, description="The JetStream key-value bucket of batch records.")
+    batch_ttl: GoDuration = Field(timedelta(days=1), description="How long a batch record lives after its last change.")
+
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        CallbackGuard(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("faas_nats_channel", "status_bucket", "dead_letter_stream", "batch_bucket")
+    @classmethod
+    def _stored_name(cls, value: str, info: ValidationInfo) -> str:
+        return jetstream_name(value, "bucket" if (info.field_name or "").endswith("_bucket") else "stream")
+
+    @field_validator("faas_reconnect_delay", "status_ttl", "dead_letter_max_age", "batch_ttl")
+    @classmethod
+    def _positive_duration(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+    @property
+    def nats_url(self) -> str:
+        """The NATS client URL."""
+        return f"nats://{self.faas_nats_address}:{self.faas_nats_port}"
+
+    @property
+    def callback_guard(self) -> CallbackGuard:
+        """What callbacks may reach."""
+        return CallbackGuard(self.callback_allowed_hosts, deny_link_local=self.callback_deny_link_local)

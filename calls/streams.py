@@ -1,0 +1,120 @@
+"""The streams and buckets faasq keeps in JetStream, created or brought to their configuration.
+
+The calls' stream (:func:`ensure_stream`, a work queue), the dead-letter stream
+(:func:`ensure_dead_letter_stream`, kept by age and size), and the records buckets of call
+status and batches (:func:`open_bucket`). Every component may be the first to start, so
+each creates what it uses, with the same configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.errors import APIError, BadRequestError
+from nats.js.kv import KeyValue
+
+__all__ = [
+    "StreamConfigError",
+    "apply_stream_config",
+    "ensure_dead_letter_stream",
+    "ensure_stream",
+    "open_bucket",
+    "stream_config",
+]
+
+
+class StreamConfigError(RuntimeError):
+    """The stream exists with a configuration that cannot be changed in place (e.g. its retention)."""
+
+
+def stream_config(stream: str, *, duplicate_window: float = 120.0, replicas: int = 1) -> StreamConfig:
+    """The calls' stream configuration.
+
+    File storage (a 202 survives a restart of NATS), work-queue retention (a call is deleted
+    once a worker acks it), every queue's subject, a duplicate window for call-id dedup, and
+    ``replicas`` copies on a NATS cluster (3: a call survives the loss of one node).
+    """
+    return StreamConfig(
+        name=stream,
+        subjects=[f"{stream}.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=duplicate_window,
+        num_replicas=replicas,
+    )
+
+
+async def ensure_stream(
+    js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0, replicas: int = 1
+) -> StreamInfo:
+    """Create the calls' stream (:func:`stream_config`), or bring an existing one to that configuration.
+
+    Raises:
+        StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage),
+            or JetStream refuses the configuration (more replicas than a single server or the cluster has).
+    """
+    config = stream_config(stream, duplicate_window=duplicate_window, replicas=replicas)
+    return await apply_stream_config(js, config)
+
+
+async def ensure_dead_letter_stream(js: JetStreamContext, stream: str, *, max_age: float, max_bytes: int) -> StreamInfo:
+    """Create the dead-letter stream, or bring an existing one to this configuration.
+
+    File storage, limits retention (dead letters stay until redriven, purged, or older than
+    ``max_age`` seconds; the oldest go first beyond ``max_bytes``, -1: no limit), one message per subject.
+
+    Raises:
+        StreamConfigError: the stream exists and JetStream refuses to change it.
+    """
+    config = StreamConfig(
+        name=stream,
+        subjects=[f"{stream}.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=max_age,
+        max_bytes=max_bytes,
+        discard=DiscardPolicy.OLD,
+        max_msgs_per_subject=1,
+    )
+    return await apply_stream_config(js, config)
+
+
+async def apply_stream_config(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
+    """Create a stream with ``config``, or update the existing one to it.
+
+    Raises:
+        StreamConfigError: JetStream refuses the configuration, or the stream exists and JetStream
+            refuses to change it (retention, storage).
+    """
+    try:
+        return await js.add_stream(config)
+    except BadRequestError:  # it exists with another configuration
+        pass
+    except APIError as exc:  # e.g. more replicas than the cluster has servers
+        raise StreamConfigError(f"JetStream refuses stream {config.name!r}: {exc.description}") from None
+    try:
+        return await js.update_stream(config)
+    except APIError as exc:
+        raise StreamConfigError(
+            f"stream {config.name!r} exists with a configuration faasq cannot change ({exc.description}): "
+            "delete it or configure another stream name"
+        ) from None
+
+
+async def open_bucket(js: JetStreamContext, bucket: str, ttl: timedelta) -> KeyValue:
+    """Create a records bucket (file storage, one revision per key, records expire after ``ttl``), or bind to it.
+
+    An existing bucket is brought to ``ttl``; its other settings are left as they are.
+    """
+    config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl.total_seconds(), storage=StorageType.FILE)
+    try:
+        return await js.create_key_value(config)
+    except BadRequestError:  # it exists with another configuration
+        pass
+    info = await js.stream_info(f"KV_{bucket}")
+    if info.config.max_age != config.ttl:
+        info.config.max_age = config.ttl
+        await js.update_stream(info.config)
+    return await js.key_value(bucket)
