@@ -183,9 +183,14 @@ class Bench:
             calls = []
             for _ in range(min(500, count - start)):
                 call = QueuedCall(
-                    call_id=str(uuid.uuid4()), function="noop", namespace="", callback_url=f"{self.receiver_url}/cb",
-                    enqueued_at_ns=time.time_ns(), headers=[("Content-Type", "text/plain")], body=self.body,
-                )  # fmt: skip
+                    call_id=str(uuid.uuid4()),
+                    function="noop",
+                    namespace="",
+                    callback_url=f"{self.receiver_url}/cb",
+                    enqueued_at_ns=time.time_ns(),
+                    headers=[("Content-Type", "text/plain")],
+                    body=self.body,
+                )
                 sent[call.call_id] = call.enqueued_at_ns
                 subject = call_subject(f"{stream}.default", call.call_id)
                 calls.append(js.publish(subject, call.body, headers=call.nats_headers(), timeout=10))

@@ -38,13 +38,13 @@ from faasq.output import Prefixer
 from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
 from faasq.supervisor import StopFlag, Stopped, Supervisor
+from faasq.up_options import DEFAULT_STACK, DESCRIPTION, UpOptions, add_arguments
 
-__all__ = ["Running", "banner", "extra_queues", "register"]
+__all__ = ["Running", "banner", "extra_queues", "register", "run"]
 
 # SIGHUP too: closing the terminal must not leave the children running (they are in their own groups).
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _START_TIMEOUT = 60.0  # a slow machine under load can take seconds just to import the provider
-_DEFAULT_STACK = Path("examples/stack.yml")
 _CALLBACK_EXAMPLE = "http://127.0.0.1:9000/cb"
 
 
@@ -132,10 +132,10 @@ def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _functions(args: argparse.Namespace, ctx: Context) -> list[StackFunction]:
-    if args.yaml is None and not _DEFAULT_STACK.exists():
+def _functions(options: UpOptions, ctx: Context) -> list[StackFunction]:
+    if options.stack_file is None and not DEFAULT_STACK.exists():
         return []  # run from outside the repository: start with nothing deployed
-    return ctx.stack(Path(args.yaml or _DEFAULT_STACK)).select(None)
+    return ctx.stack(options.stack_file or DEFAULT_STACK).select(None)
 
 
 def extra_queues(functions: list[StackFunction]) -> tuple[str, ...]:
@@ -179,80 +179,66 @@ def _wait_until_ready(supervisor: Supervisor, gateway: Gateway, functions: list[
             supervisor.pause()
 
 
-def wanted_connectors(args: argparse.Namespace, functions: list[StackFunction]) -> list[str]:
-    """The connectors to run: those asked for, cron for a scheduled function, webhook and redis when configured."""
-    wanted = set(args.connector or [])
-    if any(_scheduled(function) for function in functions):
-        wanted.add("cron")
-    if args.webhook_config:
-        wanted.add("webhook")
-    if args.redis_url:
-        wanted.add("redis")
-    return sorted(wanted)
-
-
-def redis_settings(args: argparse.Namespace) -> dict[str, str]:
-    """The redis connector's environment from ``--redis-url``, ``--redis-channels`` and ``--redis-streams``."""
-    given = {"redis_url": args.redis_url, "redis_channels": args.redis_channels, "redis_streams": args.redis_streams}
-    return {name: value for name, value in given.items() if value}
-
-
-def _scheduled(function: StackFunction) -> bool:
-    topics = str(function.annotations.get("topic", "")).split(",")
-    return "cron-function" in (topic.strip() for topic in topics) and "schedule" in function.annotations
-
-
 def _start_connectors(
     supervisor: Supervisor,
     sockets: contextlib.ExitStack,
-    args: argparse.Namespace,
+    options: UpOptions,
     ctx: Context,
     plan: tuple[str, list[StackFunction]],
 ) -> tuple[list[str], str | None]:
     gateway, functions = plan
-    names = wanted_connectors(args, functions)
+    names = options.connectors_for(functions)
     webhooks = None
     for name in names:
         if name != "webhook":
-            settings = redis_settings(args) if name == "redis" else {}
+            settings = options.redis_settings() if name == "redis" else {}
             supervisor.start(connector_spec(name, gateway, ctx.environ, None, **settings))
             continue
-        sock = sockets.enter_context(reserve_port(args.webhook_port))
-        config = {"webhook_config": str(Path(args.webhook_config).resolve())} if args.webhook_config else {}
+        sock = sockets.enter_context(reserve_port(options.webhook_port))
+        config = {"webhook_config": str(options.webhook_config.resolve())} if options.webhook_config else {}
         supervisor.start(connector_spec(name, gateway, ctx.environ, sock, **config))
         webhooks = f"{url_of(sock)}/webhook/"
     return names, webhooks
 
 
-def _nats_address(args: argparse.Namespace, ctx: Context) -> NatsAddress | None:
-    url = args.nats_url or ctx.environ.get("FAASQ_NATS_URL")
+def _nats_address(options: UpOptions, ctx: Context) -> NatsAddress | None:
+    url = options.nats_url or ctx.environ.get("FAASQ_NATS_URL")
     return parse_nats_url(url) if url else None
 
 
-def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, args: argparse.Namespace, ctx: Context) -> Running:
-    functions = _functions(args, ctx)
+def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, options: UpOptions, ctx: Context) -> Running:
+    functions = _functions(options, ctx)
     queues = extra_queues(functions)
-    external = _nats_address(args, ctx)
-    state_dir = Path(args.state_dir)
+    external = _nats_address(options, ctx)
+    state_dir = options.state_dir
     # Bound here, first: a taken port fails at once, --port 0 picks a free one, and restarts keep the URL.
-    gateway = sockets.enter_context(reserve_port(args.port))
+    gateway = sockets.enter_context(reserve_port(options.port))
     provider = sockets.enter_context(reserve_port(0))
     nats = external or start_nats(supervisor, state_dir / "nats", ctx.environ)
-    for spec in stack_children(StackPlan(state_dir, ctx.environ, nats, provider, gateway, args.workers, queues)):
+    for spec in stack_children(StackPlan(state_dir, ctx.environ, nats, provider, gateway, options.workers, queues)):
         supervisor.start(spec)
     url = url_of(gateway)
     with Gateway(url, transport=ctx.transport) as client:
         try:
             names = _deploy(functions, client, ctx.console)
-            _wait_until_ready(supervisor, client, functions, args.timeout)
+            _wait_until_ready(supervisor, client, functions, options.timeout)
         except (GatewayError, GatewayUnreachable) as exc:
             supervisor.check()  # a child that died explains a failed request better than the request does
             raise StackFailed(f"the gateway failed: {exc}") from None
-    connectors, webhooks = _start_connectors(supervisor, sockets, args, ctx, (url, functions))
+    connectors, webhooks = _start_connectors(supervisor, sockets, options, ctx, (url, functions))
     return Running(
-        url, url_of(provider), nats.url, nats.monitor, str(state_dir), args.workers, names, supervisor.named_pids,
-        list(queues) if args.workers else [], connectors, webhooks,
-    )  # fmt: skip
+        gateway=url,
+        provider=url_of(provider),
+        nats=nats.url,
+        nats_monitor=nats.monitor,
+        state_dir=str(state_dir),
+        workers=options.workers,
+        functions=names,
+        pids=supervisor.named_pids,
+        queues=list(queues) if options.workers else [],
+        connectors=connectors,
+        webhooks=webhooks,
+    )
 
 
 def _write_ready_file(path: Path, running: Running) -> None:
@@ -261,16 +247,16 @@ def _write_ready_file(path: Path, running: Running) -> None:
     os.replace(partial, path)  # readers never see half a file
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
-    ready_file = Path(args.ready_file) if args.ready_file else None
+def run(options: UpOptions, ctx: Context) -> int:
+    """Run the stack until a stop signal; 0 once every part has stopped."""
     try:
-        return _run(args, ctx, ready_file)
+        return _run(options, ctx, options.ready_file)
     finally:
-        if ready_file:
-            ready_file.unlink(missing_ok=True)  # it describes a running stack only
+        if options.ready_file:
+            options.ready_file.unlink(missing_ok=True)  # it describes a running stack only
 
 
-def _run(args: argparse.Namespace, ctx: Context, ready_file: Path | None) -> int:
+def _run(options: UpOptions, ctx: Context, ready_file: Path | None) -> int:
     if ready_file:
         ready_file.unlink(missing_ok=True)  # a file from an earlier run must not pass for this one
     stop = StopFlag()
@@ -281,7 +267,7 @@ def _run(args: argparse.Namespace, ctx: Context, ready_file: Path | None) -> int
     # The sockets close after the children stopped: a restarted provider or gateway needs its socket.
     with _stop_on_signals(stop), contextlib.ExitStack() as sockets, supervisor:
         try:
-            running = _bring_up(supervisor, sockets, args, ctx)
+            running = _bring_up(supervisor, sockets, options, ctx)
             for line in banner(running):
                 ctx.console.out(line)
             if ready_file:
@@ -294,72 +280,10 @@ def _run(args: argparse.Namespace, ctx: Context, ready_file: Path | None) -> int
     return 0
 
 
-def _count(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return number
-
-
-_DESCRIPTION = """\
-Run faasq on this machine and deploy a stack file's functions: nats-server with JetStream (data in
-STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server), the provider (on a private
-loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT, and the queue workers,
-which invoke functions through the provider: --workers for the default queue, and one more for each
-queue a function names in its com.openfaas.queue annotation. Connectors run next to them as
-`faasq-connector NAME` children: cron whenever a stack function has `topic: cron-function` and a
-`schedule` (or with --connector cron), the webhook connector with --webhook-config FILE (or
---connector webhook) on its own port, shown in the banner, the redis connector with --redis-url URL
-and --redis-streams and/or --redis-channels (or their environment variables redis_streams,
-redis_channels, redis_patterns), and any installed connector with --connector NAME; their other
-settings come from the environment (see docs/connectors.md). A part
-that crashes is restarted with backoff at the same address; one that keeps crashing stops faasq with an
-error. SIGINT (Ctrl+C), SIGTERM or SIGHUP stops
-everything in order: the gateway, the workers (they finish their calls), the provider, nats-server."""
-
-
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``up`` to the command line."""
     parser = commands.add_parser(
-        "up", help="run faasq on this machine and deploy a stack file", description=_DESCRIPTION
+        "up", help="run faasq on this machine and deploy a stack file", description=DESCRIPTION
     )
-    parser.add_argument("-f", "--yaml", help=f"stack file to deploy (default: {_DEFAULT_STACK}, if there is one)")
-    parser.add_argument("--port", type=int, default=8080, help="gateway port on 127.0.0.1; 0: any free port (8080)")
-    parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state and NATS data (.faasq)")
-    parser.add_argument("--workers", type=_count, default=2, help="queue worker processes to run (default: 2)")
-    parser.add_argument(
-        "--nats-url",
-        metavar="URL",
-        help="use this NATS server (nats://HOST:PORT, JetStream on) instead of starting one",
-    )
-    parser.add_argument(
-        "--connector",
-        action="append",
-        metavar="NAME",
-        help="also run this connector (cron, redis, webhook, or one installed through the faasq.connectors "
-        "entry points); repeatable",
-    )
-    parser.add_argument(
-        "--webhook-config",
-        metavar="FILE",
-        help="run the webhook connector with this topics file (YAML: topics, signature schemes, secrets)",
-    )
-    parser.add_argument(
-        "--webhook-port", type=int, default=8085, help="webhook connector port on 127.0.0.1; 0: any free port (8085)"
-    )
-    parser.add_argument(
-        "--redis-url",
-        metavar="URL",
-        help="run the redis connector against this Redis (redis://HOST:PORT/DB or unix:///PATH)",
-    )
-    parser.add_argument(
-        "--redis-streams", metavar="NAMES", help="streams the redis connector consumes (comma-separated)"
-    )
-    parser.add_argument(
-        "--redis-channels", metavar="NAMES", help="Pub/Sub channels the redis connector subscribes to (comma-separated)"
-    )
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the functions (default: 60)")
-    parser.add_argument(
-        "--ready-file", metavar="PATH", help="once ready, write the URLs, state dir and child pids to PATH as JSON"
-    )
-    parser.set_defaults(run=run)
+    add_arguments(parser)
+    parser.set_defaults(run=lambda args, ctx: run(UpOptions.from_args(args), ctx))

@@ -1,35 +1,41 @@
 """The gateway app: async enqueue onto JetStream, the provider's API and invocations proxied.
 
-Build one with :func:`create_app`; ``gateway.main`` serves it with uvicorn. Basic auth and
-the hot routes (:class:`~gateway.routing.GatewayRoutes`) are pure ASGI in front of FastAPI's
-middleware stack; FastAPI serves ``/healthz`` and the OpenAPI docs.
+:func:`create_app` composes it once: the route table's handlers (:mod:`gateway.routes`) as
+pure ASGI ahead of FastAPI, which serves ``/healthz``, the docs and the dead-letter routes;
+one NATS link whose JetStream the call, batch and dead-letter stores share; and a lifespan
+that starts each part on an exit stack and stops them in reverse.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
-from nats.js import JetStreamContext
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.auth import BasicAuth, read_credentials
-from gateway.batches import BatchesRoute, BatchLimits
+from gateway.auth import BasicAuth
+from gateway.batch_submission import BatchLimits, BatchSubmitter
+from gateway.batches import BatchesRoute
 from gateway.calls import CallLedger, CallsRoute, JetStreamCalls
 from gateway.config import GatewaySettings
-from gateway.deadletter_routes import dead_letter_router
+from gateway.deadletter_routes import DeadLetterRoutes
 from gateway.deadletters import DeadLetterAdmin
 from gateway.enqueue import EnqueueLimits, EnqueueRoute
+from gateway.errors import GatewayError
 from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
-from gateway.jetstream import JetStreamPublisher, Publisher
+from gateway.jetstream import JetStreamLink, NatsLink
 from gateway.openapi import hot_paths
 from gateway.proxy import ProviderProxy
+from gateway.responses import error_json
+from gateway.routes import Handler
 from gateway.routing import GatewayRoutes
+from gateway.stores import Stores
+from plumbing.credentials import Credentials, read_credentials
+from plumbing.release import release
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -73,20 +79,26 @@ given up on (served by the gateway itself, with the same credentials).
 
 
 class GatewayApp(FastAPI):
-    """FastAPI with the gateway's own pure ASGI layers (auth, hot routes) in front of its middleware stack.
+    """FastAPI behind the gateway's own pure ASGI layers (auth, the route table's handlers).
 
     FastAPI's stack (error, telemetry and body-limit middleware) costs more per call than the
-    whole enqueue; the hot routes never need it.
+    whole enqueue; the hot routes never reach it.
+
+    Args:
+        front: builds the front layers around FastAPI itself.
+        **kwargs: FastAPI's.
     """
 
-    front: ASGIApp | None = None
+    def __init__(self, front: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._front = front(self._fastapi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve through the front layers; what they pass on reaches FastAPI."""
-        if self.front is None:
-            await super().__call__(scope, receive, send)
-        else:
-            await self.front(scope, receive, send)
+        await self._front(scope, receive, send)
+
+    async def _fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's schema, with the routes it never sees."""
@@ -94,17 +106,6 @@ class GatewayApp(FastAPI):
             schema = super().openapi()
             schema["paths"] = hot_paths() | schema["paths"]
         return super().openapi()
-
-    async def fastapi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """FastAPI itself, behind the front layers."""
-        await super().__call__(scope, receive, send)
-
-
-def _version() -> str:
-    try:
-        return version("faasq")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.0.0"
 
 
 def _health() -> PlainTextResponse:
@@ -114,139 +115,118 @@ def _health() -> PlainTextResponse:
 def create_app(
     settings: GatewaySettings,
     *,
-    publisher: Publisher | None = None,
+    link: NatsLink | None = None,
     lookup: FunctionLookup | None = None,
     calls: CallLedger | None = None,
-) -> FastAPI:
+) -> GatewayApp:
     """Build the gateway.
 
     Args:
         settings: the gateway's settings.
-        publisher: stores calls; by default JetStream at ``faas_nats_address``.
+        link: stores calls and lends JetStream to the stores; by default NATS at ``faas_nats_address``.
         lookup: asks about functions; by default the provider at ``functions_provider_url``.
-        calls: reads and cancels calls; by default the call status bucket, over the JetStream publisher's connection.
+        calls: reads and cancels calls; by default the call status bucket over ``link``.
 
     Returns:
-        The ASGI app. Its lifespan connects the publisher and lookup and opens the proxy's client.
+        The ASGI app. Its lifespan connects the link and the lookup and opens the proxy's client.
 
     Raises:
-        OSError: ``basic_auth`` is on and a credentials file cannot be read.
-        ValueError: ``basic_auth`` is on and the user file is empty.
+        CredentialsError: ``basic_auth`` is on and the credentials cannot be read.
     """
     credentials = read_credentials(settings.secret_mount_path) if settings.basic_auth else None
-    authorization = credentials.header() if credentials else None
-    publisher = publisher or JetStreamPublisher(settings)
+    link = link or JetStreamLink(settings)
     # An async caller expects an answer within enqueue_timeout, whether the provider or NATS is slow.
     lookup = lookup or ProviderLookup(
-        settings.functions_provider_url, timeout=settings.enqueue_timeout.total_seconds(), authorization=authorization
+        settings.functions_provider_url,
+        timeout=settings.enqueue_timeout.total_seconds(),
+        authorization=credentials.header() if credentials else None,
     )
-    directory = FunctionDirectory(
-        lookup, stream=settings.faas_nats_channel, ttl=settings.function_cache_ttl.total_seconds()
-    )
-    limits = EnqueueLimits(
-        max_body_bytes=settings.max_body_bytes,
-        read_timeout=settings.read_timeout.total_seconds(),
-        enqueue_timeout=settings.enqueue_timeout.total_seconds(),
-    )
-    enqueue = EnqueueRoute(
-        directory, publisher, limits, default_namespace=settings.function_namespace, guard=settings.callback_guard
-    )
-    proxy = ProviderProxy(settings, version=_version())
-    calls = calls or _ledger(settings, publisher)
-    batches = _batches(settings, directory, publisher, calls, enqueue)
+    stores = Stores(link, settings)
+    proxy = ProviderProxy(settings, version=release())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await publisher.startup()
-        try:
-            _check_body_limit(settings, publisher)
-            await calls.startup()
-            await batches.startup()
-            await lookup.startup()
-            try:
-                async with proxy:
-                    logger.info("gateway ready; provider at %s", settings.functions_provider_url)
-                    yield
-            finally:
-                await lookup.shutdown()
-        finally:
-            await publisher.shutdown()
-            logger.info("gateway stopped")
+        async with AsyncExitStack() as stack:
+            stack.callback(logger.info, "gateway stopped")
+            for part in (link, lookup):
+                await part.startup()
+                stack.push_async_callback(part.shutdown)
+            _check_body_limit(settings, link)
+            await stack.enter_async_context(proxy)
+            logger.info("gateway ready; provider at %s", settings.functions_provider_url)
+            yield
 
+    handlers = _handlers(settings, link, lookup, stores, proxy, calls or JetStreamCalls(stores))
     app = GatewayApp(
+        lambda fastapi: _front(fastapi, handlers, credentials),
         title="faasq gateway",
         summary="OpenFaaS's gateway API: async calls on NATS JetStream, sync calls and the system API proxied.",
         description=_DOC,
-        version=_version(),
+        version=release(),
         lifespan=lifespan,
+        exception_handlers={GatewayError: error_json},
     )
     app.add_api_route("/healthz", _health, methods=["GET"], response_class=PlainTextResponse, summary="Liveness")
-    app.include_router(dead_letter_router(_dead_letters(settings, publisher)))
-    front: ASGIApp = GatewayRoutes(app.fastapi, enqueue=enqueue, proxy=proxy, calls=CallsRoute(calls), batches=batches)
-    app.front = BasicAuth(front, credentials=credentials) if credentials is not None else front
+    dead_letters = DeadLetterAdmin(stores, timeout=settings.enqueue_timeout.total_seconds())
+    app.include_router(DeadLetterRoutes(dead_letters).router())
     return app
 
 
-def _jetstream_of(publisher: Publisher) -> Callable[[], JetStreamContext | None]:
-    def jetstream() -> JetStreamContext | None:
-        # Another publisher (a test's) has no JetStream: the call and dead-letter routes then answer 503.
-        return publisher.jetstream if isinstance(publisher, JetStreamPublisher) else None
-
-    return jetstream
+def _front(fastapi: ASGIApp, handlers: dict[Handler, ASGIApp], credentials: Credentials | None) -> ASGIApp:
+    routes = GatewayRoutes(fastapi, handlers)
+    return BasicAuth(routes, credentials) if credentials is not None else routes
 
 
-def _ledger(settings: GatewaySettings, publisher: Publisher) -> CallLedger:
-    return JetStreamCalls(
-        _jetstream_of(publisher),
-        stream=settings.faas_nats_channel,
-        bucket=settings.status_bucket,
-        ttl=settings.status_ttl,
-    )
-
-
-def _batches(
+def _handlers(
     settings: GatewaySettings,
-    directory: FunctionDirectory,
-    publisher: Publisher,
+    link: NatsLink,
+    lookup: FunctionLookup,
+    stores: Stores,
+    proxy: ProviderProxy,
     calls: CallLedger,
-    enqueue: EnqueueRoute,
-) -> BatchesRoute:
+) -> dict[Handler, ASGIApp]:
+    """The ASGI app that serves each handler of the route table."""
+    directory = FunctionDirectory(
+        lookup, stream=settings.faas_nats_channel, ttl=settings.function_cache_ttl.total_seconds()
+    )
+    read_timeout, enqueue_timeout = settings.read_timeout.total_seconds(), settings.enqueue_timeout.total_seconds()
+    enqueue = EnqueueRoute(
+        directory,
+        link,
+        EnqueueLimits(settings.max_body_bytes, read_timeout=read_timeout, enqueue_timeout=enqueue_timeout),
+        default_namespace=settings.function_namespace,
+        guard=settings.callback_guard,
+    )
     limits = BatchLimits(
         max_items=settings.max_batch_items,
-        read_timeout=settings.read_timeout.total_seconds(),
-        enqueue_timeout=settings.enqueue_timeout.total_seconds(),
+        read_timeout=read_timeout,
+        enqueue_timeout=enqueue_timeout,
         publish_window=settings.batch_publish_window,
         enqueue_rate=settings.batch_enqueue_rate,
     )
-    return BatchesRoute(
+    submit = BatchSubmitter(
         directory,
-        publisher,
-        calls,
-        _jetstream_of(publisher),
+        link,
+        stores,
         limits,
         max_item_bytes=lambda: enqueue.max_body_bytes,
         default_namespace=settings.function_namespace,
-        bucket=settings.batch_bucket,
         guard=settings.callback_guard,
     )
+    return {
+        Handler.ENQUEUE: enqueue,
+        Handler.CALLS: CallsRoute(calls),
+        Handler.BATCHES: BatchesRoute(submit, calls, stores),
+        Handler.INVOKE: proxy.invoke,
+        Handler.INFO: proxy.info,
+        Handler.SYSTEM: proxy.system,
+    }
 
 
-def _dead_letters(settings: GatewaySettings, publisher: Publisher) -> DeadLetterAdmin:
-    return DeadLetterAdmin(
-        _jetstream_of(publisher),
-        stream=settings.dead_letter_stream,
-        calls_stream=settings.faas_nats_channel,
-        status_bucket=settings.status_bucket,
-        max_age=settings.dead_letter_max_age.total_seconds(),
-        max_bytes=settings.dead_letter_max_bytes,
-        timeout=settings.enqueue_timeout.total_seconds(),
-    )
-
-
-def _check_body_limit(settings: GatewaySettings, publisher: Publisher) -> None:
-    if publisher.max_payload and settings.max_body_bytes > publisher.max_payload:
+def _check_body_limit(settings: GatewaySettings, link: NatsLink) -> None:
+    if link.max_payload and settings.max_body_bytes > link.max_payload:
         logger.warning(
             "max_body_bytes=%d is over the NATS server's max_payload=%d: async bodies are limited to the latter",
             settings.max_body_bytes,
-            publisher.max_payload,
+            link.max_payload,
         )

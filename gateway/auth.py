@@ -1,88 +1,25 @@
-"""Basic auth on the system API, as the OpenFaaS gateway does it, as pure ASGI middleware.
+"""Basic auth on the gateway's protected routes, as the OpenFaaS gateway does it, as pure ASGI middleware.
 
-With ``basic_auth=true`` the credentials are the files ``basic-auth-user`` and
-``basic-auth-password`` in ``secret_mount_path``. ``/system/*`` and faasq's admin routes
-(``/async-calls/*`` and its alias, the cancel form ``DELETE /async-function/<call-id>``)
-require them; ``/function/``, ``/async-function/`` and ``/healthz`` stay open.
+With ``basic_auth=true`` a request for a route that :data:`gateway.routes.ROUTES` marks as
+needing credentials (``/system/*``, ``/async-calls/*``, ``/async-batches/*`` and the cancel
+form ``DELETE /async-function/<call-id>``) must carry the gateway's own; ``/function/``,
+``/async-function/`` and ``/healthz`` stay open.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-from dataclasses import dataclass
-from pathlib import Path
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.calls import cancel_form_call_id
+from gateway.routes import needs_credentials
 from plumbing.asgi import send_text
+from plumbing.credentials import Credentials, parse_basic_auth
 
-__all__ = ["PROTECTED_PREFIXES", "BasicAuth", "Credentials", "is_protected", "parse_basic_auth", "read_credentials"]
-
-PROTECTED_PREFIXES = ("/system", "/async-calls", "/async-batches")
-"""Path prefixes that need credentials (each also protects ``<prefix>/…``)."""
-
-USER_FILE = "basic-auth-user"
-PASSWORD_FILE = "basic-auth-password"  # noqa: S105 - a file name, not a password
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """A user and password."""
-
-    user: str
-    password: str = ""
-
-    def __repr__(self) -> str:
-        return f"Credentials(user={self.user!r}, password='***')"
-
-    def header(self) -> str:
-        """These credentials as an ``Authorization`` header value."""
-        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode("ascii")
-
-    def matches(self, other: Credentials) -> bool:
-        """Constant-time comparison of both parts."""
-        user = hmac.compare_digest(self.user.encode(), other.user.encode())
-        password = hmac.compare_digest(self.password.encode(), other.password.encode())
-        return user & password
-
-
-def read_credentials(folder: Path) -> Credentials:
-    """Read the gateway's credentials from ``folder``, trimming surrounding whitespace as OpenFaaS does.
-
-    Raises:
-        OSError: a file is missing or unreadable.
-        ValueError: the user is empty.
-    """
-    user = (folder / USER_FILE).read_text().strip()
-    password = (folder / PASSWORD_FILE).read_text().strip()
-    if not user:
-        raise ValueError(f"{folder / USER_FILE} is empty")
-    return Credentials(user, password)
-
-
-def parse_basic_auth(header: str | None) -> Credentials | None:
-    """The credentials of an ``Authorization: Basic …`` header, or None if it is absent or malformed."""
-    if header is None:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, colon, password = decoded.partition(":")
-    return Credentials(user, password) if colon else None
+__all__ = ["BasicAuth", "is_protected"]
 
 
 def is_protected(path: str, method: str = "GET") -> bool:
     """Whether a request for ``path`` with ``method`` needs credentials."""
-    if any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES):
-        return True
-    return cancel_form_call_id(method, path) is not None
+    return needs_credentials(method, path)
 
 
 class BasicAuth:

@@ -1,25 +1,14 @@
 """``/async-calls/<call-id>``: an async call's status (GET) and its cancellation (DELETE).
 
-The gateway writes no status when it queues a call (that would cost its hot path a second
-write). A call without a record is read from the queue instead: its message waits on
-``<stream>.<queue>.<call-token>``, so one get of the last message on ``<stream>.*.<call-token>``
-finds it, ``queued`` since the enqueue time in its headers. Workers write everything after.
-
-A cancel is a revision-checked transition of the record (created from the queued message
-if there is none yet), so it cannot win against a worker's claim of the same call: one of
-the two writes fails and its writer decides again on what the other wrote. A cancelled
-call's message is then deleted from the queue; if a worker got it first, it finds the
-record ``cancelled`` and acks it without running it.
-
-OpenFaaS Pro's form ``DELETE /async-function/<call-id>`` is a cancel too: a ``DELETE`` with
-nothing after the name. (``DELETE /async-function/<name>/`` still queues a DELETE call.)
+A call without a status record yet is read from the queue, where its message waits; a
+cancel is a revision-checked transition of the record, so it cannot win against a worker's
+claim of the same call (see docs/internals.md). OpenFaaS Pro's ``DELETE /async-function/<call-id>``
+is a cancel too.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import timedelta
 from typing import NamedTuple, Protocol
 
 import nats.errors
@@ -31,24 +20,14 @@ from calls.status import CallRecord, CallState, cancel, queued_record
 from calls.status_store import CallStore, StatusConflict
 from calls.wire import CALL_ID_PATTERN, MalformedCall, QueuedCall, waiting_subject
 from gateway.errors import GatewayError, QueueUnavailable
-from gateway.responses import send_error, send_json
-from plumbing.asgi import send_text
+from gateway.responses import send_error
+from gateway.stores import Stores
+from plumbing.asgi import send_json, send_text
 from plumbing.logs import current_call_id
 
-__all__ = ["CALLS_PREFIX", "CallLedger", "CallsRoute", "Cancelled", "JetStreamCalls", "cancel_form_call_id"]
+__all__ = ["CallLedger", "CallsRoute", "Cancelled", "JetStreamCalls"]
 
 logger = logging.getLogger(__name__)
-
-CALLS_PREFIX = "/async-calls/"
-_ASYNC_PREFIX = "/async-function/"
-
-
-def cancel_form_call_id(method: str, path: str) -> str | None:
-    """The call id of OpenFaaS Pro's cancel form ``DELETE /async-function/<call-id>``, else None."""
-    if method != "DELETE" or not path.startswith(_ASYNC_PREFIX):
-        return None
-    rest = path[len(_ASYNC_PREFIX) :]
-    return rest if rest and "/" not in rest else None
 
 
 class Cancelled(NamedTuple):
@@ -59,13 +38,7 @@ class Cancelled(NamedTuple):
 
 
 class CallLedger(Protocol):
-    """Reads and cancels async calls. ``startup`` runs before the first request, ``shutdown`` after the last."""
-
-    async def startup(self) -> None:
-        """Open the call status bucket."""
-
-    async def shutdown(self) -> None:
-        """Release what ``startup`` opened."""
+    """Reads and cancels async calls."""
 
     async def status(self, call_id: str) -> CallRecord | None:
         """The status of ``call_id``, or None if no call with that id is known.
@@ -91,39 +64,19 @@ class JetStreamCalls:
     """A :class:`CallLedger` over the calls' stream and the call status bucket.
 
     Args:
-        jetstream: the gateway's JetStream context once it is connected (the publisher's).
-        stream: the calls' stream.
-        bucket: the call status bucket.
-        ttl: how long a record lives after its last change (the bucket is created with it).
+        stores: the gateway's JetStream records.
     """
 
-    def __init__(
-        self, jetstream: Callable[[], JetStreamContext | None], *, stream: str, bucket: str, ttl: timedelta
-    ) -> None:
-        self._jetstream = jetstream
-        self._stream = stream
-        self._bucket = bucket
-        self._ttl = ttl
-        self._store: CallStore | None = None
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+        self._stream = stores.settings.faas_nats_channel
 
-    async def startup(self) -> None:
-        """Create or bind the bucket (the publisher is connected by now; without JetStream, requests get 503)."""
-        js = self._jetstream()
-        if js is not None:
-            self._store = await CallStore.open(js, self._bucket, self._ttl)
-
-    async def shutdown(self) -> None:
-        """Nothing to release: the connection is the publisher's."""
-
-    def _parts(self) -> tuple[JetStreamContext, CallStore]:
-        js = self._jetstream()
-        if js is None or self._store is None:
-            raise QueueUnavailable("not connected to NATS")
-        return js, self._store
+    async def _parts(self) -> tuple[JetStreamContext, CallStore]:
+        return self._stores.jetstream(), await self._stores.calls()
 
     async def status(self, call_id: str) -> CallRecord | None:
         """The record, else the queued message, else None."""
-        js, store = self._parts()
+        js, store = await self._parts()
         stored = await store.get(call_id)
         if stored is not None:
             return stored.record
@@ -132,7 +85,7 @@ class JetStreamCalls:
 
     async def cancel(self, call_id: str) -> Cancelled:
         """Move the record to ``cancelled`` if it has not started, then delete the call's message."""
-        js, store = self._parts()
+        js, store = await self._parts()
         waiting = await self._waiting(js, call_id)
         as_queued = queued_record(waiting.call) if waiting is not None else None
 
@@ -176,7 +129,8 @@ class CallsRoute:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``GET`` answers the status, ``DELETE`` cancels; other methods get 405."""
         method: str = scope["method"]
-        call_id = cancel_form_call_id(method, scope["path"]) or scope["path"][len(CALLS_PREFIX) :]
+        # /async-calls/<call-id>, or the cancel form /async-function/<call-id>
+        call_id = scope["path"].split("/", 2)[2]
         if method not in ("GET", "DELETE"):
             await send_text(send, 405, "Method Not Allowed", [(b"allow", b"GET, DELETE")])
             return

@@ -1,8 +1,8 @@
 """``/system/dead-letters``: faasq's admin routes over the dead-letter stream (list, show, redrive, purge).
 
-Not a hot path, so FastAPI serves them; :class:`~gateway.routing.GatewayRoutes` hands them
-to FastAPI before the rest of ``/system/`` goes to the provider, and basic auth guards them
-like all of ``/system/``. Bad filters answer 400 and an unknown call id 404, with a message.
+Not a hot path, so FastAPI serves them, behind basic auth like all of ``/system/`` (see
+:data:`gateway.routes.ROUTES`). Failures are the gateway's own errors, answered as
+``{"detail": "..."}`` like FastAPI's: bad filters 400, an unknown call id 404, NATS 503.
 """
 
 from __future__ import annotations
@@ -16,21 +16,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import nats.errors
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from calls.deadletters import DeadLetterEntry
 from calls.wire import CALL_ID_PATTERN
 from gateway.deadletters import DeadLetterAdmin, Filters
-from gateway.errors import QueueUnavailable
+from gateway.errors import DeadLetterNotFound, InvalidRequest, QueueUnavailable
+from gateway.routes import DEAD_LETTERS
 from plumbing.logs import current_call_id
 from provider.types import parse_moment
 
-__all__ = ["PREFIX", "dead_letter_router", "entry_json"]
+__all__ = ["DeadLetterRoutes", "entry_json"]
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "/system/dead-letters"
 _NAME = re.compile(r"\A[-a-zA-Z_0-9]{1,253}\Z")
 _CURSOR = re.compile(r"\A\d{1,19}\Z")
 
@@ -39,6 +39,8 @@ NamespaceQuery = Annotated[str | None, Query(description="Only the dead letters 
 SinceQuery = Annotated[
     str | None, Query(description="Only those given up on since: an RFC 3339 time or a duration back (1h).")
 ]
+LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Most dead letters in this page.")]
+CursorQuery = Annotated[str | None, Query(description="The nextCursor of the previous page.")]
 
 
 def _iso(ns: int) -> str | None:
@@ -81,13 +83,13 @@ def entry_json(entry: DeadLetterEntry, *, whole: bool = False) -> dict[str, Any]
 def _filters(function: str | None, namespace: str | None, since: str | None) -> Filters:
     for label, name in (("function", function), ("namespace", namespace)):
         if name is not None and not _NAME.match(name):
-            raise HTTPException(400, f"invalid {label} {name[:260]!r}: use letters, digits, '-' and '_'")
+            raise InvalidRequest(f"invalid {label} {name[:260]!r}: use letters, digits, '-' and '_'")
     moment = None
     if since is not None:
         try:
             moment = parse_moment(since, datetime.now(UTC))
         except ValueError as exc:
-            raise HTTPException(400, f"invalid since: {exc}") from None
+            raise InvalidRequest(f"invalid since: {exc}") from None
     return Filters(namespace=namespace, function=function, since=moment)
 
 
@@ -95,7 +97,7 @@ def _cursor(cursor: str | None) -> int:
     if cursor is None:
         return 0
     if not _CURSOR.match(cursor):
-        raise HTTPException(400, f"invalid cursor {cursor[:40]!r}: use the nextCursor of the previous page")
+        raise InvalidRequest(f"invalid cursor {cursor[:40]!r}: use the nextCursor of the previous page")
     return int(cursor)
 
 
@@ -106,83 +108,107 @@ async def _nats_faults(call_id: str = "") -> AsyncIterator[None]:
         current_call_id.set(call_id)
     try:
         yield
-    except QueueUnavailable as exc:
-        logger.error("dead letters: %s", exc)
-        raise HTTPException(503, str(exc)) from None
     except (nats.errors.Error, OSError) as exc:
-        logger.error("dead letters: NATS failed: %s", exc or type(exc).__name__)
-        raise HTTPException(503, f"NATS failed: {exc or type(exc).__name__}") from None
+        raise QueueUnavailable(f"NATS failed: {exc or type(exc).__name__}") from None
 
 
-def dead_letter_router(admin: DeadLetterAdmin) -> APIRouter:  # noqa: C901 - one closure per route
-    """The routes of ``/system/dead-letters`` over ``admin``."""
-    router = APIRouter(prefix=PREFIX, tags=["dead letters"])
+class DeadLetterRoutes:
+    """The routes of ``/system/dead-letters`` over ``admin``; :meth:`router` mounts them.
 
-    async def found(call_id: str) -> DeadLetterEntry:
+    Args:
+        admin: reads, redrives and purges dead letters.
+    """
+
+    def __init__(self, admin: DeadLetterAdmin) -> None:
+        self._admin = admin
+
+    def router(self) -> APIRouter:
+        """An ``APIRouter`` with every route."""
+        router = APIRouter(prefix=DEAD_LETTERS, tags=["dead letters"])
+        router.add_api_route("", self.listing, methods=["GET"], summary="List dead letters, oldest first")
+        router.add_api_route(
+            "/redrive",
+            self.redrive_all,
+            methods=["POST"],
+            status_code=202,
+            summary="Redrive every dead letter that matches",
+        )
+        router.add_api_route("", self.purge_all, methods=["DELETE"], summary="Purge every dead letter that matches")
+        router.add_api_route("/{call_id}", self.show, methods=["GET"], summary="Show one dead letter, with its body")
+        router.add_api_route(
+            "/{call_id}/redrive",
+            self.redrive_one,
+            methods=["POST"],
+            status_code=202,
+            summary="Queue a dead-lettered call again",
+        )
+        router.add_api_route("/{call_id}", self.purge_one, methods=["DELETE"], summary="Purge one dead letter")
+        return router
+
+    async def _found(self, call_id: str) -> DeadLetterEntry:
         if not CALL_ID_PATTERN.match(call_id):
-            raise HTTPException(
-                400, f"invalid call id {call_id[:140]!r}: use up to 128 letters, digits, '.', '_', ':' or '-'"
+            raise InvalidRequest(
+                f"invalid call id {call_id[:140]!r}: use up to 128 letters, digits, '.', '_', ':' or '-'"
             )
-        entry = await admin.get(call_id)
+        entry = await self._admin.get(call_id)
         if entry is None:
-            raise HTTPException(404, f"no dead letter for call {call_id[:140]!r}")
+            raise DeadLetterNotFound(f"no dead letter for call {call_id[:140]!r}", call_id=call_id)
         return entry
 
-    @router.get("", summary="List dead letters, oldest first")
     async def listing(
+        self,
         function: FunctionQuery = None,
         namespace: NamespaceQuery = None,
         since: SinceQuery = None,
-        limit: Annotated[int, Query(ge=1, le=1000, description="Most dead letters in this page.")] = 100,
-        cursor: Annotated[str | None, Query(description="The nextCursor of the previous page.")] = None,
+        limit: LimitQuery = 100,
+        cursor: CursorQuery = None,
     ) -> JSONResponse:
+        """``GET``: one page of dead letters, oldest first, and the cursor of the next."""
         filters, after = _filters(function, namespace, since), _cursor(cursor)
         async with _nats_faults():
-            page = await admin.page(filters, after=after, limit=limit)
+            page = await self._admin.page(filters, after=after, limit=limit)
         next_cursor = str(page.cursor) if page.cursor is not None else None
         return JSONResponse({"items": [entry_json(e) for e in page.entries], "nextCursor": next_cursor})
 
-    @router.post("/redrive", summary="Redrive every dead letter that matches", status_code=202)
     async def redrive_all(
-        function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
+        self, function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
     ) -> JSONResponse:
+        """``POST /redrive``: queue every matching dead letter again."""
         filters = _filters(function, namespace, since)
         redriven: list[str] = []
         async with _nats_faults():
-            for entry in await admin.matching(filters):
+            for entry in await self._admin.matching(filters):
                 current_call_id.set(entry.call.call_id)
-                await admin.redrive(entry)
+                await self._admin.redrive(entry)
                 redriven.append(entry.call.call_id)
         return JSONResponse({"redriven": redriven}, status_code=202)
 
-    @router.delete("", summary="Purge every dead letter that matches")
     async def purge_all(
-        function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
+        self, function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
     ) -> JSONResponse:
+        """``DELETE``: remove every matching dead letter."""
         filters = _filters(function, namespace, since)
         purged: list[str] = []
         async with _nats_faults():
-            for entry in await admin.matching(filters):
-                await admin.purge(entry)
+            for entry in await self._admin.matching(filters):
+                await self._admin.purge(entry)
                 purged.append(entry.call.call_id)
         return JSONResponse({"purged": purged})
 
-    @router.get("/{call_id}", summary="Show one dead letter, with its body")
-    async def show(call_id: str) -> JSONResponse:
+    async def show(self, call_id: str) -> JSONResponse:
+        """``GET /<call-id>``: one dead letter with its body."""
         async with _nats_faults(call_id):
-            entry = await found(call_id)
+            entry = await self._found(call_id)
         return JSONResponse(entry_json(entry, whole=True))
 
-    @router.post("/{call_id}/redrive", summary="Queue a dead-lettered call again", status_code=202)
-    async def redrive_one(call_id: str) -> JSONResponse:
+    async def redrive_one(self, call_id: str) -> JSONResponse:
+        """``POST /<call-id>/redrive``: queue one dead letter again."""
         async with _nats_faults(call_id):
-            await admin.redrive(await found(call_id))
+            await self._admin.redrive(await self._found(call_id))
         return JSONResponse({"redriven": [call_id]}, status_code=202)
 
-    @router.delete("/{call_id}", summary="Purge one dead letter")
-    async def purge_one(call_id: str) -> JSONResponse:
+    async def purge_one(self, call_id: str) -> JSONResponse:
+        """``DELETE /<call-id>``: remove one dead letter."""
         async with _nats_faults(call_id):
-            await admin.purge(await found(call_id))
+            await self._admin.purge(await self._found(call_id))
         return JSONResponse({"purged": [call_id]})
-
-    return router

@@ -1,13 +1,8 @@
 """The dead letters as the gateway administers them: list, find by call id, redrive, purge.
 
-Everything is read from and written to the dead-letter stream over the gateway's own NATS
-connection; the stream is created on first use if no worker has created it yet. A redrive
-puts the call back on its queue with the same call id, its original body and metadata, a
-fresh enqueue time and a fresh ``Nats-Msg-Id`` (``<call id>:redrive:<dead-letter seq>``:
-the duplicate window would drop the call id itself, while redriving the same dead letter
-twice at once still queues it once). The call's status record goes back to ``queued``
-first (a worker would not run a call whose record says ``dead``); the dead letter is
-removed only once JetStream has stored the call again.
+A redrive queues the call again with its original body and metadata under a fresh
+``Nats-Msg-Id``, puts its status record back to ``queued``, and removes the dead letter only
+once JetStream has stored the call (see docs/internals.md).
 """
 
 from __future__ import annotations
@@ -15,19 +10,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from calls.deadletters import DeadLetterEntry, call_filter, subject_filter
-from calls.status_store import CallStore
-from calls.streams import ensure_dead_letter_stream
 from calls.wire import MSG_ID, MalformedCall, call_subject, queue_subject
 from gateway.errors import QueueUnavailable
+from gateway.stores import Stores
 
 __all__ = ["DeadLetterAdmin", "Filters"]
 
@@ -56,46 +50,21 @@ class Page:
 
 
 class DeadLetterAdmin:
-    """The dead letters of ``stream``, and the queues of ``calls_stream`` they are redriven to.
+    """The dead letters of the gateway's dead-letter stream, and the queues they are redriven to.
 
     Args:
-        jetstream: the gateway's JetStream context, None while it has none.
-        stream: the dead-letter stream.
-        calls_stream: the calls' stream.
-        status_bucket: the call status bucket (a redriven call's record goes back to ``queued``, if it has one).
-        max_age: seconds a dead letter is kept (when this creates the stream).
-        max_bytes: most bytes of dead letters kept (when this creates the stream).
+        stores: the gateway's JetStream records (the dead-letter stream, the call status bucket).
         timeout: seconds to wait for JetStream to store a redriven call.
     """
 
-    def __init__(
-        self,
-        jetstream: Callable[[], JetStreamContext | None],
-        *,
-        stream: str,
-        calls_stream: str,
-        status_bucket: str,
-        max_age: float,
-        max_bytes: int,
-        timeout: float,
-    ) -> None:
-        self._jetstream = jetstream
-        self.stream = stream
-        self._calls_stream = calls_stream
-        self._bucket = status_bucket
-        self._max_age = max_age
-        self._max_bytes = max_bytes
+    def __init__(self, stores: Stores, *, timeout: float) -> None:
+        self._stores = stores
+        self.stream = stores.settings.dead_letter_stream
+        self._calls_stream = stores.settings.faas_nats_channel
         self._timeout = timeout
-        self._ready = False
 
     async def _js(self) -> JetStreamContext:
-        js = self._jetstream()
-        if js is None:
-            raise QueueUnavailable("not connected to NATS")
-        if not self._ready:
-            await ensure_dead_letter_stream(js, self.stream, max_age=self._max_age, max_bytes=self._max_bytes)
-            self._ready = True
-        return js
+        return await self._stores.dead_letters()
 
     async def page(self, filters: Filters, *, after: int = 0, limit: int = 100) -> Page:
         """Up to ``limit`` dead letters matching ``filters``, oldest first, after stream sequence ``after``."""
@@ -123,7 +92,7 @@ class DeadLetterAdmin:
         """
         js = await self._js()
         call = replace(entry.call, enqueued_at_ns=time.time_ns())
-        await self._requeue_status(js, call.call_id, datetime.fromtimestamp(call.enqueued_at_ns / 1e9, UTC))
+        await self._requeue_status(call.call_id, datetime.fromtimestamp(call.enqueued_at_ns / 1e9, UTC))
         headers = call.nats_headers() | {MSG_ID: f"{call.call_id}:redrive:{entry.seq}"}
         subject = call_subject(queue_subject(self._calls_stream, call.queue), call.call_id)
         try:
@@ -166,9 +135,6 @@ class DeadLetterAdmin:
         with contextlib.suppress(NotFoundError):  # purged or redriven meanwhile by another request
             await js.delete_msg(self.stream, entry.seq)
 
-    async def _requeue_status(self, js: JetStreamContext, call_id: str, enqueued_at: datetime) -> None:
-        try:
-            store = CallStore(await js.key_value(self._bucket))
-        except BucketNotFoundError:  # call status is off: nothing to reset
-            return
+    async def _requeue_status(self, call_id: str, enqueued_at: datetime) -> None:
+        store = await self._stores.calls()
         await store.reset_to_queued(call_id, enqueued_at=enqueued_at)

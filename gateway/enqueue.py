@@ -23,8 +23,9 @@ from calls.retry_settings import RetryOverrides
 from calls.wire import DEFAULT_QUEUE, QueuedCall, call_subject
 from gateway.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidRequest
 from gateway.functions import Destination, FunctionDirectory
-from gateway.jetstream import Publisher
+from gateway.jetstream import NatsLink
 from gateway.responses import send_error, status_for
+from gateway.routes import ASYNC_FUNCTION
 from gateway.validation import (
     RETRY_HEADERS,
     call_id_of,
@@ -37,12 +38,11 @@ from gateway.validation import (
 from plumbing.headers import HOP_BY_HOP, end_to_end
 from plumbing.logs import current_call_id
 
-__all__ = ["PREFIX", "EnqueueLimits", "EnqueueRoute"]
+__all__ = ["EnqueueLimits", "EnqueueRoute"]
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "/async-function/"
-_PREFIX = PREFIX.encode()
+_PREFIX = (ASYNC_FUNCTION + "/").encode()
 _COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length"})
 _WATCHED = _COMMON | RETRY_HEADERS.keys()
 
@@ -161,7 +161,7 @@ class EnqueueRoute:
 
     Args:
         directory: each function's queue (unknown functions: 404).
-        publisher: stores calls on JetStream.
+        link: stores calls on JetStream.
         limits: body size and timeouts.
         default_namespace: the namespace of a name without ``.ns``.
         guard: the hosts an ``X-Callback-Url`` may name (by default all but link-local and cloud-metadata ones).
@@ -170,14 +170,14 @@ class EnqueueRoute:
     def __init__(
         self,
         directory: FunctionDirectory,
-        publisher: Publisher,
+        link: NatsLink,
         limits: EnqueueLimits,
         *,
         default_namespace: str,
         guard: CallbackGuard | None = None,
     ) -> None:
         self._directory = directory
-        self._publisher = publisher
+        self._link = link
         self._limits = limits
         self._namespace = default_namespace
         self._guard = guard or CallbackGuard()
@@ -185,7 +185,7 @@ class EnqueueRoute:
     @property
     def max_body_bytes(self) -> int:
         """The body limit in force: ``max_body_bytes``, or the NATS server's ``max_payload`` if smaller."""
-        return min(self._limits.max_body_bytes, self._publisher.max_payload or self._limits.max_body_bytes)
+        return min(self._limits.max_body_bytes, self._link.max_payload or self._limits.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Queue one call; 202 only once JetStream has it."""
@@ -229,7 +229,7 @@ class EnqueueRoute:
             return None
         call = _call(head, scope["method"], destination, retry, started_ns, body)
         subject = call_subject(destination.subject, call.call_id)
-        receipt = await self._publisher.publish(subject, call, self._limits.enqueue_timeout)
+        receipt = await self._link.publish(subject, call, self._limits.enqueue_timeout)
         if receipt.duplicate:
             logger.info("call already queued (resent within the duplicate window): stored once")
         return call

@@ -3,6 +3,7 @@
 GatewayError
  ├── InvalidRequest        bad function name, X-Callback-Url or X-Call-Id     (400)
  ├── FunctionNotFound      the provider does not know the function            (404)
+ ├── DeadLetterNotFound    no dead letter has the call id                     (404)
  ├── BodyTimeout           the body did not arrive within read_timeout        (408)
  ├── Conflict              a batch id already names another batch             (409)
  ├── BodyTooLarge          over max_body_bytes or the NATS max_payload        (413)
@@ -18,6 +19,7 @@ __all__ = [
     "BodyTimeout",
     "BodyTooLarge",
     "Conflict",
+    "DeadLetterNotFound",
     "FunctionNotFound",
     "GatewayError",
     "InvalidRequest",
@@ -43,6 +45,10 @@ class InvalidRequest(GatewayError):
 
 class FunctionNotFound(GatewayError):
     """The provider has no such function; nothing was queued."""
+
+
+class DeadLetterNotFound(GatewayError):
+    """No dead letter has the call id."""
 
 
 class BodyTimeout(GatewayError):

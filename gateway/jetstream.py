@@ -1,4 +1,4 @@
-"""Publishing calls to JetStream: the :class:`Publisher` seam and its NATS implementation."""
+"""The gateway's one NATS connection: the :class:`NatsLink` seam and its JetStream implementation."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from calls.wire import QueuedCall
 from gateway.config import GatewaySettings
 from gateway.errors import BodyTooLarge, QueueUnavailable
 
-__all__ = ["JetStreamPublisher", "Publisher", "Receipt", "encode_headers", "message_size"]
+__all__ = ["JetStreamLink", "NatsLink", "Receipt", "encode_headers", "message_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +72,22 @@ class Receipt:
     duplicate: bool = False
 
 
-class Publisher(Protocol):
-    """Stores calls durably. ``startup`` runs before the first ``publish``, ``shutdown`` after the last."""
+class NatsLink(Protocol):
+    """The gateway's one connection to NATS: it stores calls, and lends its JetStream context to the stores.
+
+    ``startup`` runs before the first ``publish``, ``shutdown`` after the last.
+    """
 
     @property
     def max_payload(self) -> int:
         """The largest message (headers and body) the queue accepts, in bytes."""
+
+    def jetstream(self) -> JetStreamContext:
+        """The JetStream context the call, batch and dead-letter stores share.
+
+        Raises:
+            QueueUnavailable: there is none (not connected).
+        """
 
     async def startup(self) -> None:
         """Connect and make sure the calls' stream exists."""
@@ -102,8 +112,8 @@ def message_size(headers: dict[str, str], body: bytes) -> int:
     return len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v.encode()) + 4 for k, v in headers.items()) + len(body)
 
 
-class JetStreamPublisher:
-    """A :class:`Publisher` over one NATS connection that reconnects forever.
+class JetStreamLink:
+    """A :class:`NatsLink` over one NATS connection that reconnects forever.
 
     Args:
         settings: the NATS address, stream, duplicate window and reconnect delay come from here.
@@ -120,9 +130,10 @@ class JetStreamPublisher:
         """The connected server's ``max_payload``."""
         return self._nc.max_payload if self._nc is not None else 0
 
-    @property
-    def jetstream(self) -> JetStreamContext | None:
-        """The JetStream context, once connected (the call status routes share the connection)."""
+    def jetstream(self) -> JetStreamContext:
+        """The JetStream context, once connected."""
+        if self._js is None:
+            raise QueueUnavailable("not connected to NATS")
         return self._js
 
     async def startup(self) -> None:

@@ -16,6 +16,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from plumbing.credentials import CredentialsError
 from plumbing.logs import configure_logging
 from plumbing.settings import load_settings
 
@@ -28,8 +29,7 @@ def server(settings: GatewaySettings) -> uvicorn.Server:
     """A uvicorn server for the gateway.
 
     Raises:
-        OSError: ``basic_auth`` is on and a credentials file cannot be read.
-        ValueError: ``basic_auth`` is on and the user file is empty.
+        CredentialsError: ``basic_auth`` is on and the credentials cannot be read.
     """
     config = uvicorn.Config(
         create_app(settings),
@@ -53,7 +53,7 @@ def main() -> None:
     configure_logging()
     try:
         gateway = server(settings)
-    except (OSError, ValueError) as exc:
+    except CredentialsError as exc:
         sys.exit(f"faasq-gateway: cannot read the basic auth credentials: {exc}")
     sockets = None
     if settings.listen_fd is not None:

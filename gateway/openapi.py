@@ -1,8 +1,10 @@
-"""OpenAPI entries for the routes served ahead of FastAPI, so ``/docs`` shows them too."""
+"""OpenAPI entries of the routes served ahead of FastAPI (``gateway.routes.ROUTES``), so ``/docs`` shows them."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from gateway.routes import ROUTES, Handler, Route
 
 __all__ = ["hot_paths"]
 
@@ -84,12 +86,12 @@ _RECORD = {"application/json": {"schema": {"type": "object"}}}
 _AUTH = " Needs the gateway's credentials when `basic_auth` is on."
 
 
-def _status() -> dict[str, Any]:
+def _status(auth: str) -> dict[str, Any]:
     return {
         "tags": ["calls"],
         "summary": "An async call's status",
         "description": "State (queued, running, retrying, succeeded, failed, dead, cancelled), attempt, "
-        "timestamps (RFC 3339), status code, duration, reason." + _AUTH,
+        "timestamps (RFC 3339), status code, duration, reason." + auth,
         "parameters": [_CALL],
         "responses": {
             "200": {"description": "The call's status record.", "content": _RECORD},
@@ -98,11 +100,11 @@ def _status() -> dict[str, Any]:
     }
 
 
-def _cancel(form: str) -> dict[str, Any]:
+def _cancel(form: str, auth: str) -> dict[str, Any]:
     return {
         "tags": ["calls"],
         "summary": f"Cancel an async call that has not started{form}",
-        "description": "A queued call, or one waiting between attempts, never runs." + _AUTH,
+        "description": "A queued call, or one waiting between attempts, never runs." + auth,
         "parameters": [{**_CALL, "name": "name"} if form else _CALL],
         "responses": {
             "202": {"description": "Cancelled; its status record.", "content": _RECORD},
@@ -112,13 +114,21 @@ def _cancel(form: str) -> dict[str, Any]:
     }
 
 
+def _operations(route: Route) -> dict[str, Any]:
+    auth = _AUTH if route.credentials else ""
+    if route.handler is Handler.ENQUEUE:
+        return {"post": _async_call()}
+    if route.handler is Handler.INVOKE:
+        return {"post": _sync_call()}
+    if route.methods == frozenset({"DELETE"}):
+        return {"delete": _cancel(" (OpenFaaS Pro's form: `{name}` is the call id, nothing after it)", auth)}
+    return {"get": _status(auth), "delete": _cancel("", auth)}
+
+
 def hot_paths() -> dict[str, Any]:
-    """Path items of ``/async-function/{name}``, ``/function/{name}`` and ``/async-calls/{call_id}``."""
-    return {
-        "/async-function/{name}": {
-            "post": _async_call(),
-            "delete": _cancel(" (OpenFaaS Pro's form: `{name}` is the call id, nothing after it)"),
-        },
-        "/function/{name}": {"post": _sync_call()},
-        "/async-calls/{call_id}": {"get": _status(), "delete": _cancel("")},
-    }
+    """The path items of every route with an OpenAPI path (``doc``)."""
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        if route.doc is not None:
+            paths.setdefault(route.doc, {}).update(_operations(route))
+    return paths

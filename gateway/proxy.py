@@ -23,15 +23,16 @@ from yarl import URL
 
 from gateway.config import GatewaySettings
 from gateway.errors import InvalidRequest
-from gateway.responses import send_error, send_json
+from gateway.responses import send_error
+from gateway.routes import FUNCTION
 from gateway.validation import function_of
-from plumbing.asgi import send_text
+from plumbing.asgi import send_json, send_text
 from plumbing.forwarding import Forwarder
 from plumbing.logs import current_call_id
 
 __all__ = ["ProviderProxy", "direct_url", "gateway_info"]
 
-_FUNCTION = b"/function/"
+_FUNCTION = (FUNCTION + "/").encode()
 # Followed logs may be quiet for any length of time; every other system call is bounded.
 _STREAMING = ("/system/logs",)
 

@@ -1,13 +1,18 @@
-"""The one place that turns gateway errors into HTTP responses."""
+"""The one place that turns gateway errors into HTTP responses: plain text on the raw routes, JSON on FastAPI's."""
 
 from __future__ import annotations
 
+import logging
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from starlette.types import Send
 
 from gateway.errors import (
     BodyTimeout,
     BodyTooLarge,
     Conflict,
+    DeadLetterNotFound,
     FunctionNotFound,
     GatewayError,
     InvalidRequest,
@@ -18,11 +23,14 @@ from gateway.errors import (
 )
 from plumbing.asgi import send_text
 
-__all__ = ["send_error", "send_json", "status_for"]
+__all__ = ["error_json", "send_error", "status_for"]
+
+logger = logging.getLogger(__name__)
 
 _STATUS: dict[type[GatewayError], int] = {
     InvalidRequest: 400,
     FunctionNotFound: 404,
+    DeadLetterNotFound: 404,
     BodyTimeout: 408,
     Conflict: 409,
     BodyTooLarge: 413,
@@ -47,8 +55,10 @@ async def send_error(send: Send, exc: GatewayError) -> None:
     await send_text(send, status_for(exc), str(exc), headers)
 
 
-async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    """Answer ``status`` with the JSON document ``body`` (already encoded) and ``headers`` besides its own."""
-    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
-    await send({"type": "http.response.start", "status": status, "headers": start})
-    await send({"type": "http.response.body", "body": body})
+async def error_json(request: Request, exc: GatewayError) -> JSONResponse:
+    """FastAPI's handler of :class:`GatewayError`: ``{"detail": "..."}`` as FastAPI answers its own errors."""
+    status = status_for(exc)
+    if status >= 500:
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+    headers = {"x-call-id": exc.call_id} if exc.call_id else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)

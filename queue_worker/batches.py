@@ -138,7 +138,5 @@ class BatchTracker(WorkerHooks):
             outcome = Outcome(200, headers=[("Content-Type", "application/json")], body=summary)
             error = await self._callbacks.send(call, outcome, Attempt(1, 1))
         await self._require_store().change(batch.batch_id, lambda record: stamp_callback(record, error))
-        logger.info(
-            "batch %s finished: %s%s",
-            batch.batch_id, batch.counts(), f"; its callback failed: {error}" if error else "",
-        )  # fmt: skip
+        failed = f"; its callback failed: {error}" if error else ""
+        logger.info("batch %s finished: %s%s", batch.batch_id, batch.counts(), failed)

@@ -244,8 +244,8 @@ class Consumer:
             return Outcome(None, failure=Failure.EXPIRED, detail=expired.reason), expired
         outcome = await self._invoker.invoke(call, attempt)
         verdict = decide(outcome, attempt, policy, now=time.time(), rand=self._rand)
-        logger.debug("%s %s%s: %s in %.3fs, %s", call.method, call.function, call.path, outcome.summary,
-                     outcome.duration, verdict)  # fmt: skip
+        took = f"{outcome.summary} in {outcome.duration:.3f}s"
+        logger.debug("%s %s%s: %s, %s", call.method, call.function, call.path, took, verdict)
         if outcome.failure is not None:
             logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
         return outcome, verdict

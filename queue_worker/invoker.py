@@ -19,9 +19,9 @@ __all__ = ["HttpInvoker", "Invoker", "function_url", "invoke_headers"]
 logger = logging.getLogger(__name__)
 
 # Set by the worker or by aiohttp for this request, never copied from the queued one.
-_REPLACED = frozenset(name.decode() for name in HOP_BY_HOP) | {
-    "host", "content-length", "x-call-id", "x-start-time", "x-retry", "x-retry-max",
-}  # fmt: skip
+_REPLACED = frozenset(name.decode() for name in HOP_BY_HOP) | frozenset(
+    ["host", "content-length", "x-call-id", "x-start-time", "x-retry", "x-retry-max"]
+)
 # aiohttp would otherwise add these; the function should see only what the caller sent.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
 

@@ -79,10 +79,8 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
         consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks)
-        logger.info(
-            "pulling %s (consumer %s) from %s, %d calls at once",
-            f"{settings.subject}.>", settings.durable, settings.nats_url, settings.max_inflight,
-        )  # fmt: skip
+        source = f"{settings.subject}.> (consumer {settings.durable}) from {settings.nats_url}"
+        logger.info("pulling %s, %d calls at once", source, settings.max_inflight)
         waiter = asyncio.create_task(_first(stop, lost))
         waiter.add_done_callback(lambda _: consumer.stop())
         summary = await consumer.run(settings.shutdown_grace.total_seconds())

@@ -38,10 +38,20 @@ logger = logging.getLogger(__name__)
 PREFIX = "/webhook/"
 
 # Set by the connector, or never to be chosen by the sender (a callback URL would be an open relay).
-_NOT_FORWARDED = frozenset(name.decode() for name in HOP_BY_HOP) | {
-    "host", "content-length", "content-type", "user-agent", "x-call-id", "x-topic", "x-connector",
-    "x-callback-url", "authorization", "cookie",
-}  # fmt: skip
+_NOT_FORWARDED = frozenset(name.decode() for name in HOP_BY_HOP) | frozenset(
+    [
+        "host",
+        "content-length",
+        "content-type",
+        "user-agent",
+        "x-call-id",
+        "x-topic",
+        "x-connector",
+        "x-callback-url",
+        "authorization",
+        "cookie",
+    ]
+)
 
 
 class BodyTooLarge(Exception):

@@ -12,7 +12,8 @@ from faasq.children import NatsAddress, StackPlan, connector_spec, nats_spec, pa
 from faasq.cli import build_parser
 from faasq.errors import StackFailed
 from faasq.stack import StackFunction
-from faasq.up import Running, banner, extra_queues, redis_settings, wanted_connectors
+from faasq.up import Running, banner, extra_queues
+from faasq.up_options import UpOptions
 from tests.support import bound_socket
 from tests.unit.cli.conftest import Cli
 
@@ -240,19 +241,19 @@ def _function(name: str, **annotations: str) -> StackFunction:
 def test_connectors_cron_when_a_function_is_scheduled_webhook_with_a_config() -> None:
     scheduled = _function("tick", topic="a, cron-function", schedule="@hourly")
     unscheduled = _function("other", topic="cron-function")
-    plain = build_parser().parse_args(["up"])
-    assert wanted_connectors(plain, [unscheduled]) == []
-    assert wanted_connectors(plain, [scheduled, unscheduled]) == ["cron"]
-    asked = build_parser().parse_args(["up", "--connector", "mine", "--connector", "cron", "--webhook-config", "w.yml"])
-    assert wanted_connectors(asked, []) == ["cron", "mine", "webhook"]
-    assert asked.webhook_port == 8085
+    plain = up_options("up")
+    assert plain.connectors_for([unscheduled]) == []
+    assert plain.connectors_for([scheduled, unscheduled]) == ["cron"]
+    asked = up_options("up", "--connector", "mine", "--connector", "cron", "--webhook-config", "w.yml")
+    assert asked.connectors_for([]) == ["cron", "mine", "webhook"]
+    assert (asked.webhook_port, asked.webhook_config) == (8085, Path("w.yml"))
 
 
 def test_a_redis_url_runs_the_redis_connector_with_its_streams_and_channels() -> None:
-    args = build_parser().parse_args(["up", "--redis-url", "redis://r:6379/1", "--redis-streams", "orders,audit"])
-    assert wanted_connectors(args, []) == ["redis"]
-    assert redis_settings(args) == {"redis_url": "redis://r:6379/1", "redis_streams": "orders,audit"}
-    spec = connector_spec("redis", "http://g", ENVIRON, None, **redis_settings(args))
+    options = up_options("up", "--redis-url", "redis://r:6379/1", "--redis-streams", "orders,audit")
+    assert options.connectors_for([]) == ["redis"]
+    assert options.redis_settings() == {"redis_url": "redis://r:6379/1", "redis_streams": "orders,audit"}
+    spec = connector_spec("redis", "http://g", ENVIRON, None, **options.redis_settings())
     assert spec.argv == [sys.executable, "-m", "connectors.main", "redis"]
     assert (spec.env["redis_url"], spec.env["redis_streams"], spec.env["gateway_url"]) == (
         "redis://r:6379/1",
@@ -260,7 +261,17 @@ def test_a_redis_url_runs_the_redis_connector_with_its_streams_and_channels() ->
         "http://g",
     )
     assert "redis_channels" not in spec.env
-    assert wanted_connectors(build_parser().parse_args(["up"]), []) == []
+    assert up_options("up").connectors_for([]) == []
+
+
+def up_options(*argv: str) -> UpOptions:
+    return UpOptions.from_args(build_parser().parse_args(argv))
+
+
+def test_the_options_are_read_once_into_their_types() -> None:
+    options = up_options("up", "-f", "s.yml", "--port", "0", "--state-dir", "st", "--workers", "0", "--ready-file", "r")
+    assert options == UpOptions(stack_file=Path("s.yml"), port=0, state_dir=Path("st"), workers=0, ready_file=Path("r"))
+    assert up_options("up") == UpOptions()
 
 
 def test_a_connector_child_runs_faasq_connector_against_the_gateway() -> None:

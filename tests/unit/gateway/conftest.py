@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.unit.gateway.fakes import FakeLookup, FakePublisher, function
+from tests.unit.gateway.fakes import FakeLink, FakeLookup, function
 
 # Nothing listens on the discard port: proxied routes fail fast with 502.
 UNREACHABLE = "http://127.0.0.1:9/"
@@ -23,8 +23,8 @@ def settings_with(tmp_path: Path, **overrides: Any) -> GatewaySettings:
 
 
 @pytest.fixture
-def publisher() -> FakePublisher:
-    return FakePublisher()
+def link() -> FakeLink:
+    return FakeLink()
 
 
 @pytest.fixture
@@ -38,10 +38,8 @@ def settings(tmp_path: Path) -> GatewaySettings:
 
 
 @pytest.fixture
-async def client(
-    settings: GatewaySettings, publisher: FakePublisher, lookup: FakeLookup
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, publisher=publisher, lookup=lookup)
+async def client(settings: GatewaySettings, link: FakeLink, lookup: FakeLookup) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, link=link, lookup=lookup)
     async with serve(app) as served:
         yield served
 

@@ -1,8 +1,10 @@
-"""In-memory stand-ins for the gateway's two seams: the publisher and the function lookup."""
+"""In-memory stand-ins for the gateway's two seams: the link and the function lookup."""
 
 from __future__ import annotations
 
 import asyncio
+
+from nats.js import JetStreamContext
 
 from calls.wire import QueuedCall
 from gateway.errors import ProviderUnavailable, QueueUnavailable
@@ -10,8 +12,11 @@ from gateway.jetstream import Receipt
 from provider.types import FunctionStatus
 
 
-class FakePublisher:
-    """Keeps published calls; ``failure`` makes every publish fail; a repeated call id is a duplicate."""
+class FakeLink:
+    """Keeps published calls; ``failure`` makes every publish fail; a repeated call id is a duplicate.
+
+    It has no JetStream: the routes over the call, batch and dead-letter stores answer 503.
+    """
 
     def __init__(self, max_payload: int = 1024 * 1024) -> None:
         self.published: list[tuple[str, QueuedCall]] = []
@@ -23,6 +28,9 @@ class FakePublisher:
     @property
     def max_payload(self) -> int:
         return self._max_payload
+
+    def jetstream(self) -> JetStreamContext:
+        raise QueueUnavailable("not connected to NATS")
 
     async def startup(self) -> None:
         self.events.append("startup")

@@ -1,4 +1,4 @@
-"""The gateway app in process: async enqueue over a fake publisher, auth, health and docs."""
+"""The gateway app in process: async enqueue over a fake link, auth, health and docs."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from plumbing.credentials import CredentialsError
 from tests.unit.gateway.conftest import serve, settings_with
-from tests.unit.gateway.fakes import FakeLookup, FakePublisher, function
+from tests.unit.gateway.fakes import FakeLink, FakeLookup, function
 
 
-async def test_a_call_is_published_then_accepted(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
+async def test_a_call_is_published_then_accepted(client: httpx.AsyncClient, link: FakeLink) -> None:
     response = await client.post(
         "/async-function/echo/a/b%20c?x=1&y=2",
         content=b"\x00binary body\xff",
@@ -26,7 +27,7 @@ async def test_a_call_is_published_then_accepted(client: httpx.AsyncClient, publ
     assert (response.status_code, response.content) == (202, b"")
     call_id = response.headers["x-call-id"]
     assert uuid.UUID(call_id).version == 4
-    [(subject, call)] = publisher.published
+    [(subject, call)] = link.published
     assert subject == f"faas-request.default.{call_id}"
     assert (call.call_id, call.function, call.namespace, call.queue) == (call_id, "echo", "openfaas-fn", "default")
     assert (call.method, call.path, call.query) == ("POST", "/a/b%20c", "x=1&y=2")
@@ -36,12 +37,10 @@ async def test_a_call_is_published_then_accepted(client: httpx.AsyncClient, publ
     assert call.enqueued_at_ns == int(response.headers["x-start-time"])
 
 
-async def test_any_method_and_a_namespace_and_a_named_queue(
-    client: httpx.AsyncClient, publisher: FakePublisher
-) -> None:
+async def test_any_method_and_a_namespace_and_a_named_queue(client: httpx.AsyncClient, link: FakeLink) -> None:
     assert (await client.put("/async-function/echo.staging", content=b"x")).status_code == 202
     assert (await client.delete("/async-function/slow/")).status_code == 202
-    [(first_subject, first), (second_subject, second)] = publisher.published
+    [(first_subject, first), (second_subject, second)] = link.published
     assert (first_subject, first.namespace, first.method, first.path) == (
         f"faas-request.default.{first.call_id}",
         "staging",
@@ -56,21 +55,21 @@ async def test_any_method_and_a_namespace_and_a_named_queue(
     )
 
 
-async def test_hop_by_hop_headers_are_not_queued(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
+async def test_hop_by_hop_headers_are_not_queued(client: httpx.AsyncClient, link: FakeLink) -> None:
     headers = {"Connection": "keep-alive, X-Private", "X-Private": "1", "Keep-Alive": "5", "X-Kept": "yes"}
     assert (await client.post("/async-function/echo", content=b"x", headers=headers)).status_code == 202
-    names = [name for name, _ in publisher.published[0][1].headers]
+    names = [name for name, _ in link.published[0][1].headers]
     assert "x-kept" in names
     assert not {"connection", "x-private", "keep-alive"} & set(names)
 
 
 async def test_a_client_call_id_is_kept_and_a_resend_is_accepted_once(
-    client: httpx.AsyncClient, publisher: FakePublisher
+    client: httpx.AsyncClient, link: FakeLink
 ) -> None:
     for _ in range(2):
         response = await client.post("/async-function/echo", content=b"x", headers={"X-Call-Id": "order-42"})
         assert (response.status_code, response.headers["x-call-id"]) == (202, "order-42")
-    assert [call.call_id for _, call in publisher.published] == ["order-42"]
+    assert [call.call_id for _, call in link.published] == ["order-42"]
 
 
 @pytest.mark.parametrize(
@@ -86,17 +85,17 @@ async def test_a_client_call_id_is_kept_and_a_resend_is_accepted_once(
     ],
 )
 async def test_bad_requests_queue_nothing(
-    client: httpx.AsyncClient, publisher: FakePublisher, path: str, headers: dict[str, str], status: int, text: str
+    client: httpx.AsyncClient, link: FakeLink, path: str, headers: dict[str, str], status: int, text: str
 ) -> None:
     response = await client.post(path, content=b"x", headers=headers)
     assert (response.status_code, response.text.split(":")[0]) == (status, text.split(":")[0])
     assert response.text.startswith(text)
-    assert publisher.published == []
+    assert link.published == []
 
 
 async def test_an_oversize_body_is_413_by_length_and_while_streaming(tmp_path: Path, lookup: FakeLookup) -> None:
-    publisher = FakePublisher()
-    app = create_app(settings_with(tmp_path, max_body_bytes=10), publisher=publisher, lookup=lookup)
+    link = FakeLink()
+    app = create_app(settings_with(tmp_path, max_body_bytes=10), link=link, lookup=lookup)
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(4):
@@ -110,20 +109,20 @@ async def test_an_oversize_body_is_413_by_length_and_while_streaming(tmp_path: P
     assert (streamed.status_code, streamed.text) == (413, "request body is over the limit of 10 bytes")
     assert declared.headers["connection"] == "close"
     assert exact.status_code == 202
-    assert [call.body for _, call in publisher.published] == [b"x" * 10]
+    assert [call.body for _, call in link.published] == [b"x" * 10]
 
 
 async def test_the_body_limit_is_the_servers_max_payload_if_smaller(tmp_path: Path, lookup: FakeLookup) -> None:
-    publisher = FakePublisher(max_payload=8)
-    async with serve(create_app(settings_with(tmp_path, max_body_bytes=100), publisher=publisher, lookup=lookup)) as c:
+    link = FakeLink(max_payload=8)
+    async with serve(create_app(settings_with(tmp_path, max_body_bytes=100), link=link, lookup=lookup)) as c:
         response = await c.post("/async-function/echo", content=b"x" * 9)
     assert (response.status_code, response.text) == (413, "request body of 9 bytes is over the limit of 8 bytes")
 
 
 async def test_a_publish_failure_is_503_with_the_call_id_never_202(
-    client: httpx.AsyncClient, publisher: FakePublisher, caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient, link: FakeLink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    publisher.failure = "nats: connection closed"
+    link.failure = "nats: connection closed"
     with caplog.at_level(logging.ERROR, logger="gateway.enqueue"):
         response = await client.post("/async-function/echo", content=b"x", headers={"X-Call-Id": "c-1"})
     assert (response.status_code, response.text) == (503, "Error queuing request: nats: connection closed")
@@ -132,9 +131,9 @@ async def test_a_publish_failure_is_503_with_the_call_id_never_202(
 
 
 async def test_no_ack_in_time_is_503(tmp_path: Path, lookup: FakeLookup) -> None:
-    publisher = FakePublisher()
-    publisher.hang = True
-    app = create_app(settings_with(tmp_path, enqueue_timeout="0.05s"), publisher=publisher, lookup=lookup)
+    link = FakeLink()
+    link.hang = True
+    app = create_app(settings_with(tmp_path, enqueue_timeout="0.05s"), link=link, lookup=lookup)
     async with serve(app) as client:
         response = await client.post("/async-function/echo", content=b"x")
     assert (response.status_code, response.text) == (503, "Error queuing request: no acknowledgement within 0.05s")
@@ -176,10 +175,10 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
 
 
 async def test_the_lifespan_starts_and_stops_the_seams(tmp_path: Path) -> None:
-    publisher, lookup = FakePublisher(), FakeLookup(function("echo"))
-    async with serve(create_app(settings_with(tmp_path), publisher=publisher, lookup=lookup)):
-        assert (publisher.events, lookup.events) == (["startup"], ["startup"])
-    assert (publisher.events, lookup.events) == (["startup", "shutdown"], ["startup", "shutdown"])
+    link, lookup = FakeLink(), FakeLookup(function("echo"))
+    async with serve(create_app(settings_with(tmp_path), link=link, lookup=lookup)):
+        assert (link.events, lookup.events) == (["startup"], ["startup"])
+    assert (link.events, lookup.events) == (["startup", "shutdown"], ["startup", "shutdown"])
 
 
 async def test_proxied_routes_report_an_unreachable_provider(client: httpx.AsyncClient) -> None:
@@ -204,8 +203,8 @@ def basic(user: str, password: str) -> dict[str, str]:
 async def test_basic_auth_guards_the_system_api_only(tmp_path: Path, lookup: FakeLookup) -> None:
     (tmp_path / "basic-auth-user").write_text("admin\n")
     (tmp_path / "basic-auth-password").write_text("s3cret\n")
-    publisher = FakePublisher()
-    async with serve(create_app(settings_with(tmp_path, basic_auth=True), publisher=publisher, lookup=lookup)) as c:
+    link = FakeLink()
+    async with serve(create_app(settings_with(tmp_path, basic_auth=True), link=link, lookup=lookup)) as c:
         for headers in ({}, basic("admin", "wrong"), basic("root", "s3cret"), {"Authorization": "Bearer x"}):
             for path in ("/system/functions", "/async-calls/x", "/async-batches/x"):
                 denied = await c.get(path, headers=headers)
@@ -219,12 +218,12 @@ async def test_basic_auth_guards_the_system_api_only(tmp_path: Path, lookup: Fak
 
 
 def test_basic_auth_without_credentials_files_fails_at_build(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="basic-auth-user"):
-        create_app(settings_with(tmp_path, basic_auth=True), publisher=FakePublisher(), lookup=FakeLookup())
+    with pytest.raises(CredentialsError, match="basic-auth-user"):
+        create_app(settings_with(tmp_path, basic_auth=True), link=FakeLink(), lookup=FakeLookup())
 
 
 async def test_a_body_that_never_arrives_is_408(tmp_path: Path, lookup: FakeLookup) -> None:
-    publisher = FakePublisher()
+    link = FakeLink()
     never = asyncio.Event()
 
     async def stalled() -> AsyncIterator[bytes]:
@@ -232,9 +231,9 @@ async def test_a_body_that_never_arrives_is_408(tmp_path: Path, lookup: FakeLook
         await never.wait()
         yield b"never sent"
 
-    app = create_app(settings_with(tmp_path, read_timeout="0.05s"), publisher=publisher, lookup=lookup)
+    app = create_app(settings_with(tmp_path, read_timeout="0.05s"), link=link, lookup=lookup)
     async with serve(app) as client:
         response = await client.post("/async-function/echo", content=stalled(), headers={"X-Call-Id": "slow-1"})
     assert (response.status_code, response.text) == (408, "request body not received within 0.05s")
     assert (response.headers["x-call-id"], response.headers["connection"]) == ("slow-1", "close")
-    assert publisher.published == []
+    assert link.published == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth import Credentials, is_protected, parse_basic_auth, read_credentials
+from plumbing.credentials import Credentials, CredentialsError, parse_basic_auth, read_credentials
 
 
 def basic(text: str) -> str:
@@ -49,28 +49,9 @@ def test_read_credentials_trims_whitespace(tmp_path: Path) -> None:
 
 
 def test_read_credentials_needs_both_files_and_a_user(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="basic-auth-user"):
+    with pytest.raises(CredentialsError, match=r"cannot read .*basic-auth-user: No such file"):
         read_credentials(tmp_path)
     (tmp_path / "basic-auth-user").write_text("\n")
     (tmp_path / "basic-auth-password").write_text("x")
-    with pytest.raises(ValueError, match="basic-auth-user is empty"):
+    with pytest.raises(CredentialsError, match="basic-auth-user is empty"):
         read_credentials(tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("path", "protected"),
-    [
-        ("/system/functions", True),
-        ("/system", True),
-        ("/system/logs", True),
-        ("/async-calls/abc", True),
-        ("/async-batches/echo", True),
-        ("/systemx", False),
-        ("/function/echo", False),
-        ("/async-function/echo", False),
-        ("/healthz", False),
-        ("/docs", False),
-    ],
-)
-def test_protected_paths(path: str, protected: bool) -> None:
-    assert is_protected(path) is protected

@@ -1,4 +1,4 @@
-"""The call routes' own logic: which requests are the cancel form, and a status store that cannot be reached."""
+"""The call routes over a link without JetStream, and over a status store that cannot be reached."""
 
 from __future__ import annotations
 
@@ -9,29 +9,13 @@ import pytest
 from calls.status import CallRecord
 from calls.status_store import StatusConflict
 from gateway.app import create_app
-from gateway.calls import Cancelled, cancel_form_call_id
+from gateway.calls import Cancelled
 from tests.unit.gateway.conftest import serve, settings_with
-from tests.unit.gateway.fakes import FakeLookup, FakePublisher
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "call_id"),
-    [
-        ("DELETE", "/async-function/0f8fad5b-d9cb", "0f8fad5b-d9cb"),
-        ("DELETE", "/async-function/order.7:a", "order.7:a"),
-        ("DELETE", "/async-function/echo/", None),  # a path after the name: an async DELETE call
-        ("DELETE", "/async-function/echo/x", None),
-        ("DELETE", "/async-function/", None),
-        ("POST", "/async-function/0f8fad5b-d9cb", None),
-        ("DELETE", "/function/0f8fad5b-d9cb", None),
-    ],
-)
-def test_the_cancel_form_is_a_delete_with_nothing_after_the_name(method: str, path: str, call_id: str | None) -> None:
-    assert cancel_form_call_id(method, path) == call_id
+from tests.unit.gateway.fakes import FakeLink, FakeLookup
 
 
 async def test_without_jetstream_the_call_routes_answer_503(tmp_path: Path) -> None:
-    async with serve(create_app(settings_with(tmp_path), publisher=FakePublisher(), lookup=FakeLookup())) as client:
+    async with serve(create_app(settings_with(tmp_path), link=FakeLink(), lookup=FakeLookup())) as client:
         for response in (await client.get("/async-calls/c1"), await client.delete("/async-function/c1")):
             assert (response.status_code, response.text, response.headers["x-call-id"]) == (
                 503, "not connected to NATS", "c1",
@@ -39,12 +23,6 @@ async def test_without_jetstream_the_call_routes_answer_503(tmp_path: Path) -> N
 
 
 class Conflicted:
-    async def startup(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
     async def status(self, call_id: str) -> CallRecord | None:
         raise StatusConflict(f"call {call_id}: its status kept changing under 20 tries")
 
@@ -53,7 +31,7 @@ class Conflicted:
 
 
 async def test_a_store_fault_is_a_logged_503(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app(settings_with(tmp_path), publisher=FakePublisher(), lookup=FakeLookup(), calls=Conflicted())
+    app = create_app(settings_with(tmp_path), link=FakeLink(), lookup=FakeLookup(), calls=Conflicted())
     async with serve(app) as client:
         status = await client.get("/async-calls/c1")
         cancel = await client.delete("/async-calls/c2")

@@ -14,7 +14,7 @@ from gateway.errors import InvalidRequest
 from gateway.functions import retry_of as annotated_retry
 from gateway.validation import effective_retry, retry_of
 from tests.unit.gateway.conftest import serve, settings_with
-from tests.unit.gateway.fakes import FakeLookup, FakePublisher, function
+from tests.unit.gateway.fakes import FakeLink, FakeLookup, function
 
 ALL_ANNOTATIONS = {
     "com.openfaas.retry.attempts": "5",
@@ -130,30 +130,30 @@ def test_a_functions_retry_annotations(
 
 
 @pytest.fixture
-def publisher() -> FakePublisher:
-    return FakePublisher()
+def link() -> FakeLink:
+    return FakeLink()
 
 
 @pytest.fixture
-async def client(tmp_path: Path, publisher: FakePublisher) -> AsyncIterator[httpx.AsyncClient]:
+async def client(tmp_path: Path, link: FakeLink) -> AsyncIterator[httpx.AsyncClient]:
     lookup = FakeLookup(
         function("echo"),
         function("patient", annotations=ALL_ANNOTATIONS),
         function("broken", annotations={"com.openfaas.retry.codes": "5xx"}),
     )
-    async with serve(create_app(settings_with(tmp_path), publisher=publisher, lookup=lookup)) as served:
+    async with serve(create_app(settings_with(tmp_path), link=link, lookup=lookup)) as served:
         yield served
 
 
-async def test_a_call_without_retry_settings_carries_none(client: httpx.AsyncClient, publisher: FakePublisher) -> None:
+async def test_a_call_without_retry_settings_carries_none(client: httpx.AsyncClient, link: FakeLink) -> None:
     assert (await client.post("/async-function/echo", content=b"x")).status_code == 202
-    [(_, call)] = publisher.published
+    [(_, call)] = link.published
     assert call.retry is None
     assert not any(key.startswith(("Faasq-Retry", "Faasq-Max")) for key in call.nats_headers())
 
 
 async def test_a_calls_headers_are_carried_over_its_functions_annotations(
-    client: httpx.AsyncClient, publisher: FakePublisher
+    client: httpx.AsyncClient, link: FakeLink
 ) -> None:
     headers = {"X-Retry-Attempts": "2", "X-Retry-Max-Wait": "90s", "X-Max-Event-Age": "0"}
     assert (await client.post("/async-function/patient", content=b"x", headers=headers)).status_code == 202
@@ -161,7 +161,7 @@ async def test_a_calls_headers_are_carried_over_its_functions_annotations(
     assert (
         await client.post("/async-function/echo", content=b"x", headers={"x-retry-codes": "429"})
     ).status_code == 202
-    [(_, first), (_, second), (_, third)] = publisher.published
+    [(_, first), (_, second), (_, third)] = link.published
     assert first.retry == RetryOverrides(2, frozenset({500, 503}), 0.1, 90.0, 0.0)
     assert second.retry == RetryOverrides(5, frozenset({500, 503}), 0.1, 60.0, 3600.0)
     assert third.retry == RetryOverrides(codes=frozenset({429}))
@@ -185,10 +185,10 @@ async def test_a_calls_headers_are_carried_over_its_functions_annotations(
     ],
 )
 async def test_bad_retry_settings_are_400_and_queue_nothing(
-    client: httpx.AsyncClient, publisher: FakePublisher, path: str, headers: dict[str, str], message: str
+    client: httpx.AsyncClient, link: FakeLink, path: str, headers: dict[str, str], message: str
 ) -> None:
     response = await client.post(path, content=b"x", headers=headers)
     assert response.status_code == 400
     assert response.text.startswith(message), response.text
     assert response.headers["x-call-id"]
-    assert publisher.published == []
+    assert link.published == []
