@@ -1,13 +1,7 @@
 """Finding a connector by name: the built-ins, then the entry-point group ``faasq.connectors``.
 
-A third-party package adds a connector without touching faasq by declaring, in its
-``pyproject.toml``::
-
-    [project.entry-points."faasq.connectors"]
-    mysource = "mypackage.connector:MySourceConnector"
-
 Built-ins are imported only when asked for, so a connector with an extra dependency costs
-nothing to the others.
+nothing to the others; a third-party package declares its own entry point (docs/connectors.md).
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
 """``faasq batch NAME FILE``: submit a batch, follow its progress; ``faasq batch status|cancel BATCH_ID``.
 
-The file is streamed to ``POST /async-batches/<name>`` as it is read, never loaded whole:
-a JSON array (``.json``), one JSON value a line (``.ndjson``, ``.jsonl``), or with
-``--lines`` (implied by ``.csv``) one item a line, sent as the line's bytes. ``-`` reads
-stdin. Any other file is a JSON array if it starts with ``[``, else NDJSON.
-
-Progress is one line on stderr, rewritten in place on a terminal (a line every few seconds
-otherwise): done and total, counts by state, and the rate of the last poll. Ctrl-C stops
-following and leaves the batch running. ``--wait`` exits 1 if any item failed or was
-dead-lettered. ``--out FILE`` writes, once the batch is done, one JSON line per item in
-input order: its call id, state, status code and result. Results are the ones kept in the
-status records, so the workers must run with ``status_result_bytes`` above 0 to keep them.
+The file is streamed to ``POST /async-batches/<name>`` as it is read, never loaded whole;
+progress is one line on stderr, rewritten in place. The options are in the README's Batches.
 """
 
 from __future__ import annotations

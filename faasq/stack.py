@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from faasq.errors import StackError
 from plumbing.settings import describe_validation_error
+from provider.types import DNS_LABEL
 
 __all__ = ["STACK_DIR_VARIABLE", "Resources", "Stack", "StackFunction", "StackProvider", "load_stack", "substitute"]
 
@@ -25,7 +26,6 @@ STACK_DIR_VARIABLE = "FAASQ_STACK_DIR"
 """Substituted with the stack file's directory unless the environment sets it, so ``fprocess`` can name scripts."""
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def substitute(text: str, environ: Mapping[str, str]) -> str:
@@ -94,7 +94,7 @@ class StackFunction(_StackModel):
     @field_validator("name")
     @classmethod
     def _dns_label(cls, name: str) -> str:
-        if not _DNS_LABEL.match(name):
+        if not DNS_LABEL.fullmatch(name):
             raise ValueError("a function name must be a DNS label: lowercase letters, digits and '-'")
         return name
 

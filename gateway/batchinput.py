@@ -1,19 +1,9 @@
 """A batch's body, read as it streams in: split into items, each checked, spooled to a temporary file.
 
-Three formats, chosen by ``Content-Type``:
-
-- ``application/json``: one JSON array; each element is an item, sent to the function as
-  its JSON text (``"a"`` with its quotes, ``{"x": 1}`` as written);
-- ``application/x-ndjson`` (or ``application/jsonl``): one JSON value a line;
-- ``text/plain`` or ``text/csv``: one item a line, sent as the line's bytes (no JSON check).
-
-Without a ``Content-Type`` the body is a JSON array. Blank lines are skipped.
-
-Nothing is queued before the whole body has been read and every item checked: items go to
-a spool (in memory up to a few megabytes, then a temporary file) from which the gateway
-publishes them once the body is known good, so a 100 MB batch is never held in memory and
-a bad item 90,000 answers 400 with nothing queued. The splitters are pure (``feed`` bytes,
-get items) and keep at most one item's worth of text.
+A JSON array (``application/json``, the default), one JSON value a line
+(``application/x-ndjson``) or one item a line (``text/plain``, ``text/csv``). The splitters
+are pure (``feed`` bytes, get items) and keep at most one item's worth of text; the spool
+keeps the items in memory up to a few megabytes, then in a temporary file.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -174,26 +174,24 @@ class DeadLetterRoutes:
         self, function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
     ) -> JSONResponse:
         """``POST /redrive``: queue every matching dead letter again."""
-        filters = _filters(function, namespace, since)
-        redriven: list[str] = []
-        async with _nats_faults():
-            for entry in await self._admin.matching(filters):
-                current_call_id.set(entry.call.call_id)
-                await self._admin.redrive(entry)
-                redriven.append(entry.call.call_id)
+        redriven = await self._each(_filters(function, namespace, since), self._admin.redrive)
         return JSONResponse({"redriven": redriven}, status_code=202)
 
     async def purge_all(
         self, function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
     ) -> JSONResponse:
         """``DELETE``: remove every matching dead letter."""
-        filters = _filters(function, namespace, since)
-        purged: list[str] = []
+        return JSONResponse({"purged": await self._each(_filters(function, namespace, since), self._admin.purge)})
+
+    async def _each(self, filters: Filters, act: Callable[[DeadLetterEntry], Awaitable[None]]) -> list[str]:
+        """``act`` on every dead letter matching ``filters``, oldest first; the call ids acted on."""
+        done: list[str] = []
         async with _nats_faults():
             for entry in await self._admin.matching(filters):
-                await self._admin.purge(entry)
-                purged.append(entry.call.call_id)
-        return JSONResponse({"purged": purged})
+                current_call_id.set(entry.call.call_id)
+                await act(entry)
+                done.append(entry.call.call_id)
+        return done
 
     async def show(self, call_id: str) -> JSONResponse:
         """``GET /<call-id>``: one dead letter with its body."""

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from calls.retry_settings import RetryOverrides
 from calls.wire import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
 from gateway.errors import FunctionNotFound, InvalidRequest, ProviderUnavailable, QueueMisconfigured
+from plumbing.sessions import SessionOwner
 from provider.types import FunctionStatus
 
 __all__ = ["Destination", "FunctionDirectory", "FunctionLookup", "ProviderLookup", "queue_of", "retry_of"]
@@ -58,7 +59,7 @@ def queue_of(status: FunctionStatus) -> str:
     return (status.annotations or {}).get(QUEUE_ANNOTATION) or DEFAULT_QUEUE
 
 
-class ProviderLookup:
+class ProviderLookup(SessionOwner):
     """A :class:`FunctionLookup` over the provider's ``GET /system/function/<name>?namespace=``.
 
     Args:
@@ -68,27 +69,25 @@ class ProviderLookup:
     """
 
     def __init__(self, base_url: str, *, timeout: float, authorization: str | None = None) -> None:
+        super().__init__(skip_auto_headers=(), auto_decompress=True)
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._headers = {"Authorization": authorization} if authorization else {}
-        self._session: aiohttp.ClientSession | None = None
 
     async def startup(self) -> None:
         """Open the HTTP session."""
-        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers, trust_env=False)
+        await self.__aenter__()
 
     async def shutdown(self) -> None:
         """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
+        await self.__aexit__(None, None, None)
 
     async def get(self, name: str, namespace: str) -> FunctionStatus | None:
         """Ask the provider; 404 means no such function."""
-        if self._session is None:
-            raise RuntimeError("ProviderLookup used before startup()")
         url = f"{self._base}/system/function/{name}"
+        params = {"namespace": namespace}
         try:
-            async with self._session.get(url, params={"namespace": namespace}) as response:
+            async with self.session.get(url, params=params, headers=self._headers, timeout=self._timeout) as response:
                 if response.status == 404:
                     return None
                 if response.status == 400:  # e.g. a namespace this provider does not serve

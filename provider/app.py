@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 
+from plumbing.release import release
 from provider import routes, routes_logs
 from provider.config import ProviderSettings
 from provider.errors import ProviderError
@@ -35,13 +35,6 @@ streamed to a ready replica, scaled up from zero if need be, and its response st
 back with `X-Duration-Seconds` and `X-Call-Id`. Unknown function: 404; no replica ready
 in time: 503; replica unreachable: 502; `upstream_timeout` exceeded: 504.
 """
-
-
-def _version() -> str:
-    try:
-        return version("faasq")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.0.0"
 
 
 async def _provider_error(request: Request, exc: ProviderError) -> Response:
@@ -95,7 +88,7 @@ def create_app(settings: ProviderSettings, provider: Provider) -> FastAPI:
         title="faasq provider",
         summary="faas-provider's REST API: deploy, list, scale, remove, logs and secrets.",
         description=_INVOKE_DOC,
-        version=_version(),
+        version=release(),
         lifespan=lifespan,
         exception_handlers={
             ProviderError: _provider_error,

@@ -2,7 +2,7 @@
 
 Implementations: ``provider.local.LocalProvider`` (watchdog subprocesses on loopback) and
 ``provider.kubernetes.KubernetesProvider`` (a Deployment and a Service per function). Both
-pass one contract suite (``tests/integration/provider/contract.py``).
+pass one contract suite (``tests/support/provider_contract.py``).
 """
 
 from __future__ import annotations

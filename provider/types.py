@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "DNS_LABEL",
     "DeleteFunctionRequest",
     "FunctionDeployment",
     "FunctionResources",
@@ -41,7 +42,8 @@ DEFAULT_NAMESPACE = "openfaas-fn"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""A DNS label (RFC 1123): what a function or secret may be named."""
 
 
 def parse_go_duration(value: object) -> timedelta:
@@ -158,7 +160,7 @@ class FunctionDeployment(_FunctionSpec):
     ``service`` must be a DNS label, as faas-netes requires.
     """
 
-    service: str = Field(pattern=_DNS_LABEL, description="The function's name, a DNS label.")
+    service: str = Field(pattern=DNS_LABEL.pattern, description="The function's name, a DNS label.")
 
 
 class FunctionUsage(WireModel):
@@ -215,7 +217,7 @@ class ProviderInfo(WireModel):
 class Secret(WireModel):
     """A secret; ``GET /system/secrets`` reports names only, never values."""
 
-    name: str = Field(pattern=_DNS_LABEL)
+    name: str = Field(pattern=DNS_LABEL.pattern)
     namespace: str | None = None
     value: str | None = None
     raw_value: Base64Bytes | None = None

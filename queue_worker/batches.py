@@ -1,18 +1,7 @@
 """Batch tracking in the worker: each item's state goes into its batch's record, and the last one calls back.
 
-The status hooks (:class:`queue_worker.status.StatusHooks`) report every batch item whose
-record they write or find: a final state is awaited before the item's message is settled,
-so a worker that dies in between leaves the message to a redelivery, which finds the item
-finished and reports it again (a no-op on the record, see :func:`calls.batch.apply_marks`).
-``running`` and ``retrying`` are for the progress display only: they are not awaited.
-
-Many items of one batch finish at once, and each report is a revision-checked write of
-the one batch record: the reports of one worker are grouped, one write in flight per batch,
-so the workers' writes rarely collide however many calls each runs.
-
-The report that completes the batch names the item that completed it; the worker running
-that item sends the completion summary to ``X-Batch-Callback-Url`` (signed like every
-callback, with the batch id as its ``X-Call-Id``), then stamps the record.
+Reports are grouped per batch (one revision-checked write in flight at a time); the worker
+of the item that completes a batch sends its completion callback (see docs/internals.md).
 """
 
 from __future__ import annotations

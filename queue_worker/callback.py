@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
 import aiohttp
@@ -21,21 +20,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from calls.callback_guard import CallbackGuard
 from calls.outcome import Attempt, Outcome
 from calls.wire import QueuedCall
+from plumbing.release import user_agent
 from plumbing.sessions import SessionOwner
 from queue_worker.resolver import CallbackRefused, GuardedResolver
 from queue_worker.signing import signature_headers
 
-__all__ = ["CallbackSender", "HttpCallbackSender", "callback_headers", "user_agent"]
+__all__ = ["CallbackSender", "HttpCallbackSender", "callback_headers"]
 
 logger = logging.getLogger(__name__)
-
-
-def user_agent() -> str:
-    """``faasq-queue-worker/<version>``."""
-    try:
-        return f"faasq-queue-worker/{version('faasq')}"
-    except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
-        return "faasq-queue-worker/dev"
 
 
 class CallbackSender(Protocol):
@@ -105,7 +97,7 @@ class HttpCallbackSender(SessionOwner):
         self._attempts = attempts
         self._first_wait = initial_wait
         self._wait = wait_exponential(multiplier=2 * initial_wait, max=max_wait) + wait_random(0, initial_wait)
-        self._agent = user_agent()
+        self._agent = user_agent("faasq-queue-worker")
         self._secret = signing_secret
         self._guard = guard or CallbackGuard()
         # No Content-Type unless the function sent one.

@@ -1,13 +1,8 @@
 """Status hooks: the worker keeps each call's status record up to date as it runs the call.
 
-A run starts with a claim (:func:`calls.status.claim`): a revision-checked write of
-``running`` that fails if a cancel got in first, in which case the call is not run. A call
-whose first delivery finds no record (the common case: the gateway writes none) is claimed
-with one create-if-absent write; any other case reads the record and updates it at the
-revision read. The end of the run is written at the claim's revision, so a run that a
-redelivery took over can never overwrite the newer run's record. Each write is awaited
-before the message is settled: a worker that dies in between leaves a record the next
-delivery can act on (a finished call is acked without running again).
+A run starts with a claim (:func:`calls.status.claim`, a revision-checked write that loses
+to a cancel that got in first) and its end is written at the claim's revision, each write
+awaited before the message is settled (see docs/internals.md).
 """
 
 from __future__ import annotations

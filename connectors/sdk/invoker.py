@@ -12,29 +12,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import aiohttp
 
 from connectors.sdk.config import ConnectorSettings
 from connectors.sdk.deliveries import DeliveryLog
 from connectors.sdk.events import Delivery, Event, EventResult, call_id_for
+from plumbing.release import user_agent
 
-__all__ = ["Invoker", "ResponseHook", "invoke_headers", "is_accepted", "user_agent"]
+__all__ = ["Invoker", "ResponseHook", "invoke_headers", "is_accepted"]
 
 logger = logging.getLogger(__name__)
 
 ResponseHook = Callable[[Event, Delivery], Awaitable[None]]
 """Called with each function's answer (or failure), after the call."""
-
-
-def user_agent(connector: str) -> str:
-    """``faasq-connector-<name>/<version>``."""
-    try:
-        release = version("faasq")
-    except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
-        release = "dev"
-    return f"faasq-connector-{connector}/{release}"
 
 
 def is_accepted(status: int, asynchronous: bool) -> bool:
@@ -48,7 +39,7 @@ def invoke_headers(event: Event, call_id: str, connector: str, settings: Connect
     if content_type := settings.content_type or event.content_type:
         headers.append(("Content-Type", content_type))
     headers += [("X-Topic", event.topic), ("X-Connector", connector), ("X-Call-Id", call_id)]
-    headers.append(("User-Agent", user_agent(connector)))
+    headers.append(("User-Agent", user_agent(f"faasq-connector-{connector}")))
     if settings.asynchronous_invocation and settings.callback_url:
         headers.append(("X-Callback-Url", settings.callback_url))
     return headers

@@ -1,17 +1,8 @@
 """``POST /webhook/<topic>`` as a raw ASGI app: read the body (bounded), check its signature, invoke, answer.
 
-| answer | when |
-|---|---|
-| 202 | every function of the topic accepted the event; the body lists their call ids |
-| 401 | missing, malformed or wrong signature, or a stale Stripe/Slack timestamp; nothing invoked |
-| 404 | the topic is not configured, or no function subscribes to it; nothing invoked |
-| 405 | not a POST |
-| 413 | the body is over ``max_body_bytes``; nothing invoked |
-| 502 | a function refused the event (sync: not 2xx, async: not 202); the body says which |
-| 503 | no function could be reached (the gateway is down); the body says which |
-
-A 502 or 503 asks the sender to retry; a retry carrying the same delivery id
-(``event_id_header``) calls only the functions that did not accept the event yet.
+202 when every function of the topic accepted the event; 401, 404, 405 and 413 invoke
+nothing; 502 and 503 ask the sender to retry, and a retry with the same delivery id calls
+only the functions that did not accept it yet (the answers: docs/connectors.md).
 """
 
 from __future__ import annotations

@@ -1,28 +1,8 @@
 """Settings of the webhook connector, and its topics file.
 
 The environment names the file (``webhook_config``); the file lists the topics that
-``POST /webhook/<topic>`` accepts, each with how its requests are signed and where its secret is::
-
-    topics:
-      github-push:
-        signature: github            # github | stripe | slack | hmac | faas-cli | none
-        secret: github-webhook       # the file <secret_mount_path>/github-webhook
-      orders:
-        signature: hmac
-        header: X-Signature
-        algorithm: sha512            # sha1 | sha256 (default) | sha384 | sha512
-        encoding: base64             # hex (default) | base64
-        prefix: ""                   # text before the digest
-        secret_file: orders.key      # a file, relative to this one
-      payments:
-        signature: stripe
-        secret: stripe-whsec
-        tolerance: 5m                # Stripe and Slack: largest clock difference (default 5m)
-
-A secret file's trailing newline is not part of the secret. ``event_id_header`` names the
-header that identifies a delivery across the sender's retries (default ``X-GitHub-Delivery``
-for github, ``Idempotency-Key`` otherwise); a retry then calls only the functions that did not
-accept the first delivery.
+``POST /webhook/<topic>`` accepts, each with how its requests are signed and where its
+secret is. docs/connectors.md documents the file's format.
 """
 
 from __future__ import annotations

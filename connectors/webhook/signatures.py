@@ -1,15 +1,8 @@
 """Webhook signature checks: generic HMAC and the GitHub, Stripe, Slack and faas-cli schemes; pure.
 
-| scheme | header | signed bytes | value |
-|---|---|---|---|
-| ``hmac`` | configured | body | ``<prefix><hex or base64 HMAC>``, algorithm configured |
-| ``github`` | ``X-Hub-Signature-256`` | body | ``sha256=<hex HMAC-SHA256>`` |
-| ``faas-cli`` | configured (``faas-cli invoke --sign H --key K``) | body | ``sha256=<hex HMAC-SHA256>`` |
-| ``stripe`` | ``Stripe-Signature`` | ``<t>.<body>`` | ``t=<unix time>,v1=<hex HMAC-SHA256>[,v1=…]`` |
-| ``slack`` | ``X-Slack-Signature`` | ``v0:<ts>:<body>`` | ``v0=<hex HMAC-SHA256>`` |
-
-Slack's ``<ts>`` is its ``X-Slack-Request-Timestamp`` header. Stripe and Slack requests older or
-newer than ``tolerance`` seconds are refused (replays). Digests are compared in constant time.
+Each scheme's header, signed bytes and value are in docs/connectors.md. Stripe and Slack
+requests outside ``tolerance`` seconds are refused (replays); digests are compared in
+constant time.
 """
 
 from __future__ import annotations

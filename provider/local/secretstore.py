@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from provider.errors import InvalidRequest, SecretExists, SecretNotFound
 from provider.local.state import atomic_write, private_dir
-from provider.types import Secret
+from provider.types import DNS_LABEL, Secret
 
 __all__ = ["SecretStore"]
 
 logger = logging.getLogger(__name__)
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
 
 def _checked(name: str, namespace: str) -> str:
     # The name becomes a path: anything but a DNS label could escape the directory.
-    if not _DNS_LABEL.fullmatch(name):
+    if not DNS_LABEL.fullmatch(name):
         raise InvalidRequest(f"invalid secret name {name!r}: use a DNS label", name=name, namespace=namespace)
     return name
 
@@ -44,7 +41,7 @@ class SecretStore:
         folder = self._root / namespace
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if _DNS_LABEL.fullmatch(p.name) and p.is_file())
+        return sorted(p.name for p in folder.iterdir() if DNS_LABEL.fullmatch(p.name) and p.is_file())
 
     def exists(self, name: str, namespace: str) -> bool:
         """Whether the secret is stored."""

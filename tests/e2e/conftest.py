@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.running import EXAMPLES, Stack, free_port
+from tests.support.sockets import free_port
+from tests.support.stack import EXAMPLES, Stack
 
 
 @pytest.fixture(scope="module")

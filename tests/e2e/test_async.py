@@ -14,9 +14,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.callbacks import Callback, Receiver, serving
-from tests.e2e.running import ENVIRON, EXAMPLES, Stack, alive, descendants, free_port, until
-from tests.support import bound_socket, eventually
+from tests.support.callbacks import Callback, Receiver, serving
+from tests.support.polling import eventually, until
+from tests.support.processes import alive, descendants
+from tests.support.sockets import bound_socket, free_port
+from tests.support.stack import ENVIRON, EXAMPLES, Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.running import EXAMPLES, Stack, faasq, until
+from tests.support.polling import until
+from tests.support.stack import EXAMPLES, Stack, faasq
 
 pytestmark = pytest.mark.e2e
 

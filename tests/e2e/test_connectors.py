@@ -11,7 +11,8 @@ import httpx
 import pytest
 import redis
 
-from tests.e2e.running import Stack, until
+from tests.support.polling import until
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

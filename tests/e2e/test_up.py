@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from faasq.natsserver import NatsServer
-from tests.e2e.callbacks import Callback, Receiver, serving
-from tests.e2e.running import ENVIRON, FAASQ, ROOT, Lines, Stack, alive, descendants, faasq, until
-from tests.support import eventually
+from tests.support.callbacks import Callback, Receiver, serving
+from tests.support.paths import ROOT
+from tests.support.polling import eventually, until
+from tests.support.processes import alive, descendants
+from tests.support.stack import ENVIRON, FAASQ, Lines, Stack, faasq
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.faults.harness import FUNCTION, Faults, fault_stack
-from tests.faults.recorder import failing
-from tests.support import eventually
+from tests.support.faults import FUNCTION, Faults, fault_stack
+from tests.support.polling import eventually
+from tests.support.recorder import failing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import FUNCTION, fault_stack
-from tests.faults.recorder import failing
+from tests.support.faults import FUNCTION, fault_stack
+from tests.support.recorder import failing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import fault_stack
-from tests.support import eventually
+from tests.support.faults import fault_stack
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.timeout(300)]
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.running import ROOT
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from faasq.output import Prefixer
 from faasq.restarts import RestartPolicy
 from faasq.supervisor import ChildSpec, StopFlag, Supervisor
-from tests.e2e.running import until
+from tests.support.polling import until
 
 pytestmark = pytest.mark.integration
 

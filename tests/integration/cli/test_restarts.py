@@ -16,9 +16,10 @@ from faasq.children import start_nats
 from faasq.errors import StackFailed
 from faasq.restarts import RestartPolicy
 from faasq.supervisor import ChildSpec, StopFlag, Supervisor
-from tests.e2e.running import alive, until
-from tests.integration.cli.test_supervisor import SERVER
-from tests.support import bound_socket
+from tests.support.polling import until
+from tests.support.processes import alive
+from tests.support.sockets import bound_socket
+from tests.support.supervisor import SERVER
 
 pytestmark = pytest.mark.integration
 

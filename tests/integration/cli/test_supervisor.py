@@ -16,22 +16,13 @@ import pytest
 
 from faasq.errors import StackFailed
 from faasq.supervisor import ChildSpec, StopFlag, Stopped, Supervisor
-from tests.support import bound_socket
+from tests.support.polling import until
+from tests.support.processes import alive
+from tests.support.sockets import bound_socket
+from tests.support.supervisor import SERVER
 
 pytestmark = pytest.mark.integration
 
-# Serves 200 on an inherited listening socket, like the provider does with listen_fd.
-SERVER = """
-import socket, sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-class Ok(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
-    def log_message(self, *args): pass
-server = HTTPServer(("127.0.0.1", 0), Ok, bind_and_activate=False)
-server.socket = socket.socket(fileno=int(sys.argv[1]))
-server.serve_forever()
-"""
 IGNORE_TERM = """
 import pathlib, signal, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -42,14 +33,6 @@ time.sleep(60)
 
 def spec(name: str, code: str, *args: str, ready_url: str | None = None, fds: tuple[int, ...] = ()) -> ChildSpec:
     return ChildSpec(name, [sys.executable, "-c", code, *args], dict(os.environ), ready_url=ready_url, pass_fds=fds)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture
@@ -113,10 +96,7 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_timeout(stop: StopFlag, tm
     supervisor = Supervisor(stop, stop_timeout=0.2)
     supervisor.start(spec("stubborn", IGNORE_TERM, str(tmp_path / "ignoring")))
     (pid,) = supervisor.pids
-    deadline = time.monotonic() + 10
-    while not (tmp_path / "ignoring").exists():
-        assert time.monotonic() < deadline, "the child never got ready"
-        time.sleep(0.01)
+    until(lambda: (tmp_path / "ignoring").exists() or None, within=10, every=0.01, what="the child never got ready")
     started = time.monotonic()
     supervisor.stop_all()
     assert not alive(pid)
@@ -150,10 +130,12 @@ def test_children_get_sigterm_when_the_supervisor_is_killed() -> None:
         assert alive(child)
         process.kill()
         process.wait()
-        deadline = time.monotonic() + 10
-        while alive(child):
-            assert time.monotonic() < deadline, "the child outlived its killed supervisor"
-            time.sleep(0.01)
+        until(
+            lambda: None if alive(child) else True,
+            within=10,
+            every=0.01,
+            what="the child outlived its killed supervisor",
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)

@@ -9,7 +9,7 @@ import pytest
 
 from faasq.children import provider_spec, reserve_port
 from faasq.errors import StackFailed
-from tests.support import bound_socket
+from tests.support.sockets import bound_socket
 
 pytestmark = pytest.mark.integration
 

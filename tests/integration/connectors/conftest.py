@@ -7,68 +7,28 @@ body as one line to a file, so a test counts calls by reading it.
 
 from __future__ import annotations
 
-import asyncio
-import shlex
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
-from gateway.app import create_app
+from faasq.natsserver import NatsServer
 from gateway.config import GatewaySettings
-from tests.integration.gateway.conftest import gateway_settings, provider_url, settings_for
-from tests.support import bound_socket, eventually
-
-__all__ = [
-    "Gateway",
-    "deploy",
-    "gateway",
-    "gateway_settings",
-    "lines",
-    "logging_function",
-    "provider_url",
-    "settings_for",
-    "unique",
-]
+from tests.support.connector_kit import Gateway
+from tests.support.gateway_process import FUNCTIONS, settings_for
+from tests.support.provider_process import running_provider
 
 
-class Gateway:
-    """A gateway on a socket of its own that can be stopped and started again at the same URL."""
+@pytest.fixture(scope="module")
+def provider_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running ``faasq-provider`` with the gateway tests' ``echo`` and ``lane`` deployed and ready."""
+    with running_provider(tmp_path_factory.mktemp("provider"), FUNCTIONS) as url:
+        yield url
 
-    def __init__(self, settings: GatewaySettings) -> None:
-        self.settings = settings
-        self.socket = bound_socket()
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.client = httpx.AsyncClient(base_url=self.url, timeout=30)
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        config = uvicorn.Config(create_app(self.settings), log_config=None, access_log=False, lifespan="on")
-        self._server = server = uvicorn.Server(config)
-        # A duplicate descriptor: uvicorn closes what it served on, and the URL must outlive a stop.
-        task = self._task = asyncio.create_task(server.serve(sockets=[self.socket.dup()]))
-
-        async def started() -> bool | None:
-            if task.done():
-                pytest.fail(f"the gateway did not start: {task.exception()!r}")
-            return True if server.started else None
-
-        await eventually(started, within=10)
-
-    async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-            self._server = self._task = None
-
-    async def close(self) -> None:
-        await self.stop()
-        await self.client.aclose()
-        self.socket.close()
+@pytest.fixture
+def gateway_settings(provider_url: str, nats_server: NatsServer, unique_stream: str, tmp_path: Path) -> GatewaySettings:
+    return settings_for(provider_url, nats_server, unique_stream, tmp_path)
 
 
 @pytest.fixture
@@ -79,43 +39,3 @@ async def gateway(gateway_settings: GatewaySettings) -> AsyncIterator[Gateway]:
         yield running
     finally:
         await running.close()
-
-
-def logging_function(log: Path, *, fail_first: Path | None = None, sleep: float = 0) -> str:
-    """An fprocess that appends the call's body and a newline to ``log``.
-
-    With ``fail_first`` it fails its first call; with ``sleep`` it logs start, sleeps, logs end.
-    """
-    record = f'echo "$(cat)" >> {shlex.quote(str(log))}'
-    if sleep:
-        record = f"echo start >> {shlex.quote(str(log))}; sleep {sleep}; echo end >> {shlex.quote(str(log))}"
-    if fail_first is not None:
-        marker = shlex.quote(str(fail_first))
-        record = f"if [ -f {marker} ]; then {record}; else touch {marker}; exit 1; fi"
-    return f"sh -c {shlex.quote(record)}"
-
-
-async def deploy(
-    gateway: Gateway, name: str, fprocess: str, annotations: Mapping[str, str], *, update: bool = False
-) -> None:
-    """Deploy (or update) a function through the gateway and wait until it is ready."""
-    body = {"service": name, "image": "local", "envProcess": fprocess, "annotations": dict(annotations)}
-    response = await gateway.client.request("PUT" if update else "POST", "/system/functions", json=body)
-    assert response.status_code == 202, response.text
-
-    async def ready() -> bool | None:
-        status = await gateway.client.get(f"/system/function/{name}")
-        ok = status.status_code == 200 and status.json().get("availableReplicas", 0) > 0
-        return True if ok and status.json().get("annotations") == dict(annotations) else None
-
-    await eventually(ready, within=20)
-
-
-def lines(path: Path) -> list[str]:
-    """The lines a logging function wrote so far."""
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def unique(prefix: str) -> str:
-    """A function name no other test uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -12,8 +12,8 @@ import pytest
 from connectors.cron.config import CronSettings
 from connectors.cron.connector import CronConnector
 from connectors.sdk import run_connector
-from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, unique
-from tests.support import eventually
+from tests.support.connector_kit import Gateway, deploy, lines, logging_function, unique
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, unique
-from tests.support_connectors import ROOT, install_example
+from tests.support.connector_kit import Gateway, deploy, install_example, lines, logging_function, unique
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from connectors.redis.config import RedisSettings
 from connectors.redis.connector import RedisConnector
 from connectors.redis.deliveries import RedisDeliveryLog
 from connectors.sdk import run_connector
-from tests.conftest import start_redis
-from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, unique
-from tests.support import eventually
-from tests.support_connectors import ROOT
+from tests.support.connector_kit import Gateway, deploy, lines, logging_function, unique
+from tests.support.paths import ROOT
+from tests.support.polling import eventually
+from tests.support.redis_server import start_redis
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 
 from connectors.sdk import ConnectorSettings, Event, open_controller
 from faasq.natsserver import NatsServer
-from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, unique
-from tests.integration.gateway.conftest import message_count
-from tests.support import eventually
+from tests.support.connector_kit import Gateway, deploy, lines, logging_function, unique
+from tests.support.gateway_process import message_count
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

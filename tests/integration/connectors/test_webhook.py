@@ -21,8 +21,9 @@ import pytest
 from connectors.sdk import run_connector
 from connectors.webhook.config import WebhookSettings
 from connectors.webhook.connector import WebhookConnector
-from tests.integration.connectors.conftest import Gateway, deploy, lines, logging_function, unique
-from tests.support import bound_socket, eventually
+from tests.support.connector_kit import Gateway, deploy, lines, logging_function, unique
+from tests.support.polling import eventually
+from tests.support.sockets import bound_socket
 
 pytestmark = pytest.mark.integration
 

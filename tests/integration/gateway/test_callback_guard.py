@@ -9,7 +9,7 @@ import pytest
 from nats.aio.client import Client
 
 from faasq.natsserver import NatsServer
-from tests.integration.gateway.conftest import message_count, running_gateway, settings_for
+from tests.support.gateway_process import message_count, running_gateway, settings_for
 
 pytestmark = pytest.mark.integration
 

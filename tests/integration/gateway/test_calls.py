@@ -16,7 +16,7 @@ from calls.status_store import CallStore
 from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
 from gateway.config import GatewaySettings
-from tests.integration.gateway.conftest import message_count, running_gateway, settings_for, stored
+from tests.support.gateway_process import message_count, running_gateway, settings_for, stored
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from nats.aio.client import Client
 
 from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
-from tests.integration.gateway.conftest import message_count, running_gateway, settings_for, stored
-from tests.support import eventually
+from tests.support.gateway_process import message_count, running_gateway, settings_for, stored
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

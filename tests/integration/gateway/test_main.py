@@ -14,9 +14,10 @@ import pytest
 from nats.aio.client import Client
 
 from faasq.natsserver import NatsServer
-from tests.integration.gateway.conftest import stored
-from tests.integration.provider.test_api import ROOT
-from tests.support import bound_socket, eventually
+from tests.support.gateway_process import stored
+from tests.support.paths import ROOT
+from tests.support.polling import eventually
+from tests.support.sockets import bound_socket
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client
 
 from faasq.natsserver import NatsServer
-from tests.integration.gateway.conftest import running_gateway, settings_for, stored
+from tests.support.gateway_process import running_gateway, settings_for, stored
 
 pytestmark = pytest.mark.integration
 

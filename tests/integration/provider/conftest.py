@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,11 @@ import yaml
 
 from provider.kubernetes import KubernetesProvider
 from provider.local import LocalProvider
-from tests.integration.provider.contract import NAMESPACE
-from tests.integration.provider.kube_api import FakeApiServer, running_api
-from tests.integration.provider.kubelet import LocalCluster
-from tests.integration.provider.local_support import settings_for
+from tests.support.kube_api import FakeApiServer, running_api
+from tests.support.kube_provider import Kube
+from tests.support.kubelet import LocalCluster
+from tests.support.local_provider import settings_for
+from tests.support.provider_contract import NAMESPACE
 
 
 @pytest.fixture
@@ -26,15 +26,6 @@ async def local(tmp_path: Path) -> AsyncIterator[LocalProvider]:
         yield provider
     finally:
         await provider.shutdown()
-
-
-@dataclass
-class Kube:
-    """A Kubernetes provider talking to the fake API server, whose pods run on a local provider."""
-
-    provider: KubernetesProvider
-    api: FakeApiServer
-    url: str
 
 
 def kubeconfig(tmp_path: Path, server: str) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
 import uuid
@@ -16,11 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import bound_socket, eventually
+from tests.support.paths import ROOT
+from tests.support.polling import eventually
+from tests.support.provider_process import provider_script
+from tests.support.sockets import bound_socket
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[3]
 PRINT_ENV = 'import os; print("\\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("Http_")))'
 
 
@@ -37,13 +38,6 @@ class RunningProvider:
             self.process.send_signal(signal.SIGTERM)
         await self.client.aclose()
         assert await asyncio.wait_for(self.process.wait(), 30) == 0
-
-
-def provider_script() -> str:
-    script = shutil.which("faasq-provider", path=str(Path(sys.executable).parent))
-    if script is None:
-        pytest.fail("the faasq-provider console script is missing: pip install -e .[dev]")
-    return script
 
 
 async def start_provider(state_dir: Path) -> RunningProvider:

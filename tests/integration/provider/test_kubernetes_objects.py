@@ -6,32 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from provider.types import Secret
-from tests.integration.provider.conftest import Kube
-from tests.integration.provider.contract import NAMESPACE, echo
-from tests.schemas import kubectl_dry_run, schema_errors
+from tests.support.kube_provider import Kube, send_every_kind
+from tests.support.kube_schemas import kubectl_dry_run, schema_errors
 
 pytestmark = pytest.mark.integration
-
-
-async def send_every_kind(kube: Kube) -> None:
-    """Deploy, update and scale a function using every field, and a secret, through the provider."""
-    provider = kube.provider
-    await provider.create_secret(Secret(name="token", namespace=NAMESPACE, value="t"))
-    full = {
-        "envVars": {"A": "1"},
-        "labels": {"team": "blue", "com.openfaas.scale.max": "3"},
-        "annotations": {"topic": "orders"},
-        "constraints": ["kubernetes.io/arch=amd64"],
-        "limits": {"memory": "128Mi", "cpu": "500m"},
-        "requests": {"memory": "64Mi", "cpu": "100m"},
-        "readOnlyRootFilesystem": True,
-        "secrets": ["token"],
-    }
-    await provider.deploy(echo("full", **full))
-    await provider.update(echo("full", **full | {"envVars": {"A": "2"}}))
-    await provider.scale("full", NAMESPACE, 2)
-    await provider.update_secret(Secret(name="token", namespace=NAMESPACE, value="t2"))
 
 
 async def test_every_object_sent_validates_against_the_schemas(kube: Kube) -> None:

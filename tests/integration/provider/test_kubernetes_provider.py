@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from provider.kubernetes import KubernetesProvider
-from tests.integration.provider.conftest import Kube
-from tests.integration.provider.contract import ProviderContract
+from tests.support.kube_provider import Kube
+from tests.support.provider_contract import ProviderContract
 
 pytestmark = pytest.mark.integration
 

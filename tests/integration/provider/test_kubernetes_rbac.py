@@ -8,9 +8,8 @@ import pytest
 import yaml
 
 from provider.types import LogRequest, Secret
-from tests.integration.provider.conftest import Kube
-from tests.integration.provider.contract import NAMESPACE, echo, replicas_settle
-from tests.integration.provider.test_kubernetes_objects import send_every_kind
+from tests.support.kube_provider import Kube, send_every_kind
+from tests.support.provider_contract import NAMESPACE, echo, replicas_settle
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 from provider.errors import DeployFailed, InvalidRequest
 from provider.local import LocalProvider
 from provider.types import Secret
-from tests.integration.provider.contract import NAMESPACE, ProviderContract, echo, replicas_settle
-from tests.integration.provider.local_support import invoke, script, settings_for
+from tests.support.local_provider import invoke, script, settings_for
+from tests.support.provider_contract import NAMESPACE, ProviderContract, echo, replicas_settle
 
 pytestmark = pytest.mark.integration
 

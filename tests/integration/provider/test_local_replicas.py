@@ -16,17 +16,10 @@ from provider.errors import FunctionNotFound, NoReplicaAvailable
 from provider.local import Instance, LocalProvider
 from provider.local.orphans import started_here
 from provider.types import LogMessage, LogRequest
-from tests.integration.provider.contract import NAMESPACE, READY_WITHIN, echo, printenv, replicas_settle
-from tests.integration.provider.local_support import (
-    alive,
-    invoke,
-    none_alive,
-    one_instance,
-    script,
-    settings_for,
-    truthy,
-)
-from tests.support import eventually
+from tests.support.local_provider import invoke, none_alive, one_instance, script, settings_for, truthy
+from tests.support.polling import eventually
+from tests.support.processes import alive
+from tests.support.provider_contract import NAMESPACE, READY_WITHIN, echo, printenv, replicas_settle
 
 pytestmark = pytest.mark.integration
 

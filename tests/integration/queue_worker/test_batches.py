@@ -16,10 +16,10 @@ from nats.js.api import DiscardPolicy
 
 from faasq.natsserver import NatsServer
 from queue_worker.config import WorkerSettings
-from tests.integration.gateway.conftest import message_count, running_gateway, settings_for
-from tests.integration.queue_worker.conftest import Receiver, invocations, running, worker_settings
-from tests.integration.queue_worker.test_dead_letter_api import faasq
-from tests.support import eventually
+from tests.support.cli import faasq_against
+from tests.support.gateway_process import message_count, running_gateway, settings_for
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, invocations, running, worker_settings
 
 pytestmark = pytest.mark.integration
 
@@ -264,7 +264,9 @@ async def test_faasq_batch_submits_follows_and_writes_the_results_in_input_order
     items.write_text(json.dumps([{"n": n} for n in range(5)]))
     results = tmp_path / "results.ndjson"
     argv = ["batch", "cat", str(items), "--wait", "--out", str(results), "--interval", "0.05"]
-    code, out, err = await asyncio.to_thread(faasq, stack.gateway, tmp_path, *argv, "--batch-callback-url", stack.url)
+    code, out, err = await asyncio.to_thread(
+        faasq_against, stack.gateway, tmp_path, *argv, "--batch-callback-url", stack.url
+    )
     assert code == 0, err
     batch_id = out.split()[1].rstrip(":")
     assert out == f"Batch {batch_id}: 5 calls to cat queued.\n"
@@ -275,7 +277,7 @@ async def test_faasq_batch_submits_follows_and_writes_the_results_in_input_order
     ]
     assert [json.loads(line["result"]["body"]) for line in lines] == [{"n": n} for n in range(5)]
 
-    code, out, _ = await asyncio.to_thread(faasq, stack.gateway, tmp_path, "batch", "status", batch_id)
+    code, out, _ = await asyncio.to_thread(faasq_against, stack.gateway, tmp_path, "batch", "status", batch_id)
     assert (code, out.splitlines()[0]) == (0, f"{batch_id}: 5/5 done (100.0%) | succeeded 5")
 
 
@@ -283,7 +285,7 @@ async def test_faasq_batch_wait_fails_when_an_item_failed(stack: Stack, failing:
     rows = tmp_path / "rows.csv"
     rows.write_text("a,1\nb,2\n")
     argv = ["batch", failing, str(rows), "--wait", "--interval", "0.05"]
-    code, _, err = await asyncio.to_thread(faasq, stack.gateway, tmp_path, *argv)
+    code, _, err = await asyncio.to_thread(faasq_against, stack.gateway, tmp_path, *argv)
     assert code == 1
     assert err.splitlines()[-1].split(" | ")[1] == "dead 2"
 
@@ -292,14 +294,16 @@ async def test_faasq_batch_cancel_and_status_as_json(gateway_only: Stack, tmp_pa
     items = tmp_path / "items.ndjson"
     items.write_text("1\n2\n3\n")
     code, out, _ = await asyncio.to_thread(
-        faasq, gateway_only.gateway, tmp_path, "batch", "cat", str(items), "--detach"
+        faasq_against, gateway_only.gateway, tmp_path, "batch", "cat", str(items), "--detach"
     )
     assert code == 0
     batch_id = out.split()[1].rstrip(":")
-    code, out, _ = await asyncio.to_thread(faasq, gateway_only.gateway, tmp_path, "batch", "cancel", batch_id)
+    code, out, _ = await asyncio.to_thread(faasq_against, gateway_only.gateway, tmp_path, "batch", "cancel", batch_id)
     assert (code, out) == (0, f"Batch {batch_id}: 3 items cancelled; the others had started or finished.\n")
     argv = ["batch", "status", batch_id, "--json"]
-    code, out, _ = await asyncio.to_thread(faasq, gateway_only.gateway, tmp_path, *argv)
+    code, out, _ = await asyncio.to_thread(faasq_against, gateway_only.gateway, tmp_path, *argv)
     assert (code, json.loads(out)["counts"]["cancelled"]) == (0, 3)
-    code, _, err = await asyncio.to_thread(faasq, gateway_only.gateway, tmp_path, "batch", "cat", str(tmp_path / "no"))
+    code, _, err = await asyncio.to_thread(
+        faasq_against, gateway_only.gateway, tmp_path, "batch", "cat", str(tmp_path / "no")
+    )
     assert (code, "cannot read" in err) == (1, True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -19,13 +18,12 @@ from calls.deadletters import DeadLetterEntry, Kind
 from calls.status import CallState, queued_record
 from calls.status_store import CallStore
 from calls.wire import QueuedCall
-from faasq.cli import run as cli_run
-from faasq.context import Console, Context
 from faasq.natsserver import NatsServer
 from queue_worker.config import WorkerSettings
-from tests.integration.gateway.conftest import running_gateway, settings_for
-from tests.integration.queue_worker.conftest import Receiver, invocations, running, worker_settings
-from tests.support import eventually
+from tests.support.cli import faasq_against
+from tests.support.gateway_process import running_gateway, settings_for
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, invocations, running, worker_settings
 
 pytestmark = pytest.mark.integration
 
@@ -233,14 +231,6 @@ async def test_the_routes_need_the_gateways_credentials(
         assert (allowed.status_code, allowed.json()) == (200, {"items": [], "nextCursor": None})
 
 
-def faasq(gateway: httpx.AsyncClient, tmp_path: Path, *argv: str) -> tuple[int, str, str]:
-    out, err = io.BytesIO(), io.BytesIO()
-    console = Console(stdin=io.BytesIO(), stdout=out, stderr=err)
-    environ = {"OPENFAAS_URL": str(gateway.base_url), "OPENFAAS_CONFIG": str(tmp_path / "openfaas")}
-    code = cli_run(list(argv), Context(console=console, environ=environ))
-    return code, out.getvalue().decode(), err.getvalue().decode()
-
-
 async def test_faasq_dlq_lists_shows_redrives_and_purges(
     stack: Stack, provider_url: str, failing: str, tmp_path: Path
 ) -> None:
@@ -250,7 +240,7 @@ async def test_faasq_dlq_lists_shows_redrives_and_purges(
     await dead_lettered(stack, 2)
 
     async def cli(*argv: str) -> tuple[int, str, str]:
-        return await asyncio.to_thread(faasq, stack.gateway, tmp_path, *argv)
+        return await asyncio.to_thread(faasq_against, stack.gateway, tmp_path, *argv)
 
     code, out, _ = await cli("dlq", "list")
     lines = out.splitlines()

@@ -14,8 +14,8 @@ from calls.deadletters import DeadLetterEntry, Kind, call_filter
 from calls.streams import ensure_dead_letter_stream
 from faasq.natsserver import NatsServer
 from queue_worker.config import WorkerSettings
-from tests.integration.queue_worker.conftest import Receiver, call, invocations, publish, running, worker_settings
-from tests.support import eventually
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, call, invocations, publish, running, worker_settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from faasq.natsserver import NatsServer
-from tests.integration.provider.test_api import ROOT
-from tests.integration.queue_worker.conftest import Receiver, call, publish
-from tests.support import eventually
+from tests.support.paths import ROOT
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, call, publish
 
 pytestmark = pytest.mark.integration
 

@@ -18,18 +18,10 @@ from calls.retry_settings import RetryOverrides
 from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
 from queue_worker.hooks import WorkerHooks
-from tests.integration.gateway.conftest import running_gateway, settings_for
-from tests.integration.provider_process import deploy
-from tests.integration.queue_worker.conftest import (
-    Receiver,
-    call,
-    invocations,
-    publish,
-    running,
-    serving,
-    worker_settings,
-)
-from tests.support import eventually
+from tests.support.gateway_process import running_gateway, settings_for
+from tests.support.polling import eventually
+from tests.support.provider_process import deploy
+from tests.support.worker import Receiver, call, invocations, publish, running, serving, worker_settings
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from faasq.natsserver import NatsServer
-from tests.integration.queue_worker.conftest import Receiver, call, publish, running, worker_settings
+from tests.support.worker import Receiver, call, publish, running, worker_settings
 
 pytestmark = pytest.mark.integration
 

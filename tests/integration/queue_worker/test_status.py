@@ -15,15 +15,8 @@ from calls.status import CallRecord, CallResult, CallState, cancel, queued_recor
 from calls.status_store import CallStore
 from faasq.natsserver import NatsServer
 from queue_worker.status import StatusHooks
-from tests.integration.queue_worker.conftest import (
-    Receiver,
-    call,
-    invocations,
-    publish,
-    running,
-    worker_settings,
-)
-from tests.support import eventually
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, call, invocations, publish, running, worker_settings
 
 pytestmark = pytest.mark.integration
 

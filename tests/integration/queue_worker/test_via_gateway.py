@@ -12,9 +12,9 @@ from nats.js import JetStreamContext
 from faasq.natsserver import NatsServer
 from gateway.config import GatewaySettings
 from queue_worker.config import WorkerSettings
-from tests.integration.gateway.conftest import running_gateway, settings_for
-from tests.integration.queue_worker.conftest import Receiver, invocations, running, worker_settings
-from tests.support import eventually
+from tests.support.gateway_process import running_gateway, settings_for
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, invocations, running, worker_settings
 
 pytestmark = pytest.mark.integration
 

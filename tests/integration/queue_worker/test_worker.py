@@ -10,15 +10,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from faasq.natsserver import NatsServer
-from tests.integration.queue_worker.conftest import (
-    Receiver,
-    call,
-    invocations,
-    publish,
-    running,
-    worker_settings,
-)
-from tests.support import eventually
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, call, invocations, publish, running, worker_settings
 
 pytestmark = pytest.mark.integration
 

@@ -1,75 +1,26 @@
-"""Real ``python -m watchdog`` processes on sockets the kernel chose, driven over HTTP."""
+"""Fixtures of the watchdog's integration tests: real ``python -m watchdog`` processes on sockets the kernel chose."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import shlex
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import bound_socket, eventually
-
-
-@dataclass
-class Watchdog:
-    process: asyncio.subprocess.Process
-    url: str
-    log_path: Path
-    lock_path: Path
-
-    def logs(self) -> str:
-        return self.log_path.read_text()
-
-    async def logged(self, text: str, within: float = 5.0) -> None:
-        async def check() -> bool | None:
-            return True if text in self.logs() else None
-
-        await eventually(check, within=within)
-
-    async def exited(self, within: float = 10.0) -> int:
-        async with asyncio.timeout(within):
-            return await self.process.wait()
-
-
-Start = Callable[..., Awaitable[Watchdog]]
-
-
-def command(*argv: str) -> str:
-    """An fprocess value that shlex.split turns back into exactly ``argv``."""
-    return shlex.join(argv)
-
-
-def python(code: str) -> str:
-    return command(sys.executable, "-c", code)
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie waiting for its reaper counts as dead."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+from tests.support.polling import eventually
+from tests.support.sockets import bound_socket
+from tests.support.watchdog_process import Start, Watchdog, is_healthy
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=15) as client:
         yield client
-
-
-async def _healthy(http: httpx.AsyncClient, url: str) -> bool | None:
-    with contextlib.suppress(httpx.TransportError):
-        if (await http.get(url + "/_/health")).status_code == 200:
-            return True
-    return None
 
 
 @pytest.fixture
@@ -97,7 +48,7 @@ async def start(tmp_path: Path, http: httpx.AsyncClient) -> AsyncIterator[Start]
         sock.close()
         started.append(watchdog)
         if healthy:
-            await eventually(lambda: _healthy(http, watchdog.url), within=10)
+            await eventually(lambda: is_healthy(http, watchdog.url), within=10)
         return watchdog
 
     yield _start

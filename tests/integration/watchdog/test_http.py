@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.watchdog.conftest import Start, Watchdog, alive, command
-from tests.support import eventually
+from tests.support.polling import eventually
+from tests.support.processes import alive
+from tests.support.watchdog_process import Start, Watchdog, command
 
 UPSTREAM = """
 import json, os, pathlib, socket, sys, time

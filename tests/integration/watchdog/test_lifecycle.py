@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.watchdog.conftest import Start, alive, command
-from tests.support import eventually
+from tests.support.polling import eventually
+from tests.support.processes import alive
+from tests.support.watchdog_process import Start, command
 
 
 def waiting_function(flag: Path, pids: Path | None = None) -> str:

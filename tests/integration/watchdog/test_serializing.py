@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.watchdog.conftest import Start, alive, command, python
-from tests.support import eventually
+from tests.support.polling import eventually
+from tests.support.processes import alive
+from tests.support.watchdog_process import Start, command, python
 
 PRINT_HTTP_ENV = python(
     "import json, os, sys; "

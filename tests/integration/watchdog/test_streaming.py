@@ -6,8 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.watchdog.conftest import Start, alive, command, python
-from tests.support import eventually
+from tests.support.polling import eventually
+from tests.support.processes import alive
+from tests.support.watchdog_process import Start, command, python
 
 
 async def test_stdin_and_stdout_are_streamed(start: Start, http: httpx.AsyncClient) -> None:

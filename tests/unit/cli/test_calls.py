@@ -5,7 +5,7 @@ import json
 import httpx
 
 from faasq.calls import summary_lines
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 RECORD = {
     "call_id": "order.7:a",

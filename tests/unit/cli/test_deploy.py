@@ -9,7 +9,7 @@ import pytest
 from faasq.deploy import build_deployment
 from faasq.stack import StackFunction, load_stack
 from provider.types import wire
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 STACK = """
 provider: {name: openfaas, gateway: http://stack-gw:8080}

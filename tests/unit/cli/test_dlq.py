@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from faasq.dlq import list_lines, show_lines
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 ITEM = {
     "callId": "c-1", "function": "fail", "namespace": "openfaas-fn", "queue": "default", "kind": "function",

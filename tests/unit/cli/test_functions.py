@@ -6,7 +6,7 @@ import httpx
 
 from faasq.functions import describe_lines, list_lines
 from provider.types import FunctionStatus
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 ECHO = {
     "name": "echo",

@@ -9,7 +9,7 @@ import pytest
 from faasq.context import parse_pairs
 from faasq.errors import CliError
 from faasq.invoke import function_path
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 
 def test_sync_invoke_posts_stdin_and_writes_raw_bytes(cli: Cli) -> None:

@@ -10,7 +10,7 @@ import yaml
 
 from faasq.credentials import config_path, forget, lookup, remember
 from faasq.errors import CliError
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 ADMIN = "Basic " + base64.b64encode(b"admin:s3cret").decode()
 

@@ -9,7 +9,7 @@ import pytest
 
 from faasq.errors import CliError
 from faasq.logs import query, since_timestamp
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 NOW = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 

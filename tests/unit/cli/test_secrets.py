@@ -5,7 +5,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 
 def test_create_from_literal(cli: Cli) -> None:

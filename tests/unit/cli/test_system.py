@@ -3,7 +3,7 @@
 import httpx
 
 from faasq.system import version_lines
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
 
 
 def test_namespaces(cli: Cli) -> None:

@@ -14,8 +14,8 @@ from faasq.errors import StackFailed
 from faasq.stack import StackFunction
 from faasq.up import Running, banner, extra_queues
 from faasq.up_options import UpOptions
-from tests.support import bound_socket
-from tests.unit.cli.conftest import Cli
+from tests.support.cli import Cli
+from tests.support.sockets import bound_socket
 
 ENVIRON = {"HOME": "/home/x", "port": "1", "listen_fd": "99"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.schemas import kubectl, kubectl_env, schema_errors
+from tests.support.kube_schemas import kubectl, kubectl_env, schema_errors
 
 BASE = Path(__file__).parents[3] / "deploy" / "base"
 

@@ -14,8 +14,7 @@ import pytest
 
 from gateway.app import create_app
 from plumbing.credentials import CredentialsError
-from tests.unit.gateway.conftest import serve, settings_with
-from tests.unit.gateway.fakes import FakeLink, FakeLookup, function
+from tests.support.gateway_fakes import FakeLink, FakeLookup, function, serve, settings_with
 
 
 async def test_a_call_is_published_then_accepted(client: httpx.AsyncClient, link: FakeLink) -> None:

@@ -10,8 +10,7 @@ from calls.status import CallRecord
 from calls.status_store import StatusConflict
 from gateway.app import create_app
 from gateway.calls import Cancelled
-from tests.unit.gateway.conftest import serve, settings_with
-from tests.unit.gateway.fakes import FakeLink, FakeLookup
+from tests.support.gateway_fakes import FakeLink, FakeLookup, serve, settings_with
 
 
 async def test_without_jetstream_the_call_routes_answer_503(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.errors import FunctionNotFound, ProviderUnavailable, QueueMisconfigured
 from gateway.functions import Destination, FunctionDirectory, queue_of
-from tests.unit.gateway.fakes import FakeLookup, function
+from tests.support.gateway_fakes import FakeLookup, function
 
 
 class Clock:

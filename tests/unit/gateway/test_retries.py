@@ -13,8 +13,7 @@ from gateway.app import create_app
 from gateway.errors import InvalidRequest
 from gateway.functions import retry_of as annotated_retry
 from gateway.validation import effective_retry, retry_of
-from tests.unit.gateway.conftest import serve, settings_with
-from tests.unit.gateway.fakes import FakeLink, FakeLookup, function
+from tests.support.gateway_fakes import FakeLink, FakeLookup, function, serve, settings_with
 
 ALL_ANNOTATIONS = {
     "com.openfaas.retry.attempts": "5",

@@ -9,9 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from provider.types import FunctionStatus, Secret
-from tests.unit.provider.test_api_fake import FakeProvider, app, client, fake, settings
-
-__all__ = ["app", "client", "fake", "settings"]
+from tests.support.provider_fake import FakeProvider
 
 DEPLOY: dict[str, Any] = {
     "service": "echo",

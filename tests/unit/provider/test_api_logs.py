@@ -11,10 +11,8 @@ from fastapi import FastAPI
 from starlette.types import Message
 
 from provider.types import FunctionDeployment
-from tests.support import eventually
-from tests.unit.provider.test_api_fake import FakeProvider, app, client, fake, settings
-
-__all__ = ["app", "client", "fake", "settings"]
+from tests.support.polling import eventually
+from tests.support.provider_fake import FakeProvider
 
 EXPECTED_LINE = {
     "name": "echo",

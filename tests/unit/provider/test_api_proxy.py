@@ -22,10 +22,9 @@ from provider.app import create_app
 from provider.config import ProviderSettings
 from provider.proxy import Target, is_invocation, target_of
 from provider.types import FunctionDeployment
-from tests.support import bound_socket, eventually
-from tests.unit.provider.test_api_fake import FakeProvider, app, client, fake, settings
-
-__all__ = ["app", "client", "fake", "settings"]
+from tests.support.polling import eventually
+from tests.support.provider_fake import FakeProvider
+from tests.support.sockets import bound_socket
 
 
 async def _read(receive: Receive) -> bytes:

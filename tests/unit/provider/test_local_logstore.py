@@ -7,7 +7,7 @@ import pytest
 
 from provider.local.logstore import FunctionLog, select_logs
 from provider.types import LogMessage, LogRequest
-from tests.support import eventually
+from tests.support.polling import eventually
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,7 +4,8 @@ import pytest
 
 from calls.outcome import Attempt, Failure, Outcome
 from calls.wire import QueuedCall
-from queue_worker.callback import callback_headers, user_agent
+from plumbing.release import user_agent
+from queue_worker.callback import callback_headers
 from queue_worker.invoker import function_url, invoke_headers
 
 CALL = QueuedCall(
@@ -83,6 +84,6 @@ def test_callback_headers_carry_the_functions_status_type_and_duration() -> None
 
 def test_callback_headers_after_a_transport_error_say_503_without_a_type() -> None:
     outcome = Outcome(None, duration=1.5, failure=Failure.CONNECTION, detail="refused")
-    headers = callback_headers(CALL, outcome, Attempt(1, 3), user_agent())
+    headers = callback_headers(CALL, outcome, Attempt(1, 3), user_agent("faasq-queue-worker"))
     assert (headers["X-Function-Status"], "Content-Type" in headers) == ("503", False)
     assert headers["User-Agent"].startswith("faasq-queue-worker/")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import eventually
+from tests.support.polling import eventually
 from watchdog.runners import spawn
 from watchdog.runners.process import Command, Finished, run_buffered_portable
 

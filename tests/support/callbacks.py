@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
-from tests.e2e.running import until
+from tests.support.polling import until
 
 
 @dataclass(frozen=True)

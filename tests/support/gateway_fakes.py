@@ -1,12 +1,21 @@
-"""In-memory stand-ins for the gateway's two seams: the link and the function lookup."""
+"""The gateway app in process over fakes: stand-ins for its two seams, its settings, a client through its lifespan.
+
+``FakeLink`` and ``FakeLookup`` replace the link to NATS and the function lookup; ``serve``
+runs the app's lifespan around an ``httpx.ASGITransport`` client.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
+import httpx
+from fastapi import FastAPI
 from nats.js import JetStreamContext
 
 from calls.wire import QueuedCall
+from gateway.config import GatewaySettings
 from gateway.errors import ProviderUnavailable, QueueUnavailable
 from gateway.jetstream import Receipt
 from provider.types import FunctionStatus
@@ -85,3 +94,30 @@ def function(
     if queue is not None:
         annotations["com.openfaas.queue"] = queue
     return FunctionStatus(name=name, namespace=namespace, image="i", annotations=annotations)
+
+
+# Nothing listens on the discard port: proxied routes fail fast with 502.
+UNREACHABLE = "http://127.0.0.1:9/"
+
+
+def settings_with(tmp_path: Path, **overrides: Any) -> GatewaySettings:
+    return GatewaySettings(functions_provider_url=UNREACHABLE, secret_mount_path=tmp_path, **overrides)
+
+
+def serve(app: FastAPI) -> Any:
+    return _Served(app)
+
+
+class _Served:
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._lifespan = app.router.lifespan_context(app)
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        await self._lifespan.__aenter__()
+        return self._client
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+        await self._lifespan.__aexit__(None, None, None)

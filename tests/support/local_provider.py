@@ -11,7 +11,8 @@ import httpx
 
 from provider.config import ProviderSettings
 from provider.local import Instance, LocalProvider
-from tests.integration.provider.contract import NAMESPACE, READY_WITHIN, replicas_settle
+from tests.support.processes import alive
+from tests.support.provider_contract import NAMESPACE, READY_WITHIN, replicas_settle
 
 
 def settings_for(state_dir: Path, **overrides: object) -> ProviderSettings:
@@ -40,15 +41,6 @@ async def invoke(provider: LocalProvider, name: str, body: bytes = b"") -> bytes
     response = await call(await provider.resolve(name, NAMESPACE), body)
     assert response.status_code == 200, response.text
     return response.content
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs; a zombie waiting for PID 1 to reap it does not count."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return False
-    return fields[0] != "Z"
 
 
 async def one_instance(provider: LocalProvider, name: str) -> Instance:

@@ -22,7 +22,7 @@ from provider.errors import (
 )
 from provider.protocol import Provider
 from provider.types import FunctionDeployment, FunctionStatus, LogRequest, Secret, wire
-from tests.support import eventually
+from tests.support.polling import eventually
 
 NAMESPACE = "openfaas-fn"
 IMAGE = "ghcr.io/openfaas/alpine:latest"

@@ -23,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.integration.provider.kube_discovery import ROUTES as DISCOVERY
-from tests.support import bound_socket, eventually
+from tests.support.kube_discovery import ROUTES as DISCOVERY
+from tests.support.polling import eventually
+from tests.support.sockets import bound_socket
 
 Object = dict[str, Any]
 STORED = {"deployments": ("apps", "Deployment"), "services": ("", "Service"), "secrets": ("", "Secret")}

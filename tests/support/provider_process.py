@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -15,33 +16,33 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.provider.test_api import ROOT, provider_script
-from tests.support import bound_socket
+from tests.support.paths import ROOT
+from tests.support.polling import until
+from tests.support.sockets import bound_socket
 
-__all__ = ["deploy", "poll", "running_provider"]
-
-
-def poll(check: Callable[[], bool], within: float, what: str) -> None:
-    """Call ``check`` until it is true; fail the test with ``what`` after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {within:g}s")
-        time.sleep(0.02)
+__all__ = ["deploy", "provider_script", "running_provider"]
 
 
-def _healthy(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool:
+def provider_script() -> str:
+    """The ``faasq-provider`` console script next to this interpreter; missing, it is an install bug."""
+    script = shutil.which("faasq-provider", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.fail("the faasq-provider console script is missing: pip install -e .[dev]")
+    return script
+
+
+def _healthy(client: httpx.Client, process: subprocess.Popen[bytes]) -> bool | None:
     if process.poll() is not None:
         pytest.fail(f"faasq-provider exited with {process.returncode}")
     try:
-        return client.get("/healthz").status_code == 200
+        return True if client.get("/healthz").status_code == 200 else None
     except httpx.TransportError:
-        return False
+        return None
 
 
-def _ready(client: httpx.Client, name: str) -> bool:
+def _ready(client: httpx.Client, name: str) -> bool | None:
     status = client.get(f"/system/function/{name}")
-    return status.status_code == 200 and status.json().get("availableReplicas", 0) > 0
+    return True if status.status_code == 200 and status.json().get("availableReplicas", 0) > 0 else None
 
 
 def deploy(client: httpx.Client, functions: Mapping[str, Mapping[str, Any]]) -> None:
@@ -49,7 +50,7 @@ def deploy(client: httpx.Client, functions: Mapping[str, Mapping[str, Any]]) -> 
     for name, fields in functions.items():
         assert client.post("/system/functions", json={"service": name, "image": "local", **fields}).status_code == 202
     for name in functions:
-        poll(partial(_ready, client, name), 20, f"{name} was not ready")
+        until(partial(_ready, client, name), within=20, what=f"{name} was not ready")
 
 
 @contextmanager
@@ -61,7 +62,7 @@ def running_provider(state_dir: Path, functions: Mapping[str, Mapping[str, Any]]
         base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            poll(lambda: _healthy(client, process), 20, "faasq-provider was not healthy")
+            until(lambda: _healthy(client, process), within=20, what="faasq-provider was not healthy")
             deploy(client, functions)
         yield base_url
     finally:

@@ -1,11 +1,11 @@
 """The fault tests' stack: every part a real process that a test may kill, stop or restart.
 
 - nats-server with its file store (:mod:`faasq.natsserver`), restartable on the same port and store;
-- ``faasq up`` using that server as an external NATS (:class:`tests.e2e.running.Stack`): the
-  provider, with the ``record`` function (``tests/faults/recorder.py``, an http-mode upstream), and
+- ``faasq up`` using that server as an external NATS (:class:`tests.support.stack.Stack`): the
+  provider, with the ``record`` function (``tests/support/recorder.py``, an http-mode upstream), and
   the gateway;
 - queue workers as ``faasq-worker`` processes that the test starts, each with its own settings;
-- a callback receiver under uvicorn (:mod:`tests.e2e.callbacks`) that can go down and come back.
+- a callback receiver under uvicorn (:mod:`tests.support.callbacks`) that can go down and come back.
 
 Every run of the function appends its call id to a file and the receiver keeps every callback,
 so a test compares both, call id by call id, with the calls the gateway accepted (202).
@@ -30,13 +30,16 @@ import nats
 from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
 from calls.wire import DEFAULT_STREAM
 from faasq.natsserver import NatsServer
-from tests.e2e.callbacks import Receiver, ReceiverServer
-from tests.e2e.running import ENVIRON, ROOT, Stack, free_port, until
-from tests.support import eventually
+from tests.support.callbacks import Receiver, ReceiverServer
+from tests.support.paths import ROOT
+from tests.support.polling import eventually, until
+from tests.support.sockets import free_port
+from tests.support.stack import ENVIRON, Stack
 
 FUNCTION = "record"
 RECORDER = Path(__file__).with_name("recorder.py")
 CONSUMER = "faas-default"
+# python -P: the recorder imports the standard library alone, whatever sits beside it in tests/support/.
 _STACK = """\
 version: 1.0
 provider:
@@ -44,7 +47,7 @@ provider:
 functions:
   record:
     image: faasq/record:latest
-    fprocess: "{python} {recorder}"
+    fprocess: "{python} -P {recorder}"
     environment:
       mode: http
       upstream_url: "http://127.0.0.1:{port}"

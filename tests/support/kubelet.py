@@ -39,7 +39,7 @@ def _function(deployment: Object) -> FunctionDeployment:
 
 
 class LocalCluster:
-    """Implements ``tests.integration.provider.kube_api.Cluster`` over a started local provider."""
+    """Implements ``tests.support.kube_api.Cluster`` over a started local provider."""
 
     def __init__(self, local: LocalProvider) -> None:
         self.local = local

@@ -5,7 +5,8 @@ write, so lines from concurrent runs never mix and a test can count runs per cal
 It sleeps ``X-Sleep`` seconds if the request carries that header, then echoes the body; with
 ``FAIL_RATE`` set, about that fraction of its runs answers 503 instead: which ones is decided by
 :func:`failing` from the call id and the attempt (``X-Retry``), so a test knows the outcome of
-every run in advance. Standard library only: the watchdog runs it with any Python.
+every run in advance. Standard library only: the watchdog runs it by its file path, with
+``python -P`` so that its neighbours in ``tests/support/`` stay off its ``sys.path``.
 """
 
 import hashlib

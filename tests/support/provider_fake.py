@@ -1,21 +1,11 @@
-"""An in-memory Provider for the REST server's tests, and the fixtures that serve an app over it.
-
-No tests live here; ``test_api*.py`` modules import from it.
-"""
+"""An in-memory Provider for the REST server's tests; ``tests/unit/provider/conftest.py`` serves an app over it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import httpx
-import pytest
-from fastapi import FastAPI
-
-from provider.app import create_app
-from provider.config import ProviderSettings
 from provider.errors import (
     DeployFailed,
     FunctionExists,
@@ -164,27 +154,3 @@ class FakeProvider:
             {**fields, "name": request.service, "replicas": replicas, "available_replicas": replicas}
             | {"invocation_count": 0.0, "created_at": CREATED}
         )
-
-
-@pytest.fixture
-def fake() -> FakeProvider:
-    return FakeProvider()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> ProviderSettings:
-    return ProviderSettings(state_dir=tmp_path)
-
-
-@pytest.fixture
-async def app(settings: ProviderSettings, fake: FakeProvider) -> AsyncIterator[FastAPI]:
-    app = create_app(settings, fake)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://provider") as client:
-        yield client

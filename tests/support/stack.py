@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from faasq.cli import run
 from faasq.context import Console, Context
 from faasq.supervisor import terminate_with_parent
+from tests.support.paths import ROOT
+from tests.support.polling import until
 
-T = TypeVar("T")
-
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "stack.yml"
 FAASQ = [sys.executable, "-m", "faasq"]
 # Never the user's ~/.openfaas credentials: a config directory the tests never create.
 ENVIRON = {**os.environ, "OPENFAAS_CONFIG": str(ROOT / ".faasq" / "e2e-no-config")}
-
-
-def until(check: Callable[[], T | None], within: float = 10.0, every: float = 0.02) -> T:
-    """Poll ``check`` until it returns something other than None; fails the test at the deadline."""
-    deadline = time.monotonic() + within
-    while (seen := check()) is None:
-        assert time.monotonic() < deadline, f"condition not met within {within}s"
-        time.sleep(every)
-    return seen
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now; only for a subprocess that must be told a number."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def faasq(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -51,42 +30,6 @@ def faasq(*args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None) 
     return subprocess.run(
         [*FAASQ, *args], input=stdin, capture_output=True, env={**ENVIRON, **(env or {})}, cwd=ROOT, timeout=30
     )
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(parent, []).append(int(entry.name))
-    return children
-
-
-def children(pid: int) -> list[int]:
-    """The live direct children of ``pid``."""
-    return [child for child in _children().get(pid, []) if alive(child)]
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``, read from /proc."""
-    tree = _children()
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return {child for child in found if alive(child)}
 
 
 BANNER_END = "Press Ctrl+C to stop."
