@@ -8,7 +8,7 @@ to FastAPI (``/healthz``, ``/docs``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
 __all__ = [
@@ -86,16 +86,25 @@ class Route:
     credentials: bool = False
     doc: str | None = None
 
+    prefix: str = field(init=False, repr=False, compare=False)
+    """``path`` and a slash: what every path strictly under it starts with."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", self.path + "/")
+
     def serves(self, method: str, path: str) -> bool:
         """Whether this route answers ``method`` on ``path``."""
         if self.methods is not None and method not in self.methods:
             return False
-        if path == self.path:
-            return self.extent in (Extent.EXACT, Extent.TREE)
-        if self.extent is Extent.EXACT or not path.startswith(self.path + "/"):
-            return False
-        rest = path[len(self.path) + 1 :]
-        return self.extent is not Extent.CHILD or (bool(rest) and "/" not in rest)
+        extent = self.extent
+        if extent is Extent.BELOW:
+            return path.startswith(self.prefix)
+        if extent is Extent.EXACT:
+            return path == self.path
+        if extent is Extent.TREE:
+            return path == self.path or path.startswith(self.prefix)
+        prefix = self.prefix
+        return path.startswith(prefix) and len(path) > len(prefix) and path.find("/", len(prefix)) < 0
 
     def guards(self, method: str, path: str) -> bool:
         """Whether a request needs credentials because of this route."""
@@ -129,6 +138,12 @@ def route_of(method: str, path: str) -> Route | None:
     return next((route for route in ROUTES if route.serves(method, path)), None)
 
 
+_GUARDED = tuple(route for route in ROUTES if route.credentials)
+_GUARDED_PATHS = tuple(route.path for route in _GUARDED)
+
+
 def needs_credentials(method: str, path: str) -> bool:
     """Whether ``method`` on ``path`` needs the gateway's credentials when ``basic_auth`` is on."""
-    return any(route.guards(method, path) for route in ROUTES)
+    if not path.startswith(_GUARDED_PATHS):  # most paths, at the cost of one call
+        return False
+    return any(route.guards(method, path) for route in _GUARDED)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.routes import Handler, route_of
+from gateway.routes import ROUTES, Handler
 
 __all__ = ["GatewayRoutes"]
 
@@ -28,11 +28,15 @@ class GatewayRoutes:
         if missing:
             raise ValueError(f"no handler for {', '.join(sorted(missing))}")
         self.app = app
-        self.handlers = {**handlers, Handler.APP: app}
+        every = {**handlers, Handler.APP: app}
+        self._table = tuple((route, every[route.handler]) for route in ROUTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch by the first route that serves the request."""
-        if scope["type"] == "http" and (route := route_of(scope["method"], scope["path"])) is not None:
-            await self.handlers[route.handler](scope, receive, send)
-            return
+        if scope["type"] == "http":
+            method, path = scope["method"], scope["path"]
+            for route, handler in self._table:
+                if route.serves(method, path):
+                    await handler(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
