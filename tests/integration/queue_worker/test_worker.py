@@ -7,8 +7,10 @@ import time
 
 import pytest
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
+from calls.status import CallState
+from calls.status_store import CallStore
 from faasq.natsserver import NatsServer
 from tests.support.polling import eventually
 from tests.support.worker import Receiver, call, invocations, publish, running, worker_settings
@@ -213,7 +215,8 @@ async def test_shutdown_cancels_what_outlives_the_grace_and_it_is_redelivered(
     settings = worker_settings(nats_server, unique_stream, provider_url, shutdown_grace="0.2s")
     async with running(settings) as summaries:
         await publish(js, unique_stream, call("cut", "slow", f"{url}/cb", b"again", headers=[("X-Sleep", "1.5")]))
-        await eventually(lambda: _ack_pending(js, unique_stream, settings.durable))
+        # Claimed, so running: a call fetched but not yet started when the stop comes is handed back at once.
+        await eventually(lambda: _claimed(js, f"{unique_stream}-calls", "cut"))
     assert (summaries[0].cancelled, app.calls) == (1, [])
     async with running(worker_settings(nats_server, unique_stream, provider_url)):
         (one,) = (await app.wait_for({"cut"}, within=15))["cut"]
@@ -226,6 +229,14 @@ async def _ack_pending(js: JetStreamContext, stream: str, durable: str) -> bool 
     except NotFoundError:  # the worker has not created it yet
         return None
     return True if info.num_ack_pending == 1 else None
+
+
+async def _claimed(js: JetStreamContext, bucket: str, call_id: str) -> bool | None:
+    try:
+        stored = await CallStore(await js.key_value(bucket)).get(call_id)
+    except BucketNotFoundError:  # the worker has not created it yet
+        return None
+    return True if stored is not None and stored.record.state is CallState.RUNNING else None
 
 
 async def test_the_worker_waits_for_a_slot_before_fetching_more(
