@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/watchdog_fork.py
 	$(BIN)/python bench/enqueue.py
 	$(BIN)/python bench/worker.py
+	$(BIN)/python bench/replicas.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*

@@ -12,7 +12,7 @@ from faasq.client import Gateway
 from faasq.context import Console, Context, add_gateway_options, parse_pairs
 from faasq.errors import CliError, GatewayError
 from faasq.stack import Resources, Stack, StackFunction
-from provider.types import DeleteFunctionRequest, FunctionDeployment, FunctionResources, wire
+from provider.types import WORKDIR_ANNOTATION, DeleteFunctionRequest, FunctionDeployment, FunctionResources, wire
 
 __all__ = ["build_deployment", "deploy_functions", "register", "with_flags"]
 
@@ -20,7 +20,12 @@ _DEPLOYED = (200, 201, 202)
 
 
 def build_deployment(function: StackFunction, namespace: str | None = None) -> FunctionDeployment:
-    """The body faas-cli sends for a stack function; the stack's namespace wins over ``namespace``."""
+    """The body faas-cli sends for a stack function; the stack's namespace wins over ``namespace``.
+
+    A function read from a stack file also names the file's folder (``com.faasq.workdir``): the
+    local provider runs its replicas there, so relative paths in ``fprocess`` work.
+    """
+    annotations = {WORKDIR_ANNOTATION: str(function.folder)} if function.folder is not None else {}
     return FunctionDeployment(
         service=function.name,
         image=function.image,
@@ -31,7 +36,7 @@ def build_deployment(function: StackFunction, namespace: str | None = None) -> F
         secrets=list(function.secrets),
         # faas-cli always sends labels and annotations, empty maps included.
         labels=dict(function.labels),
-        annotations=dict(function.annotations),
+        annotations=annotations | dict(function.annotations),
         limits=_resources(function.limits),
         requests=_resources(function.requests),
         read_only_root_filesystem=function.readonly_root_filesystem,

@@ -90,6 +90,7 @@ class StackFunction(_StackModel):
     limits: Resources | None = None
     requests: Resources | None = None
     readonly_root_filesystem: bool = False
+    folder: Path | None = Field(None, description="The stack file's folder (set when the file is read).")
 
     @field_validator("name")
     @classmethod
@@ -169,7 +170,7 @@ def _with_environment_files(function: StackFunction, directory: Path) -> StackFu
     for name in function.environment_file:
         environment.update(_environment_file(directory / name))
     environment.update(function.environment)
-    return function.model_copy(update={"environment": environment})
+    return function.model_copy(update={"environment": environment, "folder": directory})
 
 
 def _environment_file(path: Path) -> dict[str, str]:

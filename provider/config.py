@@ -36,6 +36,11 @@ class ProviderSettings(BaseSettings):
         description="How long a local replica may drain after SIGTERM before its process group is killed.",
     )
     log_buffer_lines: int = Field(10_000, ge=1, description="Log lines the local provider keeps per function.")
+    replica_isolation: Literal["auto", "namespaces", "off"] = Field(
+        "auto",
+        description="Local replicas in network, mount and UTS namespaces of their own: 'auto' where the kernel "
+        "allows it, 'namespaces' always (start-up fails where it cannot), 'off' never.",
+    )
     listen_fd: int | None = Field(
         None,
         ge=0,

@@ -20,6 +20,8 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "DEFAULT_NAMESPACE",
     "DNS_LABEL",
+    "NETWORK_ANNOTATION",
+    "WORKDIR_ANNOTATION",
     "DeleteFunctionRequest",
     "FunctionDeployment",
     "FunctionResources",
@@ -39,6 +41,10 @@ __all__ = [
 ]
 
 DEFAULT_NAMESPACE = "openfaas-fn"
+WORKDIR_ANNOTATION = "com.faasq.workdir"
+"""faasq's annotation: the folder a local function's replicas run in (``faasq deploy`` sends the stack file's)."""
+NETWORK_ANNOTATION = "com.faasq.network"
+"""faasq's annotation: ``private`` (a network of the replica's own, loopback only) or ``host`` (this machine's)."""
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -40,9 +40,10 @@ class LockFile:
 class WatchdogApp:
     """A raw ASGI app: no framework on the hot path.
 
-    ``/_/health`` and ``/_/ready`` answer 503 until the runner is ready and the lock file is
-    written, then ``200 OK``; ``/_/ready`` also answers 429 at ``max_inflight``. Everything
-    else is a call: 405 for unsupported methods, 429 over ``max_inflight``, else the runner.
+    ``/_/health`` and ``/_/ready`` answer 503 (with the runner's reason, if it gives one) until
+    the runner is ready and the lock file is written, then ``200 OK``; ``/_/ready`` also
+    answers 429 at ``max_inflight``. Everything else is a call: 405 for unsupported methods,
+    429 over ``max_inflight``, else the runner.
     """
 
     def __init__(self, settings: WatchdogSettings, runner: Runner) -> None:
@@ -59,6 +60,11 @@ class WatchdogApp:
     def ready(self) -> bool:
         """Started, not draining, and the runner can take calls."""
         return self._started and not self._draining and self._runner.ready
+
+    @property
+    def failure(self) -> str | None:
+        """Why the function cannot serve any more, if it cannot: the watchdog exits non-zero."""
+        return self._runner.failure
 
     def begin_drain(self) -> None:
         """Stop reporting ready and remove the lock file; synchronous so a signal handler can call it."""
@@ -95,7 +101,8 @@ class WatchdogApp:
 
     async def _health(self, send: Send, *, limit: bool) -> None:
         if not self.ready:
-            await send_response(send, 503, b"")
+            reason = self._runner.not_ready_reason
+            await send_response(send, 503, reason.encode(), text_headers() if reason else None)
         elif limit and self._at_limit():
             await send_response(send, 429, b"")
         else:

@@ -105,3 +105,5 @@ def main() -> None:
     logger.info("Listening on http://%s:%d", host, port)
     _use_pidfd_child_watcher()
     asyncio.run(server.serve(sockets=[sock]))
+    if app.failure is not None:
+        sys.exit(1)  # of-watchdog: the function's server died, so does the watchdog

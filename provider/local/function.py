@@ -14,11 +14,11 @@ from pathlib import Path
 from provider.errors import FunctionNotFound
 from provider.local.logstore import FunctionLog
 from provider.local.notify import Broadcast
-from provider.local.policy import Backoff, Plan, ReplicaView, ScalePolicy, plan_rollout, scale_policy
+from provider.local.policy import Backoff, Plan, ReplicaView, ScalePolicy, plan_rollout, private_network, scale_policy
 from provider.local.replica import Instance, Launch, Probe, Replica
 from provider.local.secretstore import SecretStore
 from provider.local.state import StoredFunction, private_dir
-from provider.types import FunctionDeployment, FunctionStatus
+from provider.types import NETWORK_ANNOTATION, WORKDIR_ANNOTATION, FunctionDeployment, FunctionStatus
 
 __all__ = ["LocalFunction", "Runtime"]
 
@@ -37,8 +37,12 @@ class Runtime:
     probe: Probe
     secrets: SecretStore
     run_root: Path
+    work_root: Path
+    """Where a function without a ``com.faasq.workdir`` gets a folder of its own to run in."""
     stop_timeout: float
     log_lines: int
+    sandboxed: bool = False
+    """Replicas run in namespaces of their own (:mod:`provider.local.sandbox`); the machine allows it."""
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -53,6 +57,7 @@ class LocalFunction:
         self.log = FunctionLog(record.deployment.service, namespace, runtime.log_lines)
         self._runtime = runtime
         self._generation = 0
+        self._network_said = -1
         self._replicas: list[Replica] = []
         self._stopping: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -177,13 +182,34 @@ class LocalFunction:
         if plan.stop:
             self._changed.notify()
 
+    def _workdir(self) -> Path:
+        """The stack file's folder the deployment names, else one of the function's own: never the provider's."""
+        given = (self.record.deployment.annotations or {}).get(WORKDIR_ANNOTATION)
+        return Path(given) if given else private_dir(self._runtime.work_root / self.namespace / self.name)
+
+    def _say_network(self, private: bool) -> None:
+        if private and self._network_said != self._generation:
+            name = f"{self.name}.{self.namespace}"
+            logger.info(
+                "function %s: each replica has a network of its own (its ports are its own), with loopback only: "
+                "no outbound connections; annotation %s=host gives it this machine's",
+                name,
+                NETWORK_ANNOTATION,
+            )
+        self._network_said = self._generation
+
     def _new_replica(self) -> Replica:
         replica_id = f"{self.name}-{secrets.token_hex(4)}"
         deployment = self.record.deployment
+        private = self._runtime.sandboxed and private_network(deployment)
+        self._say_network(private)
         launch = Launch(
             function=f"{self.name}.{self.namespace}",
             command=self._runtime.command,
             deployment=deployment,
+            workdir=self._workdir(),
+            sandboxed=self._runtime.sandboxed,
+            private_network=private,
             prepare=functools.partial(self._runtime.secrets.copy_into, deployment.secrets or [], self.namespace),
             probe=self._runtime.probe,
             sink=self.log.append,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from provider.errors import InvalidRequest
 from provider.scaling import DEFAULT_MAX_REPLICAS, ScalePolicy, clamp_replicas, scale_policy
-from provider.types import FunctionDeployment
+from provider.types import NETWORK_ANNOTATION, FunctionDeployment
 
 __all__ = [
     "DEFAULT_MAX_REPLICAS",
@@ -23,6 +23,7 @@ __all__ = [
     "clamp_replicas",
     "count_failures",
     "plan_rollout",
+    "private_network",
     "restart_delay",
     "scale_policy",
 ]
@@ -34,7 +35,8 @@ def check_runnable(deployment: FunctionDeployment) -> None:
     """Check that a watchdog can be started for the deployment: a process to run, a usable environment.
 
     Raises:
-        InvalidRequest: no ``envProcess``, one that cannot be split into words, or an impossible envVar.
+        InvalidRequest: no ``envProcess``, one that cannot be split into words, an impossible envVar, or a
+            ``com.faasq.network`` other than ``private`` or ``host``.
     """
     process = deployment.env_process or ""
     if not process.strip():
@@ -48,6 +50,22 @@ def check_runnable(deployment: FunctionDeployment) -> None:
             raise InvalidRequest(f"envVars: {key!r} cannot be set in a process environment")
     if "\0" in process:
         raise InvalidRequest("envProcess must not contain NUL characters")
+    network = (deployment.annotations or {}).get(NETWORK_ANNOTATION)
+    if network not in (None, "private", "host"):
+        raise InvalidRequest(f"{NETWORK_ANNOTATION}: {network!r} is neither 'private' nor 'host'")
+
+
+def private_network(deployment: FunctionDeployment) -> bool:
+    """Whether the function's replicas get a network of their own (where the machine allows namespaces).
+
+    ``com.faasq.network`` decides; without it, http mode does: its server binds a fixed port
+    (5000 in OpenFaaS's Python templates), which only a network of its own keeps from colliding
+    with another replica's. A private network has loopback only: no way out of the machine.
+    """
+    choice = (deployment.annotations or {}).get(NETWORK_ANNOTATION)
+    if choice is not None:
+        return choice == "private"
+    return (deployment.env_vars or {}).get("mode") == "http"
 
 
 @dataclass(frozen=True)

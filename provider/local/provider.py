@@ -5,6 +5,7 @@ State lives under ``settings.state_dir``::
     functions/<namespace>/<name>.json   deployment, desired replicas, createdAt
     secrets/<namespace>/<name>          one file per secret, 0600
     run/<namespace>/<name>/<replica>/   the replica's lock file and secret copies (wiped at start-up)
+    work/<namespace>/<name>/            where a function without ``com.faasq.workdir`` runs
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import shutil
 import sys
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
 from plumbing.release import release
 from provider.config import ProviderSettings
 from provider.errors import DeployFailed, FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
+from provider.local import sandbox
 from provider.local.function import LocalFunction, Runtime
 from provider.local.orphans import reap_orphans
 from provider.local.policy import check_runnable, clamp_replicas, scale_policy
@@ -32,7 +35,16 @@ from provider.local.replica import Instance, http_probe
 from provider.local.secretstore import SecretStore
 from provider.local.state import StateStore, StoredFunction, private_dir
 from provider.namespaces import served_namespace
-from provider.types import FunctionDeployment, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret, VersionInfo
+from provider.types import (
+    WORKDIR_ANNOTATION,
+    FunctionDeployment,
+    FunctionStatus,
+    LogMessage,
+    LogRequest,
+    ProviderInfo,
+    Secret,
+    VersionInfo,
+)
 
 __all__ = ["LocalProvider"]
 
@@ -85,8 +97,10 @@ class LocalProvider:
             probe=functools.partial(http_probe, self._client),
             secrets=self._secrets,
             run_root=private_dir(run_root),
+            work_root=private_dir(self._settings.state_dir / "work"),
             stop_timeout=self._settings.replica_stop_timeout.total_seconds(),
             log_lines=self._settings.log_buffer_lines,
+            sandboxed=await self._isolation(),
         )
         for record in self._state.load(self._namespace):
             try:
@@ -94,6 +108,30 @@ class LocalProvider:
             except InvalidRequest as exc:  # a record edited by hand
                 logger.error("not restoring function %s: %s", record.deployment.service, exc)
         logger.info("local provider: restored %d functions from %s", len(self._functions), self._settings.state_dir)
+
+    async def _isolation(self) -> bool:
+        """Whether replicas get namespaces of their own, decided once and said once.
+
+        Raises:
+            DeployFailed: ``replica_isolation=namespaces`` and this machine cannot make them.
+        """
+        wanted = self._settings.replica_isolation
+        if wanted == "off":
+            logger.info("replicas share this machine's network (replica_isolation=off)")
+            return False
+        reason = await _namespaces_unavailable()
+        if reason is None:
+            logger.info(
+                "replicas run in mount and UTS namespaces of their own, http-mode ones in a network of their own"
+            )
+            return True
+        if wanted == "namespaces":
+            raise DeployFailed(f"replica_isolation=namespaces, but replicas cannot have namespaces here: {reason}")
+        logger.warning(
+            "replicas share this machine's network (%s); a watchdog never proxies to a port another process holds",
+            reason,
+        )
+        return False
 
     async def shutdown(self) -> None:
         """Stop every replica (SIGTERM, then SIGKILL); the state stays on disk."""
@@ -271,3 +309,21 @@ class LocalProvider:
         missing = [s for s in request.secrets or [] if not self._secrets.exists(s, namespace)]
         if missing:
             raise InvalidRequest(f"secrets not found: {', '.join(missing)}", name=name, namespace=namespace)
+        workdir = (request.annotations or {}).get(WORKDIR_ANNOTATION)
+        if workdir is not None and not (Path(workdir).is_absolute() and Path(workdir).is_dir()):
+            raise InvalidRequest(
+                f"{WORKDIR_ANNOTATION}: {workdir!r} is not an absolute path to a folder on this machine",
+                name=name,
+                namespace=namespace,
+            )
+
+
+async def _namespaces_unavailable() -> str | None:
+    """Why replicas cannot have namespaces of their own here, or None: the sandbox tried, with a no-op command."""
+    argv = sandbox.sandboxed(sandbox.PROBE, hostname="faasq-probe", secrets=None, network=True)
+    try:
+        probe = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        return str(exc)
+    _, stderr = await probe.communicate()
+    return None if probe.returncode == 0 else stderr.decode(errors="replace").strip() or f"exit {probe.returncode}"

@@ -2,6 +2,7 @@
 
 The replica owns its listening socket for its whole life, so its URL stays the same across
 restarts; the watchdog gets the socket's descriptor (``listen_fd``) instead of a port number.
+Where the machine allows it, the watchdog runs in namespaces of its own (:mod:`provider.local.sandbox`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from provider.local import sandbox
 from provider.local.orphans import PID_FILE
 from provider.local.policy import Backoff, count_failures, restart_delay
 from provider.types import FunctionDeployment
@@ -67,12 +69,13 @@ _PROBE_TIMEOUT = 1.0
 _LINE_LIMIT = 1 << 20
 _PIPE_DRAIN = 2.0
 
-Probe = Callable[[str], Awaitable[bool]]
+Probe = Callable[[str], Awaitable[str | None]]
+"""Asks the watchdog at a URL whether it is ready: None if it is, else why not (empty: it does not say)."""
 LogSink = Callable[[str, str], None]
 
 
 def replica_env(
-    inherited: Mapping[str, str], deployment: FunctionDeployment, *, listen_fd: int, run_dir: Path
+    inherited: Mapping[str, str], deployment: FunctionDeployment, *, listen_fd: int, run_dir: Path, hostname: str
 ) -> dict[str, str]:
     """The watchdog's environment: inherited (minus watchdog settings), the function's envVars, then ours."""
     env = {key: value for key, value in inherited.items() if key not in WATCHDOG_SETTINGS}
@@ -83,31 +86,41 @@ def replica_env(
         lock_path=str(run_dir / ".lock"),
         bind_address="127.0.0.1",
         secret_mount_path=str(run_dir / "secrets"),
+        HOSTNAME=hostname,  # as a pod's: the replica's name
     )
     return env
 
 
-async def http_probe(client: httpx.AsyncClient, url: str) -> bool:
-    """Whether the watchdog at ``url`` answers ``GET /_/health`` with 200."""
+async def http_probe(client: httpx.AsyncClient, url: str) -> str | None:
+    """None if the watchdog at ``url`` answers ``GET /_/health`` with 200; else why it is not ready."""
     try:
         response = await client.get(f"{url}/_/health", timeout=_PROBE_TIMEOUT)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == httpx.codes.OK
+    except httpx.HTTPError as exc:
+        return f"the watchdog does not answer ({type(exc).__name__})"
+    if response.status_code == httpx.codes.OK:
+        return None
+    return response.text.strip()[:200]  # what the watchdog says stands in the way; often nothing
 
 
 @dataclass(frozen=True)
 class Launch:
-    """How to start a replica's watchdog; ``prepare`` refreshes its secret files before each start."""
+    """How to start a replica's watchdog; ``prepare`` refreshes its secret files before each start.
+
+    ``workdir`` is the folder it runs in; ``sandboxed``: in mount and UTS namespaces of its own, and
+    ``private_network``: in a network namespace of its own too.
+    """
 
     function: str
     command: Sequence[str]
     deployment: FunctionDeployment
+    workdir: Path
     prepare: Callable[[Path], None]
     probe: Probe
     sink: LogSink
     on_change: Callable[[], None]
     stop_timeout: float
+    sandboxed: bool = False
+    private_network: bool = False
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -122,6 +135,8 @@ class Instance:
     restarts: int
     generation: int = 0
     """Which definition of the function it runs: a redefinition rolls replicas to the next one."""
+    reason: str = ""
+    """Why it is not available, as its watchdog said (empty when it is, or before the first check)."""
 
 
 def _kill_group(pid: int) -> None:
@@ -144,6 +159,7 @@ class Replica:
         self._socket.listen(1024)
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self._available = False
+        self._reason = ""
         self._proc: asyncio.subprocess.Process | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -163,6 +179,7 @@ class Replica:
             available=self._available,
             restarts=self.restarts,
             generation=self.generation,
+            reason=self._reason,
         )
 
     def refresh_secrets(self) -> None:
@@ -223,12 +240,17 @@ class Replica:
                 await asyncio.wait_for(self._stop.wait(), delay)
 
     async def _spawn(self) -> asyncio.subprocess.Process:
+        launch, secrets = self._launch, self._run_dir / "secrets"
         (self._run_dir / ".lock").unlink(missing_ok=True)
-        self._launch.prepare(self._run_dir / "secrets")
+        launch.prepare(secrets)
         fd = self._socket.fileno()
-        env = replica_env(os.environ, self._launch.deployment, listen_fd=fd, run_dir=self._run_dir)
+        env = replica_env(os.environ, launch.deployment, listen_fd=fd, run_dir=self._run_dir, hostname=self.id)
+        command = list(launch.command)
+        if launch.sandboxed:
+            command = sandbox.sandboxed(command, hostname=self.id, secrets=secrets, network=launch.private_network)
         return await asyncio.create_subprocess_exec(
-            *self._launch.command,
+            *command,
+            cwd=launch.workdir,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -311,6 +333,13 @@ class Replica:
 
     async def _probe_loop(self) -> None:
         while True:
-            healthy = await self._launch.probe(self.url)
-            self._set_available(healthy)
-            await asyncio.sleep(_UP_PROBE_INTERVAL if healthy else _STARTING_PROBE_INTERVAL)
+            reason = await self._launch.probe(self.url)
+            self._note(reason)
+            self._set_available(reason is None)
+            await asyncio.sleep(_UP_PROBE_INTERVAL if reason is None else _STARTING_PROBE_INTERVAL)
+
+    def _note(self, reason: str | None) -> None:
+        text = reason or ""
+        if text and text != self._reason:
+            logger.info("function %s: replica %s is not ready: %s", self._launch.function, self.id, text)
+        self._reason = text

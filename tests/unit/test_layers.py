@@ -31,7 +31,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "connectors": SHARED,
     "faasq": SHARED,
     "watchdog": ("plumbing.headers",),
-    "bench": (*SHARED, "faasq.natsserver"),
+    "bench": (*SHARED, "faasq.natsserver", "provider"),  # benchmarks drive a component in process, as tests do
     "examples": ("connectors.sdk",),
 }
 """What each top-level folder may import of faasq besides itself (a module, or a package and all below it)."""

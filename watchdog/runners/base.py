@@ -39,6 +39,16 @@ class Runner:
         """Whether the function can take calls now; ``/_/health`` answers 503 while it is False."""
         return True
 
+    @property
+    def not_ready_reason(self) -> str:
+        """Why :attr:`ready` is False, for ``/_/health``'s 503 (empty: no more to say)."""
+        return ""
+
+    @property
+    def failure(self) -> str | None:
+        """Why the function cannot serve any more (its server died); the watchdog then exits non-zero."""
+        return None
+
     async def wait_ready(self) -> None:
         """Return once :attr:`ready` is True; the app writes the lock file then."""
 

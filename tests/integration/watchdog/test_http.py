@@ -172,28 +172,45 @@ async def test_exec_timeout_is_504(
     assert (answer.status_code, answer.text) == (504, "Function did not finish within exec_timeout.\n")
 
 
-async def test_a_dead_upstream_is_restarted(proxy: Watchdog, http: httpx.AsyncClient, gate: Path) -> None:
+async def test_the_watchdog_exits_when_its_upstream_dies(proxy: Watchdog, http: httpx.AsyncClient) -> None:
     first = (await http.get(proxy.url + "/")).json()["pid"]
-    await asyncio.to_thread(gate.unlink)  # the restarted upstream waits for it: the outage lasts until we say
     os.kill(first, signal.SIGKILL)
-    await proxy.logged("Restarting fprocess in 0.1s")
-    assert "fprocess exited: signal: killed" in proxy.logs()
-    answer = await http.get(proxy.url + "/_/health")
-    assert answer.status_code == 503
-    assert (await http.get(proxy.url + "/")).status_code == 502
-    await asyncio.to_thread(gate.touch)
+    # of-watchdog: the function's server is gone, so is the watchdog; whoever runs the replica restarts it.
+    assert await proxy.exited() == 1
+    assert "Forked function has terminated: signal: killed" in proxy.logs()
 
-    async def restarted() -> int | None:
-        answer = await http.get(proxy.url + "/")
-        return answer.json()["pid"] if answer.status_code == 201 else None
 
-    second = await eventually(restarted)
-    assert second != first
+HOLDS_NOTHING = """
+import socket, sys, time
+while True:  # a server that cannot get its port: it keeps trying, as some do
+    try:
+        socket.create_server(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        time.sleep(0.05)
+        continue
+    time.sleep(3600)
+"""
 
-    async def healthy() -> bool | None:
-        return True if (await http.get(proxy.url + "/_/health")).status_code == 200 else None
 
-    await eventually(healthy)
+async def test_a_port_held_by_another_process_is_never_proxied_to(
+    start: Start, tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    script = tmp_path / "late.py"
+    script.write_text(HOLDS_NOTHING)
+    with socket.create_server(("127.0.0.1", 0)) as other:  # another function's server holds the port
+        other.setblocking(False)
+        port = other.getsockname()[1]
+        settings = {"mode": "http", "fprocess": command(sys.executable, str(script), str(port))}
+        watchdog = await start({**settings, "upstream_url": f"http://127.0.0.1:{port}"}, healthy=False)
+        reason = f"port {port} is held by another process"
+        await watchdog.logged(f"Not ready: {reason}")
+        health = await http.get(watchdog.url + "/_/health")
+        assert (health.status_code, health.text) == (503, reason)
+        call = await http.get(watchdog.url + "/")
+        assert (call.status_code, call.text) == (502, f"Can't reach service for: http://127.0.0.1:{port}: {reason}\n")
+        with pytest.raises(BlockingIOError):
+            other.accept()  # nothing was sent to the other process
+        assert not watchdog.lock_path.exists()
 
 
 async def test_shutdown_stops_the_upstream(proxy: Watchdog, http: httpx.AsyncClient) -> None:

@@ -70,7 +70,7 @@ functions:
         "constraints": ["x == y"],
         "secrets": ["key"],
         "labels": {"com.openfaas.scale.min": "2"},
-        "annotations": {"topic": "t"},
+        "annotations": {"com.faasq.workdir": str(tmp_path.resolve()), "topic": "t"},
         "limits": {"memory": "128Mi", "cpu": "100m"},
         "requests": {"cpu": "50m"},
         "readOnlyRootFilesystem": True,
@@ -142,7 +142,7 @@ def test_flags_add_to_the_stack_and_win(cli: Cli, tmp_path: Path) -> None:
     assert (body["envVars"], body["labels"], body["annotations"]) == (
         {"a": "override", "b": "new"},
         {"team": "x"},
-        {"topic": "t"},
+        {"topic": "t", "com.faasq.workdir": str(tmp_path.resolve())},  # the stack file's folder
     )
     assert (body["secrets"], body["constraints"]) == (["s1"], ["c"])
 

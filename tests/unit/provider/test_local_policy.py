@@ -12,6 +12,7 @@ from provider.local.policy import (
     clamp_replicas,
     count_failures,
     plan_rollout,
+    private_network,
     restart_delay,
     scale_policy,
 )
@@ -144,3 +145,26 @@ def test_check_runnable_rejects(fields: dict[str, object], message: str) -> None
 )
 def test_check_runnable_accepts(fields: dict[str, object]) -> None:
     check_runnable(FunctionDeployment.model_validate({"service": "fn", **fields}))
+
+
+@pytest.mark.parametrize(
+    ("env_vars", "annotations", "private"),
+    [
+        ({"mode": "http"}, {}, True),  # its server binds a fixed port: a network of its own keeps it private
+        ({}, {}, False),  # forked per call: it binds nothing
+        ({"mode": "streaming"}, {}, False),
+        ({"mode": "http"}, {"com.faasq.network": "host"}, False),
+        ({}, {"com.faasq.network": "private"}, True),
+    ],
+)
+def test_which_functions_get_a_network_of_their_own(
+    env_vars: dict[str, str], annotations: dict[str, str], private: bool
+) -> None:
+    deployment = FunctionDeployment(service="fn", env_process="cat", env_vars=env_vars, annotations=annotations)
+    assert private_network(deployment) is private
+
+
+def test_a_network_choice_other_than_private_or_host_is_refused() -> None:
+    deployment = FunctionDeployment(service="fn", env_process="cat", annotations={"com.faasq.network": "bridge"})
+    with pytest.raises(InvalidRequest, match=r"com\.faasq\.network: 'bridge' is neither 'private' nor 'host'"):
+        check_runnable(deployment)

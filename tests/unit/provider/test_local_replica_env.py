@@ -13,7 +13,7 @@ def test_replica_env_layers_inherited_function_and_provider_values() -> None:
         env_process="python3 handler.py",
         env_vars={"mode": "streaming", "GREETING": "hi", "PATH": "/opt/bin", "listen_fd": "99"},
     )
-    env = replica_env(inherited, deployment, listen_fd=7, run_dir=Path("/state/run/ns/fn/fn-1"))
+    env = replica_env(inherited, deployment, listen_fd=7, run_dir=Path("/state/run/ns/fn/fn-1"), hostname="fn-1")
     assert env == {
         "PATH": "/opt/bin",
         "HOME": "/root",
@@ -24,10 +24,12 @@ def test_replica_env_layers_inherited_function_and_provider_values() -> None:
         "lock_path": "/state/run/ns/fn/fn-1/.lock",
         "bind_address": "127.0.0.1",
         "secret_mount_path": "/state/run/ns/fn/fn-1/secrets",
+        "HOSTNAME": "fn-1",
     }
 
 
 def test_replica_env_without_env_vars() -> None:
-    env = replica_env({}, FunctionDeployment(service="fn", env_process="cat"), listen_fd=3, run_dir=Path("/r"))
-    assert env["fprocess"] == "cat"
-    assert set(env) == {"fprocess", "listen_fd", "lock_path", "bind_address", "secret_mount_path"}
+    deployment = FunctionDeployment(service="fn", env_process="cat")
+    env = replica_env({"HOSTNAME": "provider-host"}, deployment, listen_fd=3, run_dir=Path("/r"), hostname="fn-2")
+    assert (env["fprocess"], env["HOSTNAME"]) == ("cat", "fn-2")  # the replica's name, never the provider's
+    assert set(env) == {"fprocess", "listen_fd", "lock_path", "bind_address", "secret_mount_path", "HOSTNAME"}

@@ -1,20 +1,23 @@
 import pytest
 
-from watchdog.runners.http import next_delay, proxied_headers
+from watchdog.runners.http import is_local, proxied_headers
 
 
 @pytest.mark.parametrize(
-    ("previous", "uptime", "expected"),
+    ("host", "local"),
     [
-        (None, 0.0, 0.1),  # first restart
-        (0.1, 0.5, 0.2),  # died young again: back off
-        (3.2, 1.0, 5.0),  # capped
-        (5.0, 1.0, 5.0),
-        (5.0, 10.0, 0.1),  # ran a while: start over
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", True),
+        ("127.0.0.2", True),
+        ("10.0.0.5", False),
+        ("fn.example", False),
     ],
 )
-def test_next_delay(previous: float | None, uptime: float, expected: float) -> None:
-    assert next_delay(previous, uptime) == expected
+def test_which_upstream_hosts_are_this_machine(host: str, local: bool) -> None:
+    assert is_local(host) is local
 
 
 def test_proxied_headers_drop_hop_by_hop_and_lower_case_names() -> None:
