@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from calls.callback_guard import CallbackGuard
 from calls.outcome import Attempt, Outcome
 from calls.wire import QueuedCall
+from plumbing.headers import HOP_BY_HOP
 from plumbing.release import user_agent
 from plumbing.sessions import SessionOwner
 from queue_worker.resolver import CallbackRefused, GuardedResolver
@@ -42,23 +43,50 @@ class CallbackSender(Protocol):
         """
 
 
-def callback_headers(call: QueuedCall, outcome: Outcome, attempt: Attempt, agent: str) -> dict[str, str]:
-    """The callback's headers, as OpenFaaS names them; ``Content-Type`` is the function's, if it sent one.
+_SET_HERE = frozenset(
+    {
+        "x-call-id",
+        "x-function-name",
+        "x-function-status",
+        "x-duration-seconds",
+        "x-retry",
+        "x-retry-max",
+        "user-agent",
+        "content-length",
+        "host",
+    }
+)
+"""Headers the worker sets itself (or aiohttp does): a function's own of these names are not copied."""
+_HOP_BY_HOP = frozenset(name.decode() for name in HOP_BY_HOP)
+
+
+def callback_headers(call: QueuedCall, outcome: Outcome, attempt: Attempt, agent: str) -> list[tuple[str, str]]:
+    """The callback's headers: OpenFaaS's, then every response header of the function, as OpenFaaS's worker copies them.
 
     ``X-Call-Id``, ``X-Function-Name``, ``X-Function-Status``, ``X-Duration-Seconds``, ``X-Retry``,
-    ``X-Retry-Max`` and ``User-Agent``.
+    ``X-Retry-Max`` and ``User-Agent`` are the worker's; the function's headers follow in order,
+    repeated names kept, minus hop-by-hop ones, those names, and ``X-Faasq-*`` (the signature's).
     """
-    headers = {
-        "X-Call-Id": call.call_id,
-        "X-Function-Name": call.function,
+    headers = [
+        ("X-Call-Id", call.call_id),
+        ("X-Function-Name", call.function),
         # OpenFaaS: X-Function-Status is the function's status, not the callback's; 503 when it could not be run.
-        "X-Function-Status": str(outcome.reported_status),
-        "X-Duration-Seconds": f"{outcome.duration:f}",
-        **dict(attempt.headers),
-        "User-Agent": agent,
+        ("X-Function-Status", str(outcome.reported_status)),
+        ("X-Duration-Seconds", f"{outcome.duration:f}"),
+        *attempt.headers,
+        ("User-Agent", agent),
+    ]
+    listed = {
+        token.strip().lower()
+        for name, value in outcome.headers
+        if name.lower() == "connection"
+        for token in value.split(",")
     }
-    if (content_type := outcome.content_type) is not None:
-        headers["Content-Type"] = content_type
+    dropped = _SET_HERE | _HOP_BY_HOP | listed
+    for name, value in outcome.headers:
+        lower = name.lower()
+        if lower not in dropped and not lower.startswith("x-faasq-"):
+            headers.append((name, value))
     return headers
 
 
@@ -151,7 +179,7 @@ class HttpCallbackSender(SessionOwner):
         url = call.callback_url or ""
         headers = callback_headers(call, outcome, attempt, self._agent)
         if self._secret is not None:
-            headers |= signature_headers(self._secret, int(time.time()), call.call_id, outcome.body)
+            headers += signature_headers(self._secret, int(time.time()), call.call_id, outcome.body).items()
         async with self.session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
             await response.read()
             if response.status >= 500:

@@ -115,6 +115,24 @@ async def test_the_done_when_line(stack: Stack, callbacks: tuple[Receiver, str])
     assert received[call_id][0].headers["content-type"] == "application/x-www-form-urlencoded"
 
 
+async def test_a_callback_carries_the_functions_own_response_headers(
+    stack: Stack, callbacks: tuple[Receiver, str]
+) -> None:
+    receiver, url = callbacks
+    headers = {"X-Callback-Url": f"{url}/cb", "Content-Type": "text/plain"}
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{stack.url}/async-function/http-echo", content=b"hi", headers=headers)
+    assert response.status_code == 202
+    call_id = response.headers["X-Call-Id"]
+    [callback] = (await arrived(stack, receiver, {call_id}))[call_id]
+    # http-echo answers with X-Served-By: OpenFaaS's worker copies the function's headers onto the callback.
+    assert (callback.body, callback.headers["x-served-by"], callback.headers["x-call-id"]) == (
+        b"hi",
+        "http-echo",
+        call_id,
+    )
+
+
 async def test_invoke_async_prints_the_call_id_and_the_callback_arrives(
     stack: Stack, callbacks: tuple[Receiver, str]
 ) -> None:

@@ -68,22 +68,40 @@ def test_function_url_keeps_path_and_query_bytes(call: QueuedCall, url: str) -> 
     assert str(function_url("http://gw:8080/", call)) == url
 
 
-def test_callback_headers_carry_the_functions_status_type_and_duration() -> None:
-    outcome = Outcome(201, [("Content-Type", "application/json"), ("X-Other", "no")], b"{}", 0.25)
-    assert callback_headers(CALL, outcome, Attempt(3, 3), "agent/1") == {
-        "X-Call-Id": "call-1",
-        "X-Function-Name": "echo",
-        "X-Function-Status": "201",
-        "X-Duration-Seconds": "0.250000",
-        "X-Retry": "3",
-        "X-Retry-Max": "3",
-        "User-Agent": "agent/1",
-        "Content-Type": "application/json",
-    }
+def test_callback_headers_carry_the_functions_status_duration_and_its_own_headers() -> None:
+    function = [
+        ("Content-Type", "application/json"),
+        ("X-Other", "yes"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),  # repeated names kept, in order
+        ("Connection", "keep-alive, X-Hop"),
+        ("X-Hop", "named by Connection"),
+        ("Transfer-Encoding", "chunked"),
+        ("Content-Length", "2"),
+        ("X-Call-Id", "forged"),
+        ("x-function-status", "200"),
+        ("X-Duration-Seconds", "0"),
+        ("X-Retry", "9"),
+        ("X-Faasq-Signature", "v1=forged"),
+    ]
+    outcome = Outcome(201, function, b"{}", 0.25)
+    assert callback_headers(CALL, outcome, Attempt(3, 3), "agent/1") == [
+        ("X-Call-Id", "call-1"),
+        ("X-Function-Name", "echo"),
+        ("X-Function-Status", "201"),
+        ("X-Duration-Seconds", "0.250000"),
+        ("X-Retry", "3"),
+        ("X-Retry-Max", "3"),
+        ("User-Agent", "agent/1"),
+        ("Content-Type", "application/json"),
+        ("X-Other", "yes"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+    ]
 
 
 def test_callback_headers_after_a_transport_error_say_503_without_a_type() -> None:
     outcome = Outcome(None, duration=1.5, failure=Failure.CONNECTION, detail="refused")
-    headers = callback_headers(CALL, outcome, Attempt(1, 3), user_agent("faasq-queue-worker"))
+    headers = dict(callback_headers(CALL, outcome, Attempt(1, 3), user_agent("faasq-queue-worker")))
     assert (headers["X-Function-Status"], "Content-Type" in headers) == ("503", False)
     assert headers["User-Agent"].startswith("faasq-queue-worker/")
