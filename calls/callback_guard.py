@@ -1,9 +1,11 @@
 """Which hosts an ``X-Callback-Url`` may reach: a guard against server-side request forgery.
 
 By default every host is allowed except link-local and cloud-metadata addresses
-(169.254.0.0/16, which holds 169.254.169.254, fe80::/10, fd00:ec2::254) and names
-(``metadata.google.internal``, ...); loopback and private addresses stay allowed, for
-receivers on the same machine or network. An allow-list (hosts, ``.domain`` suffixes,
+(169.254.0.0/16, which holds 169.254.169.254, fe80::/10, fd00:ec2::254), the unspecified
+addresses (0.0.0.0/8, ::) and cloud-metadata names (``metadata.google.internal``, ...);
+loopback and private addresses stay allowed, for receivers on the same machine or network.
+Numeric hosts in the C library's legacy forms (``0``, ``2852039166``, ``0xa9.0xfe.0xa9.0xfe``)
+are read as the addresses the resolver would make of them. An allow-list (hosts, ``.domain`` suffixes,
 addresses, CIDRs) restricts callbacks to what it names; what it names explicitly is allowed
 even if the default deny list covers it. The deny list can be switched off.
 
@@ -14,6 +16,7 @@ worker checks it again, and checks every address the name resolves to before it 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 __all__ = ["DENIED_NAMES", "DENIED_NETWORKS", "CallbackGuard", "IPNetwork"]
@@ -22,6 +25,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DENIED_NETWORKS: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("0.0.0.0/8"),  # "this network": connecting to it reaches this machine, by another name
+    ipaddress.ip_network("::/128"),  # the unspecified IPv6 address, likewise
     ipaddress.ip_network("169.254.0.0/16"),  # IPv4 link-local; AWS, GCP, Azure, OpenStack metadata at .169.254
     ipaddress.ip_network("fe80::/10"),  # IPv6 link-local
     ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
@@ -104,7 +109,7 @@ class CallbackGuard:
         if self.restricted:
             return f"callback host {host!r} ({address}) is not in the callback allow-list"
         if self.deny_link_local and any(address in network for network in DENIED_NETWORKS):
-            return f"callback host {host!r} ({address}) is a link-local or cloud metadata address"
+            return f"callback host {host!r} ({address}) is a link-local, unspecified or cloud metadata address"
         return None
 
     def allows_name(self, host: str) -> bool:
@@ -116,6 +121,14 @@ def _address(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host.strip("[]").partition("%")[0])
     except ValueError:
+        pass
+    # The C library's legacy forms name IPv4 addresses too, and the resolver honours them:
+    # 0 (0.0.0.0), 2852039166 (169.254.169.254), 0xa9.0xfe.0xa9.0xfe, 0251.0376.0251.0376, 169.254.43518.
+    if not host or not all(part.isalnum() for part in host.split(".")):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
         return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from calls.wire import CALL_ID_PATTERN, DEFAULT_QUEUE, QueuedCall, call_subject
 from gateway.batchinput import BatchFormat, ItemLimits, Splitter, Spool, format_of, splitter_for
 from gateway.errors import BodyTimeout, Conflict, GatewayError, InvalidRequest, QueueUnavailable
 from gateway.functions import Destination, FunctionDirectory
-from gateway.jetstream import NatsLink
+from gateway.jetstream import NatsLink, check_fits
 from gateway.stores import Stores
 from gateway.validation import RETRY_HEADERS, callback_url_of, effective_retry, function_of, retry_of
 from plumbing.asgi import send_json
@@ -37,6 +38,7 @@ __all__ = ["BatchLimits", "BatchSubmitter", "PartlyQueued", "accepted_ranges", "
 
 logger = logging.getLogger(__name__)
 
+_CONTENT_TYPE = [("content-type", "application/json")]
 _NOT_QUEUED = frozenset({b"content-length", b"content-type", b"x-call-id", b"x-batch-id", b"x-batch-callback-url"})
 
 
@@ -138,6 +140,9 @@ class BatchSubmitter:
         """Check the whole batch, queue every item, answer 202 (``PartlyQueued`` if JetStream stops part way)."""
         started_ns = time.time_ns()
         submission = await self._submission(name, scope)
+        # Every item carries the same headers but its call id: if the first's cannot be queued, none can.
+        first = _item(submission, 0, b"", submission.headers + _CONTENT_TYPE, 0)
+        check_fits(first, first.nats_headers(), self._link.max_payload or sys.maxsize)
         limits = ItemLimits(self._max_item_bytes(), self._limits.max_items)
         batch_format = format_of(_header(scope, b"content-type"))
         splitter = splitter_for(batch_format, limits)
@@ -210,7 +215,6 @@ class BatchSubmitter:
         failures: list[str] = []
         window = asyncio.Semaphore(self._limits.publish_window)
         pacer = _Pacer(self._limits.enqueue_rate)
-        content_type = [("content-type", "application/json")]
         prefix = submission.destination.subject
         headers = submission.headers
 
@@ -230,7 +234,7 @@ class BatchSubmitter:
                     window.release()
                     break
                 await pacer.wait()
-                call = _item(submission, index, body, headers + content_type, enqueued_at_ns)
+                call = _item(submission, index, body, headers + _CONTENT_TYPE, enqueued_at_ns)
                 group.create_task(one(index, call))
         if failures:
             raise PartlyQueued(submission.batch_id, failures[0], stored)

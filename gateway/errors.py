@@ -7,6 +7,7 @@ GatewayError
  ├── BodyTimeout           the body did not arrive within read_timeout        (408)
  ├── Conflict              a batch id already names another batch             (409)
  ├── BodyTooLarge          over max_body_bytes or the NATS max_payload        (413)
+ ├── HeadersTooLarge       headers over JetStream's 64 KiB header limit       (431)
  ├── UnsupportedFormat     a batch body in no known Content-Type              (415)
  ├── QueueMisconfigured    the function names an invalid queue                (500)
  ├── ProviderUnavailable   the function lookup failed                         (502)
@@ -22,6 +23,7 @@ __all__ = [
     "DeadLetterNotFound",
     "FunctionNotFound",
     "GatewayError",
+    "HeadersTooLarge",
     "InvalidRequest",
     "ProviderUnavailable",
     "QueueMisconfigured",
@@ -57,6 +59,10 @@ class BodyTimeout(GatewayError):
 
 class BodyTooLarge(GatewayError):
     """The body is over the limit; nothing was queued."""
+
+
+class HeadersTooLarge(GatewayError):
+    """The request's headers would be over JetStream's header limit; nothing was queued."""
 
 
 class Conflict(GatewayError):

@@ -17,9 +17,18 @@ from calls.retry_settings import RETRY_NATS_HEADERS
 from calls.streams import ensure_stream
 from calls.wire import QueuedCall
 from gateway.config import GatewaySettings
-from gateway.errors import BodyTooLarge, QueueUnavailable
+from gateway.errors import BodyTooLarge, HeadersTooLarge, QueueUnavailable
 
-__all__ = ["JetStreamLink", "NatsLink", "Receipt", "encode_headers", "message_size"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "JetStreamLink",
+    "NatsLink",
+    "Receipt",
+    "check_fits",
+    "encode_headers",
+    "header_size",
+    "message_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +109,51 @@ class NatsLink(Protocol):
 
         Raises:
             BodyTooLarge: the message would be over the server's ``max_payload``.
+            HeadersTooLarge: the call's headers would be over JetStream's limit.
             QueueUnavailable: it was not stored, or no acknowledgement came within ``timeout`` seconds.
         """
 
 
-def message_size(headers: dict[str, str], body: bytes) -> int:
-    """Bytes a message takes against the server's ``max_payload``: NATS counts headers and body."""
+MAX_HEADER_BYTES = 64 * 1024
+"""The most bytes of headers JetStream stores with a message (beyond: err_code 10097)."""
+
+
+def header_size(headers: dict[str, str]) -> int:
+    """Bytes a message's header block takes on the wire."""
     block = encode_headers(headers)
     if block is not None:
-        return len(block) + len(body)
-    return len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v.encode()) + 4 for k, v in headers.items()) + len(body)
+        return len(block)
+    return len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v.encode()) + 4 for k, v in headers.items())
+
+
+def message_size(headers: dict[str, str], body: bytes) -> int:
+    """Bytes a message takes against the server's ``max_payload``: NATS counts headers and body."""
+    return header_size(headers) + len(body)
+
+
+def check_fits(call: QueuedCall, headers: dict[str, str], max_payload: int) -> None:
+    """Refuse a call NATS would refuse: headers over JetStream's limit, or a message over ``max_payload``.
+
+    Raises:
+        HeadersTooLarge: the call's headers take more than :data:`MAX_HEADER_BYTES` on the queue.
+        BodyTooLarge: headers and body together are over ``max_payload``.
+    """
+    # A cheap upper bound first: UTF-8 takes at most two bytes per character of a latin-1 decoded value.
+    bound = 16 + 4 * len(headers) + sum(map(len, headers)) + 2 * sum(map(len, headers.values()))
+    if bound <= MAX_HEADER_BYTES and bound + len(call.body) <= max_payload:
+        return
+    size = header_size(headers)
+    if size > MAX_HEADER_BYTES:
+        raise HeadersTooLarge(
+            f"request headers take {size} bytes on the queue, over JetStream's limit of {MAX_HEADER_BYTES}",
+            call_id=call.call_id,
+        )
+    if size + len(call.body) > max_payload:
+        # The server would close the connection on an oversize message, failing every call in flight.
+        raise BodyTooLarge(
+            f"request body and headers are over the queue's message limit of {max_payload} bytes",
+            call_id=call.call_id,
+        )
 
 
 class JetStreamLink:
@@ -191,15 +235,7 @@ class JetStreamLink:
         if self._nc is None or self._js is None or not self._nc.is_connected:
             raise QueueUnavailable("Error queuing request: not connected to NATS", call_id=call.call_id)
         headers = call.nats_headers()
-        if (
-            _may_exceed(headers, call.body, self._nc.max_payload)
-            and message_size(headers, call.body) > self._nc.max_payload
-        ):
-            # The server would close the connection on an oversize message, failing every call in flight.
-            raise BodyTooLarge(
-                f"request body and headers are over the queue's message limit of {self._nc.max_payload} bytes",
-                call_id=call.call_id,
-            )
+        check_fits(call, headers, self._nc.max_payload)
         try:
             ack = await self._js.publish(subject, call.body, timeout=timeout, headers=headers)
         except nats.errors.TimeoutError:
@@ -211,12 +247,6 @@ class JetStreamLink:
         else:
             return Receipt(ack.stream, ack.seq, bool(ack.duplicate))
         raise QueueUnavailable(f"Error queuing request: {reason}", call_id=call.call_id)
-
-
-def _may_exceed(headers: dict[str, str], body: bytes, limit: int) -> bool:
-    # A cheap upper bound first: UTF-8 takes at most two bytes per character of a latin-1 decoded value.
-    bound = 16 + 4 * len(headers) + sum(map(len, headers)) + 2 * sum(map(len, headers.values())) + len(body)
-    return bound > limit
 
 
 async def _log_error(exc: Exception) -> None:

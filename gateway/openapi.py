@@ -52,6 +52,7 @@ def _async_call() -> dict[str, Any]:
             "404": _error("No such function; nothing was queued."),
             "408": _error("The body did not arrive within `read_timeout`."),
             "413": _error("The body is over `max_body_bytes` or the NATS server's message limit."),
+            "431": _error("The headers take more than JetStream's 64 KiB header limit; nothing was queued."),
             "502": _error("The provider could not be asked about the function."),
             "503": _error("NATS did not store the call in time; resend it with the same `X-Call-Id`."),
         },

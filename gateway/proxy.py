@@ -22,13 +22,14 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from gateway.config import GatewaySettings
-from gateway.errors import InvalidRequest
+from gateway.errors import FunctionNotFound, GatewayError
 from gateway.responses import send_error
 from gateway.routes import FUNCTION
 from gateway.validation import function_of
 from plumbing.asgi import send_json, send_text
 from plumbing.forwarding import Forwarder
 from plumbing.logs import current_call_id
+from plumbing.release import revision
 
 __all__ = ["ProviderProxy", "direct_url", "gateway_info"]
 
@@ -37,9 +38,9 @@ _FUNCTION = (FUNCTION + "/").encode()
 _STREAMING = ("/system/logs",)
 
 
-def gateway_info(provider: object, release: str) -> dict[str, object]:
+def gateway_info(provider: object, release: str, sha: str) -> dict[str, object]:
     """OpenFaaS's gateway ``/system/info``: the provider's info, the gateway's version, the machine's arch."""
-    return {"provider": provider, "version": {"sha": "", "release": release}, "arch": platform.machine()}
+    return {"provider": provider, "version": {"sha": sha, "release": release}, "arch": platform.machine()}
 
 
 def direct_url(function: str, namespace: str, rest: bytes, query: bytes, *, suffix: str, port: int) -> URL:
@@ -97,8 +98,12 @@ class ProviderProxy:
         current_call_id.set(call_id)
         name, slash, rest = _raw_path(scope)[len(_FUNCTION) :].partition(b"/")
         try:
-            function, namespace = function_of(unquote(name.decode("latin-1")), self._namespace)
-        except InvalidRequest as exc:
+            given = unquote(name.decode("latin-1"))
+            if not given or given.startswith("."):
+                # OpenFaaS: a path with no function name in it is not found, as any unknown function.
+                raise FunctionNotFound("no function name in the path: use /function/<name>[.<namespace>]")
+            function, namespace = function_of(given, self._namespace)
+        except GatewayError as exc:
             exc.call_id = call_id
             await send_error(send, exc)
             return
@@ -107,9 +112,17 @@ class ProviderProxy:
             url = direct_url(function, namespace, slash + rest, query, suffix=self._suffix, port=self._port)
         else:
             url = self._url(scope)
-        start_time = ("X-Start-Time", str(time.time_ns()))
+        # OpenFaaS: X-Start-Time (unix nanoseconds the gateway took the call) goes to the function and back.
+        start_time = str(time.time_ns())
         await self._forwarder.forward(
-            scope, receive, send, url, call_id=call_id, started=started, extra_headers=[start_time]
+            scope,
+            receive,
+            send,
+            url,
+            call_id=call_id,
+            started=started,
+            extra_headers=[("X-Start-Time", start_time)],
+            response_extra=[(b"x-start-time", start_time.encode())],
         )
 
     async def info(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -123,7 +136,7 @@ class ProviderProxy:
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             await send_text(send, 502, f"cannot reach the provider: {str(exc) or type(exc).__name__}")
             return
-        await send_json(send, 200, json.dumps(gateway_info(provider, self._version)).encode(), [])
+        await send_json(send, 200, json.dumps(gateway_info(provider, self._version, revision())).encode(), [])
 
     async def system(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve ``/system/*`` through the provider."""

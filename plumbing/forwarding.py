@@ -62,12 +62,14 @@ def response_headers(upstream: Iterable[tuple[bytes, bytes]], call_id: str | Non
     return headers
 
 
-async def send_proxy_error(send: Send, status: int, text: str, call_id: str | None) -> None:
+async def send_proxy_error(
+    send: Send, status: int, text: str, call_id: str | None, extra: Headers | None = None
+) -> None:
     """Answer an error of the proxy itself, marked ``X-OpenFaaS-Internal: proxy`` as faas-provider marks it."""
     headers = [(b"x-openfaas-internal", b"proxy")]
     if call_id is not None:
         headers.append((b"x-call-id", call_id.encode("latin-1")))
-    await send_text(send, status, text, headers)
+    await send_text(send, status, text, headers + (extra or []))
 
 
 class _ClientGone(Exception):
@@ -115,6 +117,7 @@ class Forwarder(SessionOwner):
         call_id: str | None,
         started: float,
         extra_headers: Iterable[tuple[str, str]] = (),
+        response_extra: Headers | None = None,
         client_timeout: aiohttp.ClientTimeout | None = None,
     ) -> None:
         """Stream the request to ``url`` and the response back; failures become 502 or 504 (``X-OpenFaaS-Internal``).
@@ -127,11 +130,12 @@ class Forwarder(SessionOwner):
             call_id: set as ``X-Call-Id`` on request and response, with ``X-Duration-Seconds``; None sets neither.
             started: ``time.perf_counter()`` when the request arrived.
             extra_headers: added to the forwarded request.
+            response_extra: added to the response (the upstream's own of these names are dropped).
             client_timeout: replaces the forwarder's timeout for this request.
         """
         session = self.session
         data = _body(receive) if _has_body(scope["headers"]) else None
-        relay = _Relay(send, call_id, started)
+        relay = _Relay(send, call_id, started, response_extra or [])
         timeout = client_timeout or self.timeout
         try:
             async with session.request(
@@ -156,15 +160,19 @@ class Forwarder(SessionOwner):
 class _Relay:
     """Sends the upstream's response to the caller; after the status line, failures can only cut the body."""
 
-    def __init__(self, send: Send, call_id: str | None, started: float) -> None:
+    def __init__(self, send: Send, call_id: str | None, started: float, extra: Headers) -> None:
         self._send = send
         self._call_id = call_id
         self._started = started
+        self._extra = extra
         self._responded = False
 
     async def stream(self, upstream: aiohttp.ClientResponse) -> None:
         seconds = time.perf_counter() - self._started
         headers = response_headers(upstream.raw_headers, self._call_id, seconds)
+        if self._extra:
+            names = {name for name, _ in self._extra}
+            headers = [(name, value) for name, value in headers if name.lower() not in names] + self._extra
         self._responded = True
         await self._send({"type": "http.response.start", "status": upstream.status, "headers": headers})
         async for chunk in upstream.content.iter_any():
@@ -177,4 +185,4 @@ class _Relay:
         if self._responded:
             # The status is already sent: cut the response, so the caller sees it is incomplete.
             raise ConnectionAbortedError(text)
-        await send_proxy_error(self._send, status, text, self._call_id)
+        await send_proxy_error(self._send, status, text, self._call_id, self._extra)

@@ -80,6 +80,8 @@ def decode_body(model: type[M], raw: bytes) -> M:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"failed to unmarshal request: {exc}") from exc
+    except RecursionError:  # "[[[[..." a hundred thousand deep: hostile, never OpenFaaS's
+        raise InvalidRequest("failed to unmarshal request: nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequest(f"failed to unmarshal request: expected a JSON object, got {type(data).__name__}")
     try:

@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "DEFAULT_NAMESPACE",
     "DNS_LABEL",
+    "FUNCTION_LABEL",
     "NETWORK_ANNOTATION",
     "WORKDIR_ANNOTATION",
     "DeleteFunctionRequest",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 DEFAULT_NAMESPACE = "openfaas-fn"
+FUNCTION_LABEL = "faas_function"
+"""The label every function carries, valued its name, as faas-netes sets it (and lists it)."""
 WORKDIR_ANNOTATION = "com.faasq.workdir"
 """faasq's annotation: the folder a local function's replicas run in (``faasq deploy`` sends the stack file's)."""
 NETWORK_ANNOTATION = "com.faasq.network"

@@ -50,8 +50,10 @@ def _load_settings() -> WatchdogSettings:
 
 
 def _configure_logging() -> None:
+    # OpenFaaS: the watchdog logs through Go's log package, "2026/12/03 17:48:32 Forking fprocess.",
+    # and OpenFaaS's tooling strips that date and time to match the message.
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%Y/%m/%d %H:%M:%S"))
     logging.getLogger().handlers[:] = [handler]
     logging.getLogger().setLevel(logging.INFO)
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provider.errors import InvalidRequest
-from provider.types import FunctionDeployment, FunctionResources, FunctionStatus, Secret
+from provider.types import FUNCTION_LABEL, FunctionDeployment, FunctionResources, FunctionStatus, Secret
 
 __all__ = [
     "FUNCTION_LABEL",
@@ -30,7 +30,6 @@ __all__ = [
 
 Object = dict[str, Any]
 
-FUNCTION_LABEL = "faas_function"
 FUNCTION_PORT = 8080
 SECRETS_MOUNT = "/var/openfaas/secrets"
 MANAGED_SECRETS = {"app.kubernetes.io/managed-by": "openfaas"}
@@ -193,7 +192,8 @@ def status_of(deployment: Mapping[str, Any], invocations: float) -> FunctionStat
         env_vars=env or None,
         constraints=[f"{k}={v}" for k, v in (pod.get("nodeSelector") or {}).items()] or None,
         secrets=secrets or None,
-        labels=user_labels(deployment) or None,
+        # faas-netes lists the pod's labels, faas_function among them.
+        labels=user_labels(deployment) | {FUNCTION_LABEL: metadata["name"]},
         annotations=annotations or None,
         limits=_resources_of(container, "limits"),
         requests=_resources_of(container, "requests"),

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
-from plumbing.release import release
+from plumbing.release import release, revision
 from provider.config import ProviderSettings
 from provider.errors import (
     DeployFailed,
@@ -196,7 +196,9 @@ class KubernetesProvider:
     async def info(self) -> ProviderInfo:
         """``faasq-kubernetes`` / ``kubernetes`` and the faasq version."""
         return ProviderInfo(
-            provider="faasq-kubernetes", orchestration="kubernetes", version=VersionInfo(release=release())
+            provider="faasq-kubernetes",
+            orchestration="kubernetes",
+            version=VersionInfo(sha=revision(), release=release()),
         )
 
     async def list_secrets(self, namespace: str) -> list[Secret]:

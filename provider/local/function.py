@@ -18,7 +18,7 @@ from provider.local.policy import Backoff, Plan, ReplicaView, ScalePolicy, plan_
 from provider.local.replica import Instance, Launch, Probe, Replica
 from provider.local.secretstore import SecretStore
 from provider.local.state import StoredFunction, private_dir
-from provider.types import NETWORK_ANNOTATION, WORKDIR_ANNOTATION, FunctionDeployment, FunctionStatus
+from provider.types import FUNCTION_LABEL, NETWORK_ANNOTATION, WORKDIR_ANNOTATION, FunctionDeployment, FunctionStatus
 
 __all__ = ["LocalFunction", "Runtime"]
 
@@ -101,6 +101,8 @@ class LocalFunction:
                 "replicas": self.record.replicas,
                 "available_replicas": sum(r.available for r in self._replicas),
                 "created_at": self.record.created_at,
+                # As faas-netes lists a function: its labels, with faas_function: <name>.
+                "labels": (self.record.deployment.labels or {}) | {FUNCTION_LABEL: self.name},
             }
         )
 

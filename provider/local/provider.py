@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from plumbing.release import release
+from plumbing.release import release, revision
 from provider.config import ProviderSettings
 from provider.errors import DeployFailed, FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
 from provider.local import sandbox
@@ -228,7 +228,9 @@ class LocalProvider:
 
     async def info(self) -> ProviderInfo:
         """``faasq-local`` / ``local`` and the faasq version."""
-        return ProviderInfo(provider="faasq-local", orchestration="local", version=VersionInfo(release=release()))
+        return ProviderInfo(
+            provider="faasq-local", orchestration="local", version=VersionInfo(sha=revision(), release=release())
+        )
 
     async def list_secrets(self, namespace: str) -> list[Secret]:
         """Names of the namespace's secrets, sorted."""

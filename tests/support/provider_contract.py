@@ -95,7 +95,7 @@ class ProviderContract:
             "namespace": NAMESPACE,
             "envProcess": "cat",
             "envVars": {"A": "1"},
-            "labels": {"team": "blue"},
+            "labels": {"team": "blue", "faas_function": "shown"},  # as faas-netes lists it
             "annotations": {"topic": "orders"},
             "constraints": ["node=one"],
             "limits": {"memory": "128Mi"},
@@ -135,7 +135,11 @@ class ProviderContract:
         await replicas_settle(provider, "env", 2)
         await provider.update(printenv("env", {"GREETING": "two"}, labels={"v": "2"}))
         status = await provider.get("env", NAMESPACE)
-        assert (status.env_vars, status.labels, status.replicas) == ({"GREETING": "two"}, {"v": "2"}, 2)
+        assert (status.env_vars, status.labels, status.replicas) == (
+            {"GREETING": "two"},
+            {"v": "2", "faas_function": "env"},
+            2,
+        )
 
         async def greets_two() -> bool | None:
             _, body = await invoke(await provider.resolve("env", NAMESPACE), b"")
@@ -238,7 +242,7 @@ class ProviderContract:
         with pytest.raises(InvalidRequest):
             await provider.update(echo("bad", envVars={"X": "1"}, **fields))
         status = await provider.get("bad", NAMESPACE)
-        assert (status.env_vars, status.labels, status.secrets) == (None, None, None)
+        assert (status.env_vars, status.labels, status.secrets) == (None, {"faas_function": "bad"}, None)
 
     async def test_secrets_crud(self, provider: Provider) -> None:
         assert await provider.list_secrets(NAMESPACE) == []

@@ -113,4 +113,4 @@ class ForkRunner(Runner):
         if (content_type := response_content_type(self._settings.content_type, headers)) is not None:
             extra.append((b"content-type", content_type))
         await send_response(send, 200, body, extra)
-        logger.info("Wrote %d Bytes - Duration: %.3fs", len(body), duration)
+        logger.info("Wrote %d Bytes - Duration: %f seconds", len(body), duration)

@@ -73,7 +73,7 @@ class StreamingRunner(Runner):
             written = await self._stream(scope, receive, send, process)
         finally:
             kill_group(process.pid)  # nothing the function started outlives its call
-        logger.info("Wrote %d Bytes - Duration: %.3fs", written, time.perf_counter() - started)
+        logger.info("Wrote %d Bytes - Duration: %f seconds", written, time.perf_counter() - started)
 
     def _environment(self, scope: Scope) -> Mapping[bytes, bytes]:
         if not self._settings.cgi_headers:

@@ -139,7 +139,7 @@ async def test_stream_entries_added_while_the_gateway_is_down_are_delivered_when
 ) -> None:
     stream, log = unique("outage"), tmp_path / "calls"
     await deploy(gateway, unique("outage"), logging_function(log), {"topic": stream})
-    values = settings(gateway, redis_server, redis_streams=stream, upstream_timeout="0.3s", redis_max_deliveries=1000)
+    values = settings(gateway, redis_server, redis_streams=stream, upstream_timeout="1s", redis_max_deliveries=1000)
     async with connector(values):
         await eventually(lambda: _group_exists(client, stream), within=10)
         await gateway.stop()

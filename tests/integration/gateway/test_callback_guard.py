@@ -22,8 +22,8 @@ async def post(gateway: httpx.AsyncClient, callback: str) -> httpx.Response:
     ("callback", "message"),
     [
         ("http://169.254.169.254/latest/meta-data/",
-         "X-Callback-Url refused: callback host '169.254.169.254' (169.254.169.254) is a link-local or cloud metadata "
-         "address"),
+         "X-Callback-Url refused: callback host '169.254.169.254' (169.254.169.254) is a link-local, unspecified "
+         "or cloud metadata address"),
         ("http://[fe80::1]:8080/", "X-Callback-Url refused: callback host 'fe80::1' (fe80::1) is a link-local"),
         ("http://[fd00:ec2::254]/", "X-Callback-Url refused: callback host 'fd00:ec2::254' (fd00:ec2::254) is a link"),
         ("http://metadata.google.internal/computeMetadata/v1/",

@@ -88,6 +88,6 @@ async def test_basic_auth_guards_system_but_not_invocations(
         assert queued.status_code == 202
         assert (await gateway.get("/healthz")).text == "OK"
         for sneaky in ("/function/../system/functions", "/function/%2e%2e/system/functions"):
-            assert await raw_status(gateway, sneaky) == 400
+            assert await raw_status(gateway, sneaky) == 404  # no function name: never the system API
     [message] = await stored(nc, unique_stream)
     assert message.data == b"open too"

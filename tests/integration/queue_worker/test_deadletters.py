@@ -129,7 +129,7 @@ async def test_a_call_given_up_on_whose_callback_failed_too_has_one_dead_letter_
     assert (await js.stream_info(settings.dead_letter_stream)).state.messages == 1
 
 
-LINK_LOCAL = "is a link-local or cloud metadata address"
+LINK_LOCAL = "is a link-local, unspecified or cloud metadata address"
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,15 @@ DEFAULT = CallbackGuard()
         "http://metadata.google.internal/computeMetadata/v1/",
         "http://METADATA.google.internal./",
         "https://metadata/",
+        # The unspecified addresses, and numeric hosts in the C library's legacy forms, as the resolver reads them.
+        "http://0/",
+        "http://0.0.0.0:9000/",
+        "http://[::]/",
+        "http://2852039166/",
+        "http://0xa9.0xfe.0xa9.0xfe/",
+        "http://0xA9FEA9FE/",
+        "http://0251.0376.0251.0376/",
+        "http://169.254.43518/",
     ],
 )
 def test_link_local_and_metadata_hosts_are_refused_by_default(url: str) -> None:
@@ -34,7 +43,8 @@ def test_link_local_and_metadata_hosts_are_refused_by_default(url: str) -> None:
 @pytest.mark.parametrize(
     "url",
     ["http://127.0.0.1:9000/cb", "http://localhost/", "http://[::1]/", "http://10.1.2.3/", "http://192.168.0.9/",
-     "https://hooks.example.com/x", "http://169.253.255.255/"],
+     "https://hooks.example.com/x", "http://169.253.255.255/", "http://2130706433/", "http://1e100.net/",
+     "http://a1.example/"],
 )  # fmt: skip
 def test_loopback_private_and_public_hosts_are_allowed_by_default(url: str) -> None:
     assert DEFAULT.refuse_url(url) is None
@@ -65,7 +75,7 @@ def test_an_allow_list_of_names_only_refuses_other_names_as_written() -> None:
 
 def test_a_resolved_link_local_address_is_refused() -> None:
     assert DEFAULT.refuse_address("innocent.example", ipaddress.ip_address("169.254.169.254")) == (
-        "callback host 'innocent.example' (169.254.169.254) is a link-local or cloud metadata address"
+        "callback host 'innocent.example' (169.254.169.254) is a link-local, unspecified or cloud metadata address"
     )
     assert DEFAULT.refuse_address("innocent.example", ipaddress.ip_address("::ffff:169.254.169.254")) is not None
     assert DEFAULT.refuse_address("innocent.example", ipaddress.ip_address("127.0.0.1")) is None

@@ -168,6 +168,7 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
         "404",
         "408",
         "413",
+        "431",
         "502",
         "503",
     }
