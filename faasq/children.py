@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from calls.wire import DEFAULT_QUEUE
+from faasq.builds import builds_dir
 from faasq.errors import StackFailed
 from faasq.natsserver import NatsServerError, nats_argv, read_address, read_monitor_address
 from faasq.supervisor import ChildSpec, Supervisor
@@ -171,7 +172,12 @@ def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, st
         name="provider",
         # The console script's entry point, run with this interpreter so no PATH lookup is needed.
         argv=[sys.executable, "-m", "provider.main"],
-        env={**environ, **settings, "state_dir": str(state_dir / "provider")},
+        env={
+            **environ,
+            **settings,
+            "state_dir": str(state_dir / "provider"),
+            "builds_dir": str(builds_dir(state_dir.resolve())),
+        },
         ready_url=f"{url_of(sock)}/healthz",
         pass_fds=(sock.fileno(),),
         stop_order=2,

@@ -8,29 +8,42 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from faasq.builds import DEFAULT_STATE_DIR, build_all
 from faasq.client import Gateway
 from faasq.context import Console, Context, add_gateway_options, parse_pairs
 from faasq.errors import CliError, GatewayError
 from faasq.stack import Resources, Stack, StackFunction
-from provider.types import WORKDIR_ANNOTATION, DeleteFunctionRequest, FunctionDeployment, FunctionResources, wire
+from provider.types import (
+    WORKDIR_ANNOTATION,
+    DeleteFunctionRequest,
+    FunctionDeployment,
+    FunctionResources,
+    LocalBuild,
+    wire,
+)
 
 __all__ = ["build_deployment", "deploy_functions", "register", "with_flags"]
 
 _DEPLOYED = (200, 201, 202)
 
 
-def build_deployment(function: StackFunction, namespace: str | None = None) -> FunctionDeployment:
+def build_deployment(
+    function: StackFunction, namespace: str | None = None, build: LocalBuild | None = None
+) -> FunctionDeployment:
     """The body faas-cli sends for a stack function; the stack's namespace wins over ``namespace``.
 
-    A function read from a stack file also names the file's folder (``com.faasq.workdir``): the
-    local provider runs its replicas there, so relative paths in ``fprocess`` work.
+    A ``lang:`` function sends its template's ``fprocess`` (from ``build``), as faas-cli does; the
+    local provider runs it from the image's build. Another function read from a stack file
+    names the file's folder (``com.faasq.workdir``): the local provider runs its replicas
+    there, so relative paths in ``fprocess`` work.
     """
-    annotations = {WORKDIR_ANNOTATION: str(function.folder)} if function.folder is not None else {}
+    here = function.folder is not None and function.lang is None
+    annotations = {WORKDIR_ANNOTATION: str(function.folder)} if here else {}
     return FunctionDeployment(
         service=function.name,
-        image=function.image,
+        image=function.image or (build.image if build else ""),
         namespace=function.namespace or namespace or None,
-        env_process=function.fprocess,
+        env_process=function.fprocess or (build.fprocess if build else None),
         env_vars=dict(function.environment),
         constraints=list(function.constraints),
         secrets=list(function.secrets),
@@ -138,12 +151,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--annotation", action="append", default=[], metavar="KEY=VALUE", help="add an annotation")
     parser.add_argument("--secret", action="append", default=[], metavar="NAME", help="give the function a secret")
     parser.add_argument("--constraint", action="append", default=[], metavar="EXPR", help="add a constraint")
+    parser.add_argument(
+        "--state-dir",
+        default=str(DEFAULT_STATE_DIR),
+        help="where lang: functions are built first, for the local provider of 'faasq up' (.faasq)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     stack, functions = _functions(args, ctx)
-    deployments = [build_deployment(with_flags(function, args), args.namespace) for function in functions]
+    built = build_all(functions, Path(args.state_dir), ctx.console)
+    deployments = [
+        build_deployment(with_flags(function, args), args.namespace, built.get(function.name)) for function in functions
+    ]
     with ctx.gateway(args, stack) as gateway:
         failed = deploy_functions(gateway, deployments, ctx.console, replace=args.replace)
     if failed:

@@ -4,12 +4,13 @@ CliError
  ├── StackError            the stack file is missing, unreadable or invalid
  ├── GatewayUnreachable    nothing answers at the gateway URL
  ├── GatewayError          the gateway answered with a 4xx or 5xx; carries status and message
+ ├── BuildFailed           a lang: function cannot be built (template, handler, toolchain, requirements)
  └── StackFailed           ``faasq up``: a child failed to start, died, or a function never became ready
 """
 
 from __future__ import annotations
 
-__all__ = ["CliError", "GatewayError", "GatewayUnreachable", "StackError", "StackFailed"]
+__all__ = ["BuildFailed", "CliError", "GatewayError", "GatewayUnreachable", "StackError", "StackFailed"]
 
 
 class CliError(Exception):
@@ -34,6 +35,10 @@ class GatewayError(CliError):
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BuildFailed(CliError):
+    """A ``lang:`` function cannot be built: its template, handler, toolchain or requirements."""
 
 
 class StackFailed(CliError):

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from calls.wire import DEFAULT_QUEUE, DEFAULT_STREAM, QUEUE_ANNOTATION, queue_subject
+from faasq.builds import build_all
 from faasq.children import (
     NatsAddress,
     StackPlan,
@@ -156,8 +157,9 @@ def extra_queues(functions: list[StackFunction]) -> tuple[str, ...]:
     return tuple(sorted(queues - {DEFAULT_QUEUE}))
 
 
-def _deploy(functions: list[StackFunction], gateway: Gateway, console: Console) -> list[str]:
-    deployments = [build_deployment(function) for function in functions]
+def _deploy(functions: list[StackFunction], gateway: Gateway, console: Console, state_dir: Path) -> list[str]:
+    built = build_all(functions, state_dir, console)
+    deployments = [build_deployment(function, build=built.get(function.name)) for function in functions]
     failed = deploy_functions(gateway, deployments, console, verbose=False)
     if failed:
         raise StackFailed(f"could not deploy {', '.join(failed)}")
@@ -220,7 +222,7 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, options: Up
     url = url_of(gateway)
     with Gateway(url, transport=ctx.transport) as client:
         try:
-            names = _deploy(functions, client, ctx.console)
+            names = _deploy(functions, client, ctx.console, options.state_dir)
             _wait_until_ready(supervisor, client, functions, options.timeout)
         except (GatewayError, GatewayUnreachable) as exc:
             supervisor.check()  # a child that died explains a failed request better than the request does

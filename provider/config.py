@@ -36,6 +36,10 @@ class ProviderSettings(BaseSettings):
         description="How long a local replica may drain after SIGTERM before its process group is killed.",
     )
     log_buffer_lines: int = Field(10_000, ge=1, description="Log lines the local provider keeps per function.")
+    builds_dir: Path | None = Field(
+        None,
+        description="Where 'faasq build' keeps local builds of lang functions, by image (default: <state_dir>/builds).",
+    )
     replica_isolation: Literal["auto", "namespaces", "off"] = Field(
         "auto",
         description="Local replicas in network, mount and UTS namespaces of their own: 'auto' where the kernel "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "DNS_LABEL",
     "FUNCTION_LABEL",
+    "LOCAL_BUILD_FILE",
     "NETWORK_ANNOTATION",
     "WORKDIR_ANNOTATION",
     "DeleteFunctionRequest",
@@ -29,12 +31,14 @@ __all__ = [
     "FunctionStatus",
     "FunctionUsage",
     "GoDuration",
+    "LocalBuild",
     "LogMessage",
     "LogRequest",
     "ProviderInfo",
     "ScaleServiceRequest",
     "Secret",
     "VersionInfo",
+    "build_folder",
     "parse_go_duration",
     "parse_moment",
     "split_namespace",
@@ -257,3 +261,31 @@ class LogMessage(WireModel):
     instance: str
     timestamp: datetime
     text: str
+
+
+class LocalBuild(BaseModel):
+    """faasq's record of a ``lang:`` function built without Docker, keyed by its image.
+
+    ``faasq build`` writes it as ``build.json`` in the build's folder (:func:`build_folder`), the
+    template with the handler in ``function/``; the local provider runs a deployment of that image
+    there, as a container runtime would run the image.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    image: str
+    lang: str
+    fprocess: str = Field(description="The template's process, from its template.yml and Dockerfile.")
+    env: dict[str, str] = Field(default_factory=dict, description="The watchdog settings of the template's Dockerfile.")
+    python: str | None = Field(None, description="The interpreter of the function's environment, if it has one.")
+    built_at: datetime
+
+
+LOCAL_BUILD_FILE = "build.json"
+"""The :class:`LocalBuild` record's file in its build's folder."""
+
+
+def build_folder(image: str) -> str:
+    """The folder name of an image's local build: readable, and distinct for distinct images."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", image).strip("._")[:80] or "image"
+    return f"{readable}-{hashlib.sha256(image.encode()).hexdigest()[:8]}"

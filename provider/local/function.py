@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,8 @@ class Runtime:
     log_lines: int
     sandboxed: bool = False
     """Replicas run in namespaces of their own (:mod:`provider.local.sandbox`); the machine allows it."""
+    resolve: Callable[[FunctionDeployment], FunctionDeployment] = field(default=lambda deployment: deployment)
+    """A deployment as its replicas run it: from its image's local build, if it has one."""
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -184,9 +186,9 @@ class LocalFunction:
         if plan.stop:
             self._changed.notify()
 
-    def _workdir(self) -> Path:
-        """The stack file's folder the deployment names, else one of the function's own: never the provider's."""
-        given = (self.record.deployment.annotations or {}).get(WORKDIR_ANNOTATION)
+    def _workdir(self, deployment: FunctionDeployment) -> Path:
+        """The folder the deployment names (its stack file's or build's), else its own: never the provider's."""
+        given = (deployment.annotations or {}).get(WORKDIR_ANNOTATION)
         return Path(given) if given else private_dir(self._runtime.work_root / self.namespace / self.name)
 
     def _say_network(self, private: bool) -> None:
@@ -202,14 +204,14 @@ class LocalFunction:
 
     def _new_replica(self) -> Replica:
         replica_id = f"{self.name}-{secrets.token_hex(4)}"
-        deployment = self.record.deployment
+        deployment = self._runtime.resolve(self.record.deployment)
         private = self._runtime.sandboxed and private_network(deployment)
         self._say_network(private)
         launch = Launch(
             function=f"{self.name}.{self.namespace}",
             command=self._runtime.command,
             deployment=deployment,
-            workdir=self._workdir(),
+            workdir=self._workdir(deployment),
             sandboxed=self._runtime.sandboxed,
             private_network=private,
             prepare=functools.partial(self._runtime.secrets.copy_into, deployment.secrets or [], self.namespace),

@@ -28,7 +28,10 @@ __all__ = [
     "scale_policy",
 ]
 
-NEEDS_PROCESS = "the local provider runs processes, not container images: set fprocess/envProcess"
+NEEDS_PROCESS = (
+    "the local provider runs processes, not container images: its image has no local build "
+    "('faasq build -f stack.yml' makes one from the function's lang template), and no fprocess/envProcess is set"
+)
 
 
 def check_runnable(deployment: FunctionDeployment) -> None:

@@ -28,6 +28,7 @@ from plumbing.release import release, revision
 from provider.config import ProviderSettings
 from provider.errors import DeployFailed, FunctionExists, FunctionNotFound, InvalidRequest, NoReplicaAvailable
 from provider.local import sandbox
+from provider.local.builds import resolve
 from provider.local.function import LocalFunction, Runtime
 from provider.local.orphans import reap_orphans
 from provider.local.policy import check_runnable, clamp_replicas, scale_policy
@@ -74,6 +75,7 @@ class LocalProvider:
         self._namespace = settings.function_namespace
         self._command = tuple(watchdog_command or (sys.executable, "-m", "watchdog"))
         self._state = StateStore(settings.state_dir / "functions")
+        self._builds_dir = (settings.builds_dir or settings.state_dir / "builds").resolve()
         self._secrets = SecretStore(settings.state_dir / "secrets")
         self._functions: dict[str, LocalFunction] = {}
         self._client: httpx.AsyncClient | None = None
@@ -101,6 +103,7 @@ class LocalProvider:
             stop_timeout=self._settings.replica_stop_timeout.total_seconds(),
             log_lines=self._settings.log_buffer_lines,
             sandboxed=await self._isolation(),
+            resolve=functools.partial(resolve, self._builds_dir),
         )
         for record in self._state.load(self._namespace):
             try:
@@ -304,7 +307,7 @@ class LocalProvider:
     def _validate(self, request: FunctionDeployment, namespace: str) -> None:
         name = request.service
         try:
-            check_runnable(request)
+            check_runnable(resolve(self._builds_dir, request))
             scale_policy(request.labels)
         except InvalidRequest as exc:
             raise InvalidRequest(str(exc), name=name, namespace=namespace) from None

@@ -67,6 +67,8 @@ class Stack:
         args: tuple[str, ...] = (),
         within: float = 40.0,
     ) -> None:
+        self.stack_file = stack_file
+        self.state_dir = state_dir
         self.log = state_dir / "up.stderr"
         self.ready_file = state_dir / "ready.json"
         state_dir.mkdir(parents=True, exist_ok=True)

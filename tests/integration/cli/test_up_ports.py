@@ -42,6 +42,7 @@ def test_port_zero_picks_a_free_port_and_the_provider_inherits_it(tmp_path: Path
         "port": str(port),
         "listen_fd": str(fd),
         "state_dir": str(tmp_path / "provider"),
+        "builds_dir": str(tmp_path / "builds"),
     }
     assert spec.ready_url == f"http://127.0.0.1:{port}/healthz"
     assert spec.stop_order == 2

@@ -24,9 +24,9 @@ class TestLocalProviderContract(ProviderContract):
 
 
 async def test_a_deployment_needs_a_process(local: LocalProvider) -> None:
-    with pytest.raises(InvalidRequest, match="set fprocess/envProcess"):
+    with pytest.raises(InvalidRequest, match="no fprocess/envProcess is set"):
         await local.deploy(echo(envProcess=None))
-    with pytest.raises(InvalidRequest, match="set fprocess/envProcess"):
+    with pytest.raises(InvalidRequest, match="no fprocess/envProcess is set"):
         await local.deploy(echo(envProcess="  "))
     assert await local.list_functions(NAMESPACE) == []
 

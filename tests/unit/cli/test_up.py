@@ -117,6 +117,7 @@ def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
         "port": str(provider_port),
         "listen_fd": str(plan.provider.fileno()),
         "state_dir": str(plan.state_dir / "provider"),
+        "builds_dir": str(plan.state_dir / "builds"),  # where faasq up builds lang: functions
     }
     assert provider.ready_url == f"http://127.0.0.1:{provider_port}/healthz"
     assert gateway.pass_fds == (plan.gateway.fileno(),)

@@ -125,8 +125,8 @@ def test_plan_rollout(desired: int, generation: int, replicas: list[ReplicaView]
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({}, "set fprocess/envProcess"),
-        ({"envProcess": " "}, "set fprocess/envProcess"),
+        ({}, "no fprocess/envProcess is set"),
+        ({"envProcess": " "}, "no fprocess/envProcess is set"),
         ({"envProcess": "python3 'unbalanced"}, "cannot be split into words"),
         ({"envProcess": "cat\0"}, "must not contain NUL"),
         ({"envProcess": "cat", "envVars": {"A=B": "1"}}, "cannot be set in a process environment"),
