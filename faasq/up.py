@@ -40,6 +40,7 @@ from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
 from faasq.supervisor import StopFlag, Stopped, Supervisor
 from faasq.up_options import DEFAULT_STACK, DESCRIPTION, UpOptions, add_arguments
+from provider.types import LocalBuild
 
 __all__ = ["Running", "banner", "extra_queues", "register", "run"]
 
@@ -157,8 +158,9 @@ def extra_queues(functions: list[StackFunction]) -> tuple[str, ...]:
     return tuple(sorted(queues - {DEFAULT_QUEUE}))
 
 
-def _deploy(functions: list[StackFunction], gateway: Gateway, console: Console, state_dir: Path) -> list[str]:
-    built = build_all(functions, state_dir, console)
+def _deploy(
+    functions: list[StackFunction], built: dict[str, LocalBuild], gateway: Gateway, console: Console
+) -> list[str]:
     deployments = [build_deployment(function, build=built.get(function.name)) for function in functions]
     failed = deploy_functions(gateway, deployments, console, verbose=False)
     if failed:
@@ -213,6 +215,7 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, options: Up
     queues = extra_queues(functions)
     external = _nats_address(options, ctx)
     state_dir = options.state_dir
+    built = build_all(functions, state_dir, ctx.console)  # first, as docker compose does: a failed build starts nothing
     # Bound here, first: a taken port fails at once, --port 0 picks a free one, and restarts keep the URL.
     gateway = sockets.enter_context(reserve_port(options.port))
     provider = sockets.enter_context(reserve_port(0))
@@ -222,7 +225,7 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, options: Up
     url = url_of(gateway)
     with Gateway(url, transport=ctx.transport) as client:
         try:
-            names = _deploy(functions, client, ctx.console, options.state_dir)
+            names = _deploy(functions, built, client, ctx.console)
             _wait_until_ready(supervisor, client, functions, options.timeout)
         except (GatewayError, GatewayUnreachable) as exc:
             supervisor.check()  # a child that died explains a failed request better than the request does

@@ -119,6 +119,18 @@ def test_a_bad_stack_file_is_reported_before_anything_starts(tmp_path: Path) -> 
     assert result.stderr.decode().startswith(f"faasq: {tmp_path / 'stack.yml'}: functions.Bad_Name.name: ")
 
 
+def test_a_failed_build_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "stack.yml").write_text("functions:\n  ghost: {lang: python3-http, handler: ./ghost, image: ghost:1}\n")
+    result = faasq("up", "-f", str(tmp_path / "stack.yml"), "--port", "0", "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "Building ghost (python3-http template)...\n"
+        f"faasq: template 'python3-http' not found in {tmp_path / 'template'}: "
+        "faas-cli template pull (or faas-cli new --lang python3-http) puts it there\n"
+    )
+    assert not (tmp_path / "state" / "nats").exists()  # no NATS, no provider, no gateway: nothing started
+
+
 def test_a_function_that_never_gets_ready_fails_up(tmp_path: Path) -> None:
     (tmp_path / "stack.yml").write_text("functions:\n  broken: {fprocess: /nonexistent/program}\n")
     args = ["up", "-f", str(tmp_path / "stack.yml"), "--port", "0", "--state-dir", str(tmp_path), "--timeout", "2"]
