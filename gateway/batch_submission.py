@@ -38,7 +38,6 @@ __all__ = ["BatchLimits", "BatchSubmitter", "PartlyQueued", "accepted_ranges", "
 
 logger = logging.getLogger(__name__)
 
-_CONTENT_TYPE = [("content-type", "application/json")]
 _NOT_QUEUED = frozenset({b"content-length", b"content-type", b"x-call-id", b"x-batch-id", b"x-batch-callback-url"})
 
 
@@ -141,10 +140,11 @@ class BatchSubmitter:
         started_ns = time.time_ns()
         submission = await self._submission(name, scope)
         # Every item carries the same headers but its call id: if the first's cannot be queued, none can.
-        first = _item(submission, 0, b"", submission.headers + _CONTENT_TYPE, 0)
+        batch_format = format_of(_header(scope, b"content-type"))
+        headers = [*submission.headers, ("content-type", batch_format.item_content_type)]
+        first = _item(submission, 0, b"", headers, 0)
         check_fits(first, first.nats_headers(), self._link.max_payload or sys.maxsize)
         limits = ItemLimits(self._max_item_bytes(), self._limits.max_items)
-        batch_format = format_of(_header(scope, b"content-type"))
         splitter = splitter_for(batch_format, limits)
         with Spool(limits.max_items) as spool:
             if not await self._read(receive, splitter, spool):
@@ -152,7 +152,7 @@ class BatchSubmitter:
             if spool.count == 0:
                 raise InvalidRequest("the batch has no items")
             batch = await self._create(submission.record(spool.count, datetime.fromtimestamp(started_ns / 1e9, UTC)))
-            await self._publish(submission, spool, int(batch.created_at.timestamp() * 1e9))
+            await self._publish(submission, headers, spool, int(batch.created_at.timestamp() * 1e9))
         await self._answer_submit(send, batch, with_ids=batch_format is BatchFormat.JSON)
 
     async def _submission(self, name: str, scope: Scope) -> _Submission:
@@ -205,7 +205,9 @@ class BatchSubmitter:
             return stored[0]
         raise Conflict(f"batch {batch.batch_id} exists with another function or number of items")
 
-    async def _publish(self, submission: _Submission, spool: Spool, enqueued_at_ns: int) -> None:
+    async def _publish(
+        self, submission: _Submission, headers: list[tuple[str, str]], spool: Spool, enqueued_at_ns: int
+    ) -> None:
         """Publish every item, ``publish_window`` at a time.
 
         Raises:
@@ -216,7 +218,6 @@ class BatchSubmitter:
         window = asyncio.Semaphore(self._limits.publish_window)
         pacer = _Pacer(self._limits.enqueue_rate)
         prefix = submission.destination.subject
-        headers = submission.headers
 
         async def one(index: int, call: QueuedCall) -> None:
             try:
@@ -234,7 +235,7 @@ class BatchSubmitter:
                     window.release()
                     break
                 await pacer.wait()
-                call = _item(submission, index, body, headers + _CONTENT_TYPE, enqueued_at_ns)
+                call = _item(submission, index, body, headers, enqueued_at_ns)
                 group.create_task(one(index, call))
         if failures:
             raise PartlyQueued(submission.batch_id, failures[0], stored)

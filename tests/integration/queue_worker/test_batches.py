@@ -133,27 +133,27 @@ async def test_failed_items_are_counted_and_listed_with_their_reasons(stack: Sta
 
 
 @pytest.mark.parametrize(
-    ("content_type", "body", "expected"),
+    ("content_type", "body", "expected", "item_type"),
     [
-        ("application/x-ndjson", b'{"a": 1}\n\n[2]\r\n"three"\n', [{"a": 1}, [2], "three"]),
-        ("text/csv", b"a,1\nb,2\n", ["a,1", "b,2"]),
+        ("application/x-ndjson", b'{"a": 1}\n\n[2]\r\n"three"\n', ['{"a": 1}', "[2]", '"three"'], "application/json"),
+        ("text/csv", b"a,1\nb,2\n", ["a,1", "b,2"], "text/plain"),
+        ("application/json", b'[{"a": 1}, "two"]', ['{"a": 1}', '"two"'], "application/json"),
     ],
 )
-async def test_ndjson_and_lines_are_items_too(
-    stack: Stack, content_type: str, body: bytes, expected: list[Any]
+async def test_ndjson_and_lines_are_items_too_each_sent_as_what_it_is(
+    stack: Stack, content_type: str, body: bytes, expected: list[str], item_type: str
 ) -> None:
     headers = stack.headers(**{"Content-Type": content_type})
-    accepted = await stack.gateway.post("/async-batches/cat", content=body, headers=headers)
+    accepted = await stack.gateway.post("/async-batches/env", content=body, headers=headers)
     assert accepted.status_code == 202, accepted.text
     batch_id = accepted.json()["batch_id"]
-    assert "call_ids" not in accepted.json()
+    assert ("call_ids" in accepted.json()) == (content_type == "application/json")
     assert accepted.json()["call_id_format"] == f"{batch_id}-{{index}}"
     back = await stack.receiver.wait_for({f"{batch_id}-{n}" for n in range(len(expected))})
-    bodies = [back[f"{batch_id}-{n}"][0].body for n in range(len(expected))]
-    if content_type == "text/csv":
-        assert bodies == [item.encode() for item in expected]
-    else:
-        assert [json.loads(b) for b in bodies] == expected
+    for n, item in enumerate(expected):
+        printed = back[f"{batch_id}-{n}"][0].body.decode().splitlines()
+        # Each item reaches the function as its own request: the item's bytes, with the item's type.
+        assert (printed[-1], f"Http_Content_Type={item_type}" in printed) == (f"body={item}", True), printed
     assert (await stack.finished(batch_id))["counts"]["succeeded"] == len(expected)
 
 
