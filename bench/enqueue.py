@@ -27,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -139,11 +140,14 @@ class _Connection(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
 
 
-async def load(port: int, requests: int, concurrency: int, body: bytes) -> Result:
+TRACEPARENT = b"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+
+
+async def load(port: int, requests: int, concurrency: int, body: bytes, extra: bytes = b"") -> Result:
     """Send ``requests`` POSTs over ``concurrency`` keep-alive connections; measure rate and latency."""
     request = (
-        b"POST /async-function/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-        b"X-Callback-Url: http://127.0.0.1:9/callback\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        b"POST /async-function/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n%s"
+        b"X-Callback-Url: http://127.0.0.1:9/callback\r\nContent-Length: %d\r\n\r\n%s" % (extra, len(body), body)
     )
     loop = asyncio.get_running_loop()
     budget, latencies = [requests], list[float]()
@@ -197,6 +201,10 @@ def wait_until(check: Callable[[], object], what: str, within: float = 30.0) -> 
         time.sleep(0.05)
 
 
+def _answers(client: httpx.Client, url: str) -> bool:
+    return client.get(url).status_code == 200
+
+
 def deploy_echo(provider: int) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{provider}", timeout=30) as client:
         wait_until(lambda: client.get("/healthz").status_code == 200, "the provider was not healthy")
@@ -211,20 +219,27 @@ async def purge(nats_url: str) -> None:
     await nc.close()
 
 
-async def measure(
-    ports: dict[str, int], pids: dict[str, int], nats: NatsServer, args: argparse.Namespace
-) -> dict[str, list[Result]]:
+@dataclass(frozen=True)
+class Target:
+    """One server loaded in each round, and what its requests carry besides the common headers."""
+
+    port: int
+    pid: int
+    extra: bytes = b""
+
+
+async def measure(targets: dict[str, Target], nats: NatsServer, args: argparse.Namespace) -> dict[str, list[Result]]:
     nats_url = nats.url
     body = os.urandom(args.body_bytes // 2).hex().encode()
-    results: dict[str, list[Result]] = {name: [] for name in ports}
-    for port in ports.values():  # warm-up: connections, caches, first calls
-        await load(port, 2000, args.concurrency, body)
+    results: dict[str, list[Result]] = {name: [] for name in targets}
+    for target in targets.values():  # warm-up: connections, caches, first calls
+        await load(target.port, 2000, args.concurrency, body, target.extra)
     for round_number in range(1, args.rounds + 1):
-        for name, port in ports.items():
+        for name, target in targets.items():
             await purge(nats_url)
-            before = cpu_seconds(pids[name]), cpu_seconds(nats.process.pid)
-            result = await load(port, args.requests, args.concurrency, body)
-            result.server_us = (cpu_seconds(pids[name]) - before[0]) / args.requests * 1e6
+            before = cpu_seconds(target.pid), cpu_seconds(nats.process.pid)
+            result = await load(target.port, args.requests, args.concurrency, body, target.extra)
+            result.server_us = (cpu_seconds(target.pid) - before[0]) / args.requests * 1e6
             result.nats_us = (cpu_seconds(nats.process.pid) - before[1]) / args.requests * 1e6
             results[name].append(result)
             print(
@@ -260,18 +275,29 @@ def main() -> None:
                 "faas_nats_port": str(server.port),
                 "faas_nats_channel": STREAM,
             }
-            with process_on_socket([str(BIN / "faasq-gateway")], gateway_env) as (gateway_process, gateway):
+            # As under `faasq up`: every process's series in one folder.
+            counting = gateway_env | {"PROMETHEUS_MULTIPROC_DIR": str(Path(tmp) / "metrics")}
+            (Path(tmp) / "metrics").mkdir()
+            with (
+                process_on_socket([str(BIN / "faasq-gateway")], counting) as (gateway_process, gateway),
+                process_on_socket([str(BIN / "faasq-gateway")], gateway_env | {"metrics": "false"}) as (bare, plain),
+            ):
                 with httpx.Client() as client:
-                    wait_until(lambda: client.get(f"http://127.0.0.1:{gateway}/healthz").status_code == 200, "gateway")
+                    for health in (f"http://127.0.0.1:{port}/healthz" for port in (gateway, plain)):
+                        wait_until(partial(_answers, client, health), "the gateways were not healthy")
                 argv = [sys.executable, __file__, "--serve-reference", "{fd}", "--nats", server.url]
                 argv += ["--freeze-reference"] if args.freeze_reference else []
                 with process_on_socket(argv, {}) as (reference_process, reference):
                     with httpx.Client() as client:
                         url = f"http://127.0.0.1:{reference}/async-function/echo"
                         wait_until(lambda: client.post(url, content=b"x").status_code == 202, "reference")
-                    ports = {"gateway": gateway, "reference": reference}
-                    pids = {"gateway": gateway_process.pid, "reference": reference_process.pid}
-                    results = asyncio.run(measure(ports, pids, server, args))
+                    targets = {
+                        "bare": Target(plain, bare.pid),
+                        "gateway": Target(gateway, gateway_process.pid),
+                        "traced": Target(gateway, gateway_process.pid, TRACEPARENT),
+                        "reference": Target(reference, reference_process.pid),
+                    }
+                    results = asyncio.run(measure(targets, server, args))
     report(results, args)
 
 
@@ -285,6 +311,9 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
         p99 = statistics.median(r.p99_ms for r in rounds)
         print(f"{name:9s} median {rates[name]:8.0f} calls/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
     print(f"ratio gateway / reference: {rates['gateway'] / rates['reference']:.2f} (target >= 0.9)")
+    print(f"ratio metrics on / off (gateway / bare): {rates['gateway'] / rates['bare']:.2f} (target >= 0.95)")
+    print(f"ratio traceparent on every call / none (traced / gateway): {rates['traced'] / rates['gateway']:.2f}")
+    print(f"ratio metrics and traces / neither (traced / bare): {rates['traced'] / rates['bare']:.2f} (target >= 0.9)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ the callback, ack, with nats-py and aiohttp); and ``faasq-worker`` with 1 proces
 ``call_status=false``, for the cost of keeping call status records. Every call must be called back exactly once.
 Then, with one process of each side running, it sends calls one at a time and reports the
 p50/p99 time from publish to callback. Run: ``.venv/bin/python bench/worker.py``.
+
+The workers count into a metrics folder, as under ``faasq up``. The cost of instrumentation is
+measured in the same run: ``x1 bare`` is ``worker x1`` with ``metrics=false``, and ``x1 traced``
+runs calls that each carry a W3C trace context (no exporter configured).
 """
 
 from __future__ import annotations
@@ -41,16 +45,20 @@ from starlette.types import Receive, Scope, Send
 from calls.streams import ensure_stream
 from calls.wire import QueuedCall, call_subject
 from faasq.natsserver import NatsServer
+from plumbing.tracecontext import TraceContext
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SIDES = {
     "worker x1": ("bench-w1", 1),
     "x1 no status": ("bench-w1n", 1),
+    "x1 bare": ("bench-w1b", 1),
+    "x1 traced": ("bench-w1t", 1),
     "worker x2": ("bench-w2", 2),
     "reference": ("bench-ref", 1),
 }
 """Each side: its stream and processes. ``x1 no status`` is ``worker x1`` with ``call_status=false``."""
+TRACE = TraceContext("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
 
 
 async def reference(nats_url: str, stream: str, function_url: str) -> None:
@@ -155,7 +163,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Bench:
-    def __init__(self, nats_server: NatsServer, function_url: str, receiver_url: str, args: argparse.Namespace):
+    def __init__(
+        self, nats_server: NatsServer, function_url: str, receiver_url: str, args: argparse.Namespace, metrics: Path
+    ):
+        self.metrics = metrics
         self.nats = nats_server
         self.function_url = function_url
         self.receiver_url = receiver_url
@@ -174,10 +185,13 @@ class Bench:
             "gateway_invoke": "false",
             "functions_provider_url": self.function_url,
             "call_status": "false" if side == "x1 no status" else "true",
+            "metrics": "false" if side == "x1 bare" else "true",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics),
         }
         return [subprocess.Popen([str(BIN / "faasq-worker")], env=env, cwd=ROOT) for _ in range(count)]
 
     async def publish(self, js: Any, stream: str, count: int) -> dict[str, int]:
+        trace = TRACE if stream == SIDES["x1 traced"][0] else None
         sent: dict[str, int] = {}
         for start in range(0, count, 500):
             calls = []
@@ -190,6 +204,7 @@ class Bench:
                     enqueued_at_ns=time.time_ns(),
                     headers=[("Content-Type", "text/plain")],
                     body=self.body,
+                    trace=trace,
                 )
                 sent[call.call_id] = call.enqueued_at_ns
                 subject = call_subject(f"{stream}.default", call.call_id)
@@ -259,8 +274,17 @@ class Bench:
         reference_rate = statistics.median(rates["reference"])
         for side in ("worker x1", "worker x2"):
             print(f"ratio {side} / reference: {statistics.median(rates[side]) / reference_rate:.2f} (target >= 0.6)")
-        with_status = statistics.median(rates["worker x1"]) / statistics.median(rates["x1 no status"])
-        print(f"ratio worker x1 with / without call status: {with_status:.2f} (target >= 0.5)")
+        median = {side: statistics.median(values) for side, values in rates.items()}
+        print(
+            f"ratio worker x1 with / without call status: {median['worker x1'] / median['x1 no status']:.2f} "
+            "(target >= 0.5)"
+        )
+        print(
+            f"ratio metrics on / off (worker x1 / x1 bare): {median['worker x1'] / median['x1 bare']:.2f} "
+            "(target >= 0.95)"
+        )
+        print(f"ratio metrics and a trace context / neither (x1 traced / x1 bare): "
+              f"{median['x1 traced'] / median['x1 bare']:.2f} (target >= 0.9)")  # fmt: skip
         for side, (p50, p99) in latency.items():
             print(f"idle latency {side:9s}: p50 {p50:5.2f} ms  p99 {p99:5.2f} ms ({self.args.idle_calls} calls)")
 
@@ -289,7 +313,8 @@ def main() -> None:
         server_process("function") as function_url,
         server_process("receiver") as receiver_url,
     ):
-        asyncio.run(Bench(server, function_url, receiver_url, args).run())
+        (Path(tmp) / "metrics").mkdir()
+        asyncio.run(Bench(server, function_url, receiver_url, args, Path(tmp) / "metrics").run())
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ __all__ = [
     "CODES",
     "BatchRecord",
     "apply_marks",
+    "finished_state",
     "item_call_id",
     "item_index",
     "new_batch",
@@ -163,6 +164,13 @@ def apply_marks(record: BatchRecord, marks: Mapping[int, CallState]) -> BatchRec
     if finished and record.finished_at is None and all(code in _FINAL_CODES for code in text):
         changes |= {"finished_at": stamp, "completed_by": item_call_id(record.batch_id, min(finished))}
     return record.model_copy(update=changes)
+
+
+def finished_state(record: BatchRecord) -> str:
+    """How a finished batch ended: ``failed`` (an item failed or is dead), ``cancelled`` (one was), or ``succeeded``."""
+    if any(code in record.states for code in (CODES[CallState.FAILED], CODES[CallState.DEAD])):
+        return "failed"
+    return "cancelled" if CODES[CallState.CANCELLED] in record.states else "succeeded"
 
 
 def stamp_callback(record: BatchRecord, error: str | None) -> BatchRecord | None:

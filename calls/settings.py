@@ -53,6 +53,10 @@ class CallSettings(BaseSettings):
         1024**3, ge=-1, description="Most bytes of dead letters kept, the oldest dropped first (-1: no limit)."
     )
 
+    metrics: bool = Field(
+        True, description="Count calls for Prometheus (GET /metrics); false: nothing is counted and /metrics is 404."
+    )
+
     batch_bucket: str = Field(DEFAULT_BATCH_BUCKET, description="The JetStream key-value bucket of batch records.")
     batch_ttl: GoDuration = Field(timedelta(days=1), description="How long a batch record lives after its last change.")
 

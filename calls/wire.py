@@ -6,7 +6,9 @@ id in the subject lets anyone find a call still waiting on the queue with one ge
 last message on ``<stream>.*.<call-token>`` (its status before a worker takes it up).
 The payload is the request body byte for byte; the call's metadata is in NATS headers,
 and ``Nats-Msg-Id`` is the call id so that JetStream drops a resend within its duplicate
-window. The streams themselves are set up by :mod:`calls.streams`.
+window. The call's W3C trace context is in the standard ``traceparent`` and ``tracestate``
+headers, where any tracing-aware NATS client looks for it. The streams themselves are
+set up by :mod:`calls.streams`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from calls.retry_settings import RetryOverrides
+from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
 
 __all__ = [
     "CALL_ID_PATTERN",
@@ -115,6 +118,8 @@ class QueuedCall:
     """The call's own retry settings (request headers over the function's annotations); None: the worker's."""
     batch_id: str | None = None
     """The batch the call is an item of (``POST /async-batches/<name>``), if any."""
+    trace: TraceContext | None = None
+    """Where the call is in its trace (its ``traceparent`` is not among ``headers``)."""
 
     def nats_headers(self) -> dict[str, str]:
         """The NATS headers that carry this call's metadata."""
@@ -137,6 +142,8 @@ class QueuedCall:
             headers.update(self.retry.nats_headers())
         if self.batch_id is not None:
             headers[BATCH_ID] = self.batch_id
+        if self.trace is not None:
+            headers.update(self.trace.headers())
         return headers
 
     @classmethod
@@ -169,4 +176,5 @@ class QueuedCall:
             body=body,
             retry=retry,
             batch_id=headers.get(BATCH_ID) or None,
+            trace=TraceContext.parse(headers.get(TRACEPARENT), headers.get(TRACESTATE)),
         )

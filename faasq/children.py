@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,6 +22,7 @@ from faasq.builds import builds_dir
 from faasq.errors import StackFailed
 from faasq.natsserver import NatsServerError, nats_argv, read_address, read_monitor_address
 from faasq.supervisor import ChildSpec, Supervisor
+from plumbing.metrics import MULTIPROCESS_VARIABLE, process_gone
 
 __all__ = [
     "HOST",
@@ -70,6 +71,7 @@ class StackPlan:
         gateway: the gateway's listening socket (the public URL).
         workers: how many queue worker processes to run for the default queue.
         queues: the other queues the stack's functions name; each gets one worker (when ``workers`` > 0).
+        metrics_dir: the folder the gateway and the workers keep their series in, for one scrape of them all.
     """
 
     state_dir: Path
@@ -79,6 +81,19 @@ class StackPlan:
     gateway: socket.socket
     workers: int
     queues: tuple[str, ...] = ()
+    metrics_dir: Path | None = None
+
+    @property
+    def counted(self) -> Mapping[str, str]:
+        """The environment of the processes that count calls: ``environ`` and the metrics folder."""
+        if self.metrics_dir is None:
+            return self.environ
+        return {**self.environ, MULTIPROCESS_VARIABLE: str(self.metrics_dir)}
+
+    def forget(self, pid: int) -> None:
+        """A counting process exited: its live gauges stop counting."""
+        if self.metrics_dir is not None:
+            process_gone(self.metrics_dir, pid)
 
 
 def parse_nats_url(url: str) -> NatsAddress:
@@ -188,7 +203,13 @@ def _nats_env(nats: NatsAddress) -> dict[str, str]:
     return {"faas_nats_address": nats.host, "faas_nats_port": str(nats.port)}
 
 
-def gateway_spec(sock: socket.socket, provider_url: str, nats: NatsAddress, environ: Mapping[str, str]) -> ChildSpec:
+def gateway_spec(
+    sock: socket.socket,
+    provider_url: str,
+    nats: NatsAddress,
+    environ: Mapping[str, str],
+    exited: Callable[[int], None] | None = None,
+) -> ChildSpec:
     """The gateway on the public socket ``sock``, in front of the provider and NATS."""
     settings = {
         "functions_provider_url": f"{provider_url}/",
@@ -204,11 +225,17 @@ def gateway_spec(sock: socket.socket, provider_url: str, nats: NatsAddress, envi
         ready_url=f"{url_of(sock)}/healthz",
         pass_fds=(sock.fileno(),),
         stop_order=0,
+        exited=exited,
     )
 
 
 def worker_spec(
-    index: int, provider_url: str, nats: NatsAddress, environ: Mapping[str, str], queue: str = DEFAULT_QUEUE
+    index: int,
+    provider_url: str,
+    nats: NatsAddress,
+    environ: Mapping[str, str],
+    queue: str = DEFAULT_QUEUE,
+    exited: Callable[[int], None] | None = None,
 ) -> ChildSpec:
     """Queue worker number ``index`` (from 1) of ``queue``, invoking functions through the provider.
 
@@ -221,17 +248,19 @@ def worker_spec(
         env={**environ, **settings},
         stop_order=1,
         stop_timeout=_WORKER_DRAIN,
+        exited=exited,
     )
 
 
 def stack_children(plan: StackPlan) -> list[ChildSpec]:
     """The provider, the gateway and the workers, in start order (nats-server starts before, on its own)."""
     provider_url = url_of(plan.provider)
+    counted, gone = plan.counted, plan.forget
     return [
         provider_spec(plan.provider, plan.state_dir, plan.environ),
-        gateway_spec(plan.gateway, provider_url, plan.nats, plan.environ),
-        *(worker_spec(n, provider_url, plan.nats, plan.environ) for n in range(1, plan.workers + 1)),
-        *(worker_spec(1, provider_url, plan.nats, plan.environ, queue) for queue in plan.queues if plan.workers),
+        gateway_spec(plan.gateway, provider_url, plan.nats, counted, gone),
+        *(worker_spec(n, provider_url, plan.nats, counted, exited=gone) for n in range(1, plan.workers + 1)),
+        *(worker_spec(1, provider_url, plan.nats, counted, queue, gone) for queue in plan.queues if plan.workers),
     ]
 
 

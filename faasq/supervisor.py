@@ -52,6 +52,7 @@ class ChildSpec:
         stop_order: children are stopped in phases of ascending ``stop_order``; one phase's children get
             SIGTERM together.
         stop_timeout: how long it may drain after SIGTERM before its group is killed; None: the supervisor's.
+        exited: told the pid of each of its processes that exited (to forget its live metrics).
     """
 
     name: str
@@ -63,6 +64,7 @@ class ChildSpec:
     cwd: Path | None = None
     stop_order: int = 0
     stop_timeout: float | None = None
+    exited: Callable[[int], None] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -228,6 +230,8 @@ class Supervisor:
 
     def _crashed(self, child: _Child, how: str, now: float) -> None:
         name = child.spec.name
+        if child.spec.exited is not None:
+            child.spec.exited(child.process.pid)
         if self._restart is None or not child.started:
             raise StackFailed(f"{name} {how}")
         child.crashes = [*recent_crashes(child.crashes, now, self._restart), now]

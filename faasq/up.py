@@ -40,6 +40,7 @@ from faasq.restarts import RestartPolicy
 from faasq.stack import StackFunction
 from faasq.supervisor import StopFlag, Stopped, Supervisor
 from faasq.up_options import DEFAULT_STACK, DESCRIPTION, UpOptions, add_arguments
+from plumbing.metrics import prepare_folder
 from provider.types import LocalBuild
 
 __all__ = ["Running", "banner", "extra_queues", "register", "run"]
@@ -99,6 +100,7 @@ def banner(running: Running) -> list[str]:
     lines = [
         f"faasq is up: {url}",
         f"Gateway:   {url} (API docs at {url}/docs)",
+        f"Metrics:   {url}/metrics (Prometheus: every process of the stack)",
         *_nats_lines(running),
         f"State dir: {running.state_dir}",
         _workers_line(running),
@@ -220,7 +222,10 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, options: Up
     gateway = sockets.enter_context(reserve_port(options.port))
     provider = sockets.enter_context(reserve_port(0))
     nats = external or start_nats(supervisor, state_dir / "nats", ctx.environ)
-    for spec in stack_children(StackPlan(state_dir, ctx.environ, nats, provider, gateway, options.workers, queues)):
+    # Emptied: the series of an earlier run would add up with this one's.
+    metrics_dir = prepare_folder(state_dir.resolve() / "metrics")
+    plan = StackPlan(state_dir, ctx.environ, nats, provider, gateway, options.workers, queues, metrics_dir)
+    for spec in stack_children(plan):
         supervisor.start(spec)
     url = url_of(gateway)
     with Gateway(url, transport=ctx.transport) as client:

@@ -9,14 +9,16 @@ that starts each part on an exit stack and stops them in reverse.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from calls.metrics import CallMetrics, NoMetrics
 from gateway.auth import BasicAuth
 from gateway.batch_submission import BatchLimits, BatchSubmitter
 from gateway.batches import BatchesRoute
@@ -28,6 +30,7 @@ from gateway.enqueue import EnqueueLimits, EnqueueRoute
 from gateway.errors import GatewayError
 from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
 from gateway.jetstream import JetStreamLink, NatsLink
+from gateway.metrics import Scraper
 from gateway.openapi import hot_paths
 from gateway.proxy import ProviderProxy
 from gateway.responses import error_json
@@ -35,7 +38,9 @@ from gateway.routes import Handler
 from gateway.routing import GatewayRoutes
 from gateway.stores import Stores
 from plumbing.credentials import Credentials, read_credentials
+from plumbing.metrics import CONTENT_TYPE
 from plumbing.release import release
+from plumbing.tracing import Tracing
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -142,12 +147,24 @@ def create_app(
         authorization=credentials.header() if credentials else None,
     )
     stores = Stores(link, settings)
-    proxy = ProviderProxy(settings, version=release())
+    directory = FunctionDirectory(
+        lookup, stream=settings.faas_nats_channel, ttl=settings.function_cache_ttl.total_seconds()
+    )
+    metrics = CallMetrics() if settings.metrics else NoMetrics()
+    tracing = Tracing("faasq-gateway")
+    proxy = ProviderProxy(
+        settings,
+        version=release(),
+        metrics=metrics,
+        tracing=tracing,
+        known=lambda function, namespace: directory.cached(function, namespace) is not None,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(logger.info, "gateway stopped")
+            stack.callback(tracing.shutdown)  # last: the spans of the calls that drained go out
             for part in (link, lookup):
                 await part.startup()
                 stack.push_async_callback(part.shutdown)
@@ -156,7 +173,8 @@ def create_app(
             logger.info("gateway ready; provider at %s", settings.functions_provider_url)
             yield
 
-    handlers = _handlers(settings, link, lookup, stores, proxy, calls or JetStreamCalls(stores))
+    parts = _Parts(link, directory, stores, proxy, metrics, tracing)
+    handlers = _handlers(settings, parts, calls or JetStreamCalls(stores))
     app = GatewayApp(
         lambda fastapi: _front(fastapi, handlers, credentials),
         title="faasq gateway",
@@ -167,9 +185,41 @@ def create_app(
         exception_handlers={GatewayError: error_json},
     )
     app.add_api_route("/healthz", _health, methods=["GET"], response_class=PlainTextResponse, summary="Liveness")
+    if settings.metrics:
+        scraper = Scraper(
+            lookup, link, stream=settings.faas_nats_channel, timeout=settings.enqueue_timeout.total_seconds()
+        )
+        app.add_api_route(
+            "/metrics",
+            _metrics_route(scraper),
+            methods=["GET"],
+            response_class=PlainTextResponse,
+            summary="Prometheus metrics",
+            description="OpenFaaS's gateway series and faasq's queue series, in the text exposition format "
+            "(every process of the stack when it runs under `faasq up`).",
+        )
     dead_letters = DeadLetterAdmin(stores, timeout=settings.enqueue_timeout.total_seconds())
     app.include_router(DeadLetterRoutes(dead_letters).router())
     return app
+
+
+def _metrics_route(scraper: Scraper) -> Callable[[], Awaitable[Response]]:
+    async def metrics() -> Response:
+        return Response(await scraper.exposition(), media_type=CONTENT_TYPE)
+
+    return metrics
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What the handlers share: the NATS link, the function directory, the stores, the proxy, the instruments."""
+
+    link: NatsLink
+    directory: FunctionDirectory
+    stores: Stores
+    proxy: ProviderProxy
+    metrics: CallMetrics
+    tracing: Tracing
 
 
 def _front(fastapi: ASGIApp, handlers: dict[Handler, ASGIApp], credentials: Credentials | None) -> ASGIApp:
@@ -177,25 +227,17 @@ def _front(fastapi: ASGIApp, handlers: dict[Handler, ASGIApp], credentials: Cred
     return BasicAuth(routes, credentials) if credentials is not None else routes
 
 
-def _handlers(
-    settings: GatewaySettings,
-    link: NatsLink,
-    lookup: FunctionLookup,
-    stores: Stores,
-    proxy: ProviderProxy,
-    calls: CallLedger,
-) -> dict[Handler, ASGIApp]:
+def _handlers(settings: GatewaySettings, parts: _Parts, calls: CallLedger) -> dict[Handler, ASGIApp]:
     """The ASGI app that serves each handler of the route table."""
-    directory = FunctionDirectory(
-        lookup, stream=settings.faas_nats_channel, ttl=settings.function_cache_ttl.total_seconds()
-    )
     read_timeout, enqueue_timeout = settings.read_timeout.total_seconds(), settings.enqueue_timeout.total_seconds()
     enqueue = EnqueueRoute(
-        directory,
-        link,
+        parts.directory,
+        parts.link,
         EnqueueLimits(settings.max_body_bytes, read_timeout=read_timeout, enqueue_timeout=enqueue_timeout),
         default_namespace=settings.function_namespace,
         guard=settings.callback_guard,
+        metrics=parts.metrics,
+        tracing=parts.tracing,
     )
     limits = BatchLimits(
         max_items=settings.max_batch_items,
@@ -205,21 +247,23 @@ def _handlers(
         enqueue_rate=settings.batch_enqueue_rate,
     )
     submit = BatchSubmitter(
-        directory,
-        link,
-        stores,
+        parts.directory,
+        parts.link,
+        parts.stores,
         limits,
         max_item_bytes=lambda: enqueue.max_body_bytes,
         default_namespace=settings.function_namespace,
         guard=settings.callback_guard,
+        metrics=parts.metrics,
+        tracing=parts.tracing,
     )
     return {
         Handler.ENQUEUE: enqueue,
         Handler.CALLS: CallsRoute(calls),
-        Handler.BATCHES: BatchesRoute(submit, calls, stores),
-        Handler.INVOKE: proxy.invoke,
-        Handler.INFO: proxy.info,
-        Handler.SYSTEM: proxy.system,
+        Handler.BATCHES: BatchesRoute(submit, calls, parts.stores),
+        Handler.INVOKE: parts.proxy.invoke,
+        Handler.INFO: parts.proxy.info,
+        Handler.SYSTEM: parts.proxy.system,
     }
 
 

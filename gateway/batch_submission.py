@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from calls.batch import BatchRecord, item_call_id, new_batch
 from calls.callback_guard import CallbackGuard
+from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
 from calls.wire import CALL_ID_PATTERN, DEFAULT_QUEUE, QueuedCall, call_subject
 from gateway.batchinput import BatchFormat, ItemLimits, Splitter, Spool, format_of, splitter_for
@@ -33,12 +34,17 @@ from gateway.stores import Stores
 from gateway.validation import RETRY_HEADERS, callback_url_of, effective_retry, function_of, retry_of
 from plumbing.asgi import send_json
 from plumbing.headers import HOP_BY_HOP
+from plumbing.tracecontext import TraceContext
+from plumbing.tracing import Kind, Tracing
 
 __all__ = ["BatchLimits", "BatchSubmitter", "PartlyQueued", "accepted_ranges", "send_batch_json"]
 
 logger = logging.getLogger(__name__)
 
-_NOT_QUEUED = frozenset({b"content-length", b"content-type", b"x-call-id", b"x-batch-id", b"x-batch-callback-url"})
+_NOT_QUEUED = frozenset(
+    {b"content-length", b"content-type", b"x-call-id", b"x-batch-id", b"x-batch-callback-url", b"traceparent"}
+    | {b"tracestate"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,8 @@ class _Submission:
     callback_url: str | None
     batch_callback_url: str | None
     headers: list[tuple[str, str]]
+    trace: TraceContext | None
+    """The caller's trace context; every item's is the batch's span in it."""
 
     def record(self, total: int, created_at: datetime) -> BatchRecord:
         return new_batch(self.batch_id, self.function, self.namespace, total, created_at, self.batch_callback_url)
@@ -114,6 +122,8 @@ class BatchSubmitter:
         max_item_bytes: the largest item (the async body limit in force).
         default_namespace: the namespace of a name without ``.ns``.
         guard: the hosts a callback URL may name.
+        metrics: counts batches and the calls they queue.
+        tracing: records each submission as a span, the parent of its items' spans.
     """
 
     def __init__(
@@ -126,6 +136,8 @@ class BatchSubmitter:
         max_item_bytes: Callable[[], int],
         default_namespace: str,
         guard: CallbackGuard | None = None,
+        metrics: CallMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._directory = directory
         self._link = link
@@ -134,6 +146,8 @@ class BatchSubmitter:
         self._max_item_bytes = max_item_bytes
         self._namespace = default_namespace
         self._guard = guard or CallbackGuard()
+        self._metrics = metrics or NoMetrics()
+        self._tracing = tracing or Tracing("faasq-gateway", {})
 
     async def __call__(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the whole batch, queue every item, answer 202 (``PartlyQueued`` if JetStream stops part way)."""
@@ -152,7 +166,15 @@ class BatchSubmitter:
             if spool.count == 0:
                 raise InvalidRequest("the batch has no items")
             batch = await self._create(submission.record(spool.count, datetime.fromtimestamp(started_ns / 1e9, UTC)))
-            await self._publish(submission, headers, spool, int(batch.created_at.timestamp() * 1e9))
+            attributes = {"faasq.batch_id": batch.batch_id, "faas.invoked_name": submission.function}
+            with self._tracing.start(
+                f"batch {submission.function}", submission.trace, Kind.PRODUCER, attributes, started_ns
+            ) as span:
+                items = replace(submission, trace=span.context)
+                await self._publish(items, headers, spool, int(batch.created_at.timestamp() * 1e9))
+        label = function_label(submission.function, submission.namespace)
+        self._metrics.enqueued(label, submission.destination.queue, spool.count)
+        self._metrics.batch(label, "submitted")
         await self._answer_submit(send, batch, with_ids=batch_format is BatchFormat.JSON)
 
     async def _submission(self, name: str, scope: Scope) -> _Submission:
@@ -171,7 +193,10 @@ class BatchSubmitter:
             raise InvalidRequest(destination.retry_error, function=function)
         retry = effective_retry(retry_of(watched), destination.retry)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k not in _NOT_QUEUED | HOP_BY_HOP]
-        return _Submission(batch_id, function, namespace, destination, retry, callback_url, batch_callback_url, headers)
+        trace = TraceContext.parse(_header(scope, b"traceparent"), _header(scope, b"tracestate"))
+        return _Submission(
+            batch_id, function, namespace, destination, retry, callback_url, batch_callback_url, headers, trace
+        )
 
     def _checked_url(self, value: str | None) -> str | None:
         url = callback_url_of(value)
@@ -276,6 +301,7 @@ def _item(
         body=body,
         retry=submission.retry,
         batch_id=submission.batch_id,
+        trace=submission.trace,
     )
 
 

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from starlette.types import Receive, Scope, Send
 
 from calls.callback_guard import CallbackGuard
+from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
 from calls.wire import DEFAULT_QUEUE, QueuedCall, call_subject
 from gateway.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidRequest
@@ -37,13 +38,17 @@ from gateway.validation import (
 )
 from plumbing.headers import HOP_BY_HOP, end_to_end
 from plumbing.logs import current_call_id
+from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
+from plumbing.tracing import Kind, Tracing
 
 __all__ = ["EnqueueLimits", "EnqueueRoute"]
 
 logger = logging.getLogger(__name__)
 
 _PREFIX = (ASYNC_FUNCTION + "/").encode()
-_COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length"})
+_TRACE = frozenset({TRACEPARENT.encode(), TRACESTATE.encode()})
+"""Carried as the call's trace context, not among its headers."""
+_COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length"}) | _TRACE
 _WATCHED = _COMMON | RETRY_HEADERS.keys()
 
 
@@ -71,10 +76,11 @@ class _Head(NamedTuple):
     callback_url: str | None
     headers: list[tuple[str, str]]
     retry: RetryOverrides | None
+    trace: TraceContext | None
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
-    """The headers to queue (hop-by-hop dropped), and the values of the ones the gateway reads."""
+    """The headers to queue (hop-by-hop and trace context dropped), and the values of the ones the gateway reads."""
     kept = end_to_end(raw) if any(key == b"connection" for key, _ in raw) else raw
     headers: list[tuple[str, str]] = []
     watched: dict[bytes, str] = {}
@@ -83,9 +89,11 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dic
         if key in HOP_BY_HOP:
             continue
         text = value.decode("latin-1")
-        headers.append((key.decode("latin-1"), text))
         if key in _WATCHED:
             watched[key] = text
+            if key in _TRACE:
+                continue
+        headers.append((key.decode("latin-1"), text))
     return headers, watched
 
 
@@ -107,7 +115,8 @@ def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackG
         raise
     path = "/" + rest.decode("latin-1") if slash else "/"
     query = scope.get("query_string", b"").decode("latin-1")
-    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry)
+    trace = TraceContext.parse(watched.get(b"traceparent"), watched.get(b"tracestate"))
+    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace)
 
 
 def _retry(head: _Head, destination: Destination) -> RetryOverrides | None:
@@ -117,7 +126,13 @@ def _retry(head: _Head, destination: Destination) -> RetryOverrides | None:
 
 
 def _call(
-    head: _Head, method: str, destination: Destination, retry: RetryOverrides | None, enqueued_at_ns: int, body: bytes
+    head: _Head,
+    method: str,
+    destination: Destination,
+    retry: RetryOverrides | None,
+    enqueued_at_ns: int,
+    body: bytes,
+    trace: TraceContext | None,
 ) -> QueuedCall:
     return QueuedCall(
         call_id=head.call_id,
@@ -132,6 +147,7 @@ def _call(
         headers=head.headers,
         body=body,
         retry=retry,
+        trace=trace,
     )
 
 
@@ -165,6 +181,8 @@ class EnqueueRoute:
         limits: body size and timeouts.
         default_namespace: the namespace of a name without ``.ns``.
         guard: the hosts an ``X-Callback-Url`` may name (by default all but link-local and cloud-metadata ones).
+        metrics: counts the calls stored.
+        tracing: records each enqueue as a span, the parent of the call's spans in the workers.
     """
 
     def __init__(
@@ -175,12 +193,16 @@ class EnqueueRoute:
         *,
         default_namespace: str,
         guard: CallbackGuard | None = None,
+        metrics: CallMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._directory = directory
         self._link = link
         self._limits = limits
         self._namespace = default_namespace
         self._guard = guard or CallbackGuard()
+        self._metrics = metrics or NoMetrics()
+        self._tracing = tracing or Tracing("faasq-gateway", {})
 
     @property
     def max_body_bytes(self) -> int:
@@ -227,12 +249,25 @@ class EnqueueRoute:
         if body is None:
             logger.info("the caller went away before sending its whole body; nothing queued")
             return None
-        call = _call(head, scope["method"], destination, retry, started_ns, body)
-        subject = call_subject(destination.subject, call.call_id)
-        receipt = await self._link.publish(subject, call, self._limits.enqueue_timeout)
+        queue = destination.queue or DEFAULT_QUEUE
+        attributes = _attributes(head, queue) if self._tracing.enabled else None
+        with self._tracing.start(f"enqueue {head.function}", head.trace, Kind.PRODUCER, attributes, started_ns) as span:
+            call = _call(head, scope["method"], destination, retry, started_ns, body, span.context)
+            subject = call_subject(destination.subject, call.call_id)
+            receipt = await self._link.publish(subject, call, self._limits.enqueue_timeout)
+        self._metrics.enqueued(function_label(head.function, head.namespace), queue)
         if receipt.duplicate:
             logger.info("call already queued (resent within the duplicate window): stored once")
         return call
+
+
+def _attributes(head: _Head, queue: str) -> dict[str, str]:
+    return {
+        "faasq.call_id": head.call_id,
+        "faas.invoked_name": head.function,
+        "faasq.namespace": head.namespace,
+        "faasq.queue": queue,
+    }
 
 
 def _log_refusal(scope: Scope, exc: GatewayError) -> None:

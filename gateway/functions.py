@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from calls.retry_settings import RetryOverrides
 from calls.wire import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
@@ -26,6 +26,9 @@ from provider.types import FunctionStatus
 __all__ = ["Destination", "FunctionDirectory", "FunctionLookup", "ProviderLookup", "queue_of", "retry_of"]
 
 logger = logging.getLogger(__name__)
+
+_NAMESPACES = TypeAdapter(list[str])
+_LISTING = TypeAdapter(list[FunctionStatus])
 
 
 class FunctionLookup(Protocol):
@@ -42,6 +45,13 @@ class FunctionLookup(Protocol):
 
         Raises:
             InvalidRequest: the provider refused the name or namespace.
+            ProviderUnavailable: the provider could not be asked, or answered with an error.
+        """
+
+    async def listing(self) -> list[FunctionStatus]:
+        """Every function the provider runs, in every namespace it serves.
+
+        Raises:
             ProviderUnavailable: the provider could not be asked, or answered with an error.
         """
 
@@ -101,6 +111,26 @@ class ProviderLookup(SessionOwner):
             raise ProviderUnavailable(
                 f"cannot look up function {name!r} at the provider: {str(exc) or type(exc).__name__}", function=name
             ) from None
+
+    async def listing(self) -> list[FunctionStatus]:
+        """``GET /system/namespaces``, then ``GET /system/functions?namespace=`` for each."""
+        try:
+            namespaces = _NAMESPACES.validate_json(await self._read("/system/namespaces", {}))
+            found: list[FunctionStatus] = []
+            for namespace in namespaces:
+                found += _LISTING.validate_json(await self._read("/system/functions", {"namespace": namespace}))
+            return found
+        except (aiohttp.ClientError, TimeoutError, ValidationError) as exc:
+            raise ProviderUnavailable(
+                f"cannot list functions at the provider: {str(exc) or type(exc).__name__}"
+            ) from None
+
+    async def _read(self, path: str, params: dict[str, str]) -> bytes:
+        url = f"{self._base}{path}"
+        async with self.session.get(url, params=params, headers=self._headers, timeout=self._timeout) as response:
+            if response.status != 200:
+                raise ProviderUnavailable(f"the provider answered {response.status} to {path}")
+            return await response.read()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from calls.streams import ensure_stream
 from calls.wire import QueuedCall
 from gateway.config import GatewaySettings
 from gateway.errors import BodyTooLarge, HeadersTooLarge, QueueUnavailable
+from plumbing.tracecontext import TraceContext
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -34,7 +35,12 @@ logger = logging.getLogger(__name__)
 
 # The queue format's header names: all this client's publishes with headers use only these.
 _QUEUE_HEADERS = (
-    frozenset(QueuedCall("id", "fn", "ns", callback_url="http://h/", batch_id="b").nats_headers()) | RETRY_NATS_HEADERS
+    frozenset(
+        QueuedCall(
+            "id", "fn", "ns", callback_url="http://h/", batch_id="b", trace=TraceContext("1" * 32, "1" * 16, state="s")
+        ).nats_headers()
+    )
+    | RETRY_NATS_HEADERS
 )
 
 

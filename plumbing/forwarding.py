@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 # aiohttp would otherwise add these; the upstream should see only what the caller sent.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
+_HOST = frozenset({b"host"})
 
 
 def header(headers: Headers, name: bytes) -> str | None:
@@ -34,13 +35,16 @@ def header(headers: Headers, name: bytes) -> str | None:
     return next((v.decode("latin-1") for k, v in headers if k.lower() == name), None)
 
 
-def request_headers(scope: Scope, call_id: str | None) -> list[tuple[str, str]]:
-    """Headers for the upstream: the caller's minus hop-by-hop and Host, plus call id and forwarding headers.
+def request_headers(
+    scope: Scope, call_id: str | None, dropped: frozenset[bytes] = frozenset()
+) -> list[tuple[str, str]]:
+    """Headers for the upstream: the caller's minus hop-by-hop, Host and ``dropped``, plus call id and X-Forwarded-*.
 
     ``call_id=None`` adds no ``X-Call-Id`` (the system API is not a call).
     """
     incoming: Headers = scope["headers"]
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in end_to_end(incoming, frozenset({b"host"}))]
+    kept = end_to_end(incoming, _HOST | dropped)
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in kept]
     if call_id is not None and header(incoming, b"x-call-id") is None:
         headers.append(("X-Call-Id", call_id))
     host = next((value for key, value in incoming if key == b"host"), None)
@@ -117,6 +121,7 @@ class Forwarder(SessionOwner):
         call_id: str | None,
         started: float,
         extra_headers: Iterable[tuple[str, str]] = (),
+        dropped_headers: frozenset[bytes] = frozenset(),
         response_extra: Headers | None = None,
         client_timeout: aiohttp.ClientTimeout | None = None,
     ) -> None:
@@ -130,6 +135,7 @@ class Forwarder(SessionOwner):
             call_id: set as ``X-Call-Id`` on request and response, with ``X-Duration-Seconds``; None sets neither.
             started: ``time.perf_counter()`` when the request arrived.
             extra_headers: added to the forwarded request.
+            dropped_headers: the caller's headers of these names (lowercase) are not forwarded.
             response_extra: added to the response (the upstream's own of these names are dropped).
             client_timeout: replaces the forwarder's timeout for this request.
         """
@@ -141,7 +147,7 @@ class Forwarder(SessionOwner):
             async with session.request(
                 scope["method"],
                 url,
-                headers=[*request_headers(scope, call_id), *extra_headers],
+                headers=[*request_headers(scope, call_id, dropped_headers), *extra_headers],
                 data=data,
                 allow_redirects=False,
                 timeout=timeout,

@@ -13,8 +13,9 @@ from datetime import timedelta
 
 from nats.js import JetStreamContext
 
-from calls.batch import BatchRecord, item_index, stamp_callback
+from calls.batch import BatchRecord, finished_state, item_index, stamp_callback
 from calls.batch_store import BatchStore
+from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Outcome
 from calls.status import TERMINAL, CallRecord, CallState
 from calls.wire import QueuedCall
@@ -42,10 +43,20 @@ class BatchTracker(WorkerHooks):
         bucket: the batch records' bucket.
         ttl: how long a batch record lives after its last write.
         callbacks: sends the completion summary.
+        metrics: counts the batches finished, by state.
     """
 
-    def __init__(self, js: JetStreamContext, *, bucket: str, ttl: timedelta, callbacks: CallbackSender) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        bucket: str,
+        ttl: timedelta,
+        callbacks: CallbackSender,
+        metrics: CallMetrics | None = None,
+    ) -> None:
         self._js = js
+        self._metrics = metrics or NoMetrics()
         self._bucket = bucket
         self._ttl = ttl
         self._callbacks = callbacks
@@ -127,5 +138,6 @@ class BatchTracker(WorkerHooks):
             outcome = Outcome(200, headers=[("Content-Type", "application/json")], body=summary)
             error = await self._callbacks.send(call, outcome, Attempt(1, 1))
         await self._require_store().change(batch.batch_id, lambda record: stamp_callback(record, error))
+        self._metrics.batch(function_label(batch.function, batch.namespace), finished_state(batch))
         failed = f"; its callback failed: {error}" if error else ""
         logger.info("batch %s finished: %s%s", batch.batch_id, batch.counts(), failed)

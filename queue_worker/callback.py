@@ -18,11 +18,13 @@ import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from calls.callback_guard import CallbackGuard
+from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Outcome
 from calls.wire import QueuedCall
 from plumbing.headers import HOP_BY_HOP
 from plumbing.release import user_agent
 from plumbing.sessions import SessionOwner
+from plumbing.tracing import Kind, Tracing
 from queue_worker.resolver import CallbackRefused, GuardedResolver
 from queue_worker.signing import signature_headers
 
@@ -54,6 +56,8 @@ _SET_HERE = frozenset(
         "user-agent",
         "content-length",
         "host",
+        "traceparent",
+        "tracestate",
     }
 )
 """Headers the worker sets itself (or aiohttp does): a function's own of these names are not copied."""
@@ -109,6 +113,8 @@ class HttpCallbackSender(SessionOwner):
         max_wait: the longest wait between two POSTs.
         signing_secret: signs every POST when set.
         guard: the hosts callbacks may reach (by default all but link-local and cloud-metadata ones).
+        metrics: counts callbacks by outcome, with their durations.
+        tracing: records each POST as a span in the call's trace; the receiver gets its ``traceparent``.
     """
 
     def __init__(
@@ -120,7 +126,11 @@ class HttpCallbackSender(SessionOwner):
         max_wait: float = 2.0,
         signing_secret: bytes | None = None,
         guard: CallbackGuard | None = None,
+        metrics: CallMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
+        self._metrics = metrics or NoMetrics()
+        self._tracing = tracing or Tracing("faasq-queue-worker", {})
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._attempts = attempts
         self._first_wait = initial_wait
@@ -137,21 +147,35 @@ class HttpCallbackSender(SessionOwner):
         """POST the result, retrying; failures are logged (with the call id) and returned, never raised."""
         if call.callback_url is None:
             return None
+        started = time.perf_counter()
+        failure, result = await self._deliver(call, outcome, attempt)
+        self._metrics.called_back(function_label(call.function, call.namespace), result, time.perf_counter() - started)
+        return failure
+
+    async def _deliver(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> tuple[str | None, str]:
+        """Why the callback was not delivered (None: it was), and its ``outcome`` label."""
+        url = call.callback_url or ""
         try:
-            if (refusal := self._guard.refuse_url(call.callback_url)) is not None:
+            if (refusal := self._guard.refuse_url(url)) is not None:
                 raise CallbackRefused(refusal)
             # The first POST goes without tenacity: its bookkeeping costs about as much as a POST on loopback.
             status = await self._post(call, outcome, attempt)
         except CallbackRefused as exc:
-            logger.warning("callback to %s refused: %s", call.callback_url, exc)
-            return f"callback refused: {exc}"
+            logger.warning("callback to %s refused: %s", url, exc)
+            return f"callback refused: {exc}", "refused"
         except _RETRYABLE as exc:
             return await self._retry(call, outcome, attempt, exc)
-        if status >= 400:
-            logger.warning("callback to %s refused: HTTP %d; not retried", call.callback_url, status)
-        return None
+        return None, self._answered(url, status)
 
-    async def _retry(self, call: QueuedCall, outcome: Outcome, attempt: Attempt, failure: BaseException) -> str | None:
+    def _answered(self, url: str, status: int) -> str:
+        if status < 400:
+            return "delivered"
+        logger.warning("callback to %s refused: HTTP %d; not retried", url, status)
+        return "rejected"
+
+    async def _retry(
+        self, call: QueuedCall, outcome: Outcome, attempt: Attempt, failure: BaseException
+    ) -> tuple[str | None, str]:
         if self._attempts > 1:
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(self._attempts - 1),
@@ -166,22 +190,29 @@ class HttpCallbackSender(SessionOwner):
                 failure = exc
             except CallbackRefused as exc:  # the name now resolves to a refused address
                 logger.warning("callback to %s refused: %s", call.callback_url, exc)
-                return f"callback refused: {exc}"
+                return f"callback refused: {exc}", "refused"
             else:
-                if status >= 400:
-                    logger.warning("callback to %s refused: HTTP %d; not retried", call.callback_url, status)
-                return None
+                return None, self._answered(call.callback_url or "", status)
         reason = f"callback failed {self._attempts} times, last: {str(failure) or type(failure).__name__}"
         logger.warning("%s (%s)", reason, call.callback_url)
-        return reason
+        return reason, "failed"
 
     async def _post(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> int:
         url = call.callback_url or ""
         headers = callback_headers(call, outcome, attempt, self._agent)
         if self._secret is not None:
             headers += signature_headers(self._secret, int(time.time()), call.call_id, outcome.body).items()
-        async with self.session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
-            await response.read()
-            if response.status >= 500:
-                raise _Retryable(f"HTTP {response.status}")
-            return response.status
+        attributes = (
+            {"faasq.call_id": call.call_id, "faas.invoked_name": call.function, "url.full": url}
+            if self._tracing.enabled
+            else None
+        )
+        with self._tracing.start("callback", call.trace, Kind.CLIENT, attributes) as span:
+            if span.context is not None:
+                headers += span.context.headers()
+            async with self.session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
+                await response.read()
+                span.set("http.response.status_code", response.status)
+                if response.status >= 500:
+                    raise _Retryable(f"HTTP {response.status}")
+                return response.status

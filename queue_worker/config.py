@@ -100,6 +100,14 @@ class WorkerSettings(CallSettings):
         0, ge=0, description="Keep up to this many bytes of each function's response in its status record (0: none)."
     )
     write_debug: bool = Field(False, description="Log every call at debug level.")
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Serve this worker's GET /metrics on this port (0: not served; under 'faasq up' the gateway's "
+        "/metrics has every worker's series).",
+    )
+    metrics_bind_address: str = Field("0.0.0.0", description="Address the metrics_port listens on.")  # noqa: S104
     basic_auth: bool = Field(False, description="Send the gateway's basic auth credentials with each invocation.")
     secret_mount_path: Path = Field(
         Path("/run/secrets/"), description="Folder holding the files basic-auth-user and basic-auth-password."

@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide
 from calls.streams import ensure_stream
@@ -98,6 +99,7 @@ class Consumer:
             override it; by default the settings' ``retry_policy``.
         hooks: status and dead-letter extension points.
         rand: uniform random numbers in [0, 1) for the retries' jitter.
+        metrics: counts the retries.
     """
 
     def __init__(
@@ -109,8 +111,10 @@ class Consumer:
         policy: RetryPolicy | None = None,
         hooks: WorkerHooks | None = None,
         rand: Callable[[], float] = random.random,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self._sub = sub
+        self._metrics = metrics or NoMetrics()
         self._max = settings.max_inflight
         self._batch = settings.fetch_batch
         self._heartbeat_every = settings.ack_wait.total_seconds() / 3
@@ -256,6 +260,7 @@ class Consumer:
             await msg.ack()
         elif isinstance(verdict, Retry):
             self.summary.retried += 1
+            self._metrics.retried(function_label(call.function, call.namespace), call.queue)
             await msg.nak(delay=verdict.delay)
         elif isinstance(verdict, DeadLetter):
             self.summary.dead_lettered += 1

@@ -16,6 +16,7 @@ import nats.errors
 from nats.js import JetStreamContext
 
 from calls.deadletters import DeadLetterEntry, Kind
+from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
 from calls.retry_decision import DeadLetter, Verdict
 from calls.streams import ensure_dead_letter_stream
@@ -40,10 +41,21 @@ class DeadLetterHooks(WorkerHooks):
         max_age: seconds a dead letter is kept.
         max_bytes: most bytes the stream keeps (-1: no limit).
         timeout: seconds to wait for JetStream to acknowledge one dead letter.
+        metrics: counts the dead letters stored, by kind.
     """
 
-    def __init__(self, js: JetStreamContext, stream: str, *, max_age: float, max_bytes: int, timeout: float) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        stream: str,
+        *,
+        max_age: float,
+        max_bytes: int,
+        timeout: float,
+        metrics: CallMetrics | None = None,
+    ) -> None:
         self._js = js
+        self._metrics = metrics or NoMetrics()
         self._stream = stream
         self._max_age = max_age
         self._max_bytes = max_bytes
@@ -88,6 +100,8 @@ class DeadLetterHooks(WorkerHooks):
                 f"dead letter of call {entry.call.call_id} not stored ({exc or type(exc).__name__}): "
                 "left on the queue for redelivery"
             ) from exc
+        call = entry.call
+        self._metrics.dead_lettered(function_label(call.function, call.namespace), call.queue, entry.kind.value)
         logger.warning(
             "call %s dead-lettered (%s: %s) as %s #%d",
             entry.call.call_id,

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 # Set by the worker or by aiohttp for this request, never copied from the queued one.
 _REPLACED = frozenset(name.decode() for name in HOP_BY_HOP) | frozenset(
-    ["host", "content-length", "x-call-id", "x-start-time", "x-retry", "x-retry-max"]
+    ["host", "content-length", "x-call-id", "x-start-time", "x-retry", "x-retry-max", "traceparent", "tracestate"]
 )
 # aiohttp would otherwise add these; the function should see only what the caller sent.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
@@ -36,10 +36,11 @@ class Invoker(Protocol):
 def invoke_headers(
     call: QueuedCall, attempt: Attempt, extra: list[tuple[str, str]] | None = None
 ) -> list[tuple[str, str]]:
-    """The queued request's headers minus hop-by-hop ones, plus ``X-Call-Id``, ``X-Start-Time`` and the attempt.
+    """The queued request's headers minus hop-by-hop ones, plus ``X-Call-Id``, ``X-Start-Time``, the attempt and trace.
 
     ``X-Start-Time`` is when the gateway accepted the call (unix nanoseconds), as on a sync call;
-    ``X-Retry`` and ``X-Retry-Max`` tell the function which run this is.
+    ``X-Retry`` and ``X-Retry-Max`` tell the function which run this is; ``traceparent`` (and
+    ``tracestate``) is the call's trace context.
     """
     connection = {
         token.strip().lower()
@@ -50,6 +51,8 @@ def invoke_headers(
     headers = [(name, value) for name, value in call.headers if name.lower() not in _REPLACED | connection]
     started = call.enqueued_at_ns or time.time_ns()
     headers += [("X-Call-Id", call.call_id), ("X-Start-Time", str(started)), *attempt.headers, *(extra or [])]
+    if call.trace is not None:
+        headers += call.trace.headers()
     return headers
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -20,10 +21,13 @@ import nats
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
+from calls.metrics import CallMetrics, NoMetrics
 from calls.streams import StreamConfigError
 from plumbing.credentials import CredentialsError, read_credentials
 from plumbing.logs import configure_logging
+from plumbing.metrics import MetricsServer
 from plumbing.settings import describe_validation_error, load_settings
+from plumbing.tracing import Tracing
 from queue_worker.batches import BatchTracker
 from queue_worker.callback import CallbackSender, HttpCallbackSender
 from queue_worker.config import WorkerSettings
@@ -31,6 +35,7 @@ from queue_worker.connection import connect
 from queue_worker.consumer import Consumer, Summary, subscribe
 from queue_worker.deadletters import DeadLetterHooks
 from queue_worker.hooks import HookChain, WorkerHooks
+from queue_worker.instruments import InstrumentedInvoker
 from queue_worker.invoker import HttpInvoker
 from queue_worker.status import StatusHooks
 
@@ -64,21 +69,28 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         closing.set()
         await nc.close()
 
+    metrics = CallMetrics() if settings.metrics else NoMetrics()
+    tracing = Tracing("faasq-queue-worker")
     async with AsyncExitStack() as stack:
+        stack.callback(tracing.shutdown)  # last: the spans of the calls that drained go out
         stack.push_async_callback(close)
+        if settings.metrics and settings.metrics_port:
+            await stack.enter_async_context(MetricsServer(settings.metrics_bind_address, settings.metrics_port))
         sub = await subscribe(nc.jetstream(), settings)
-        invoker = await stack.enter_async_context(
+        http = await stack.enter_async_context(
             HttpInvoker(
                 settings.invoke_base_url,
                 timeout=settings.upstream_timeout.total_seconds(),
                 extra_headers=_credentials(settings),
             )
         )
-        callbacks = await stack.enter_async_context(_callback_sender(settings))
-        hooks = hooks or _hooks(settings, nc.jetstream(), callbacks)
+        # Through the gateway, the gateway counts the runs in OpenFaaS's series; else the worker does.
+        invoker = InstrumentedInvoker(http, metrics, tracing, counts_invocations=not settings.gateway_invoke)
+        callbacks = await stack.enter_async_context(_callback_sender(settings, metrics, tracing))
+        hooks = hooks or _hooks(settings, nc.jetstream(), callbacks, metrics)
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
-        consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks)
+        consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks, metrics=metrics)
         source = f"{settings.subject}.> (consumer {settings.durable}) from {settings.nats_url}"
         logger.info("pulling %s, %d calls at once", source, settings.max_inflight)
         waiter = asyncio.create_task(_first(stop, lost))
@@ -90,7 +102,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
     return summary
 
 
-def _callback_sender(settings: WorkerSettings) -> HttpCallbackSender:
+def _callback_sender(settings: WorkerSettings, metrics: CallMetrics, tracing: Tracing) -> HttpCallbackSender:
     return HttpCallbackSender(
         timeout=settings.callback_timeout.total_seconds(),
         attempts=settings.callback_attempts,
@@ -98,29 +110,36 @@ def _callback_sender(settings: WorkerSettings) -> HttpCallbackSender:
         max_wait=settings.callback_max_wait.total_seconds(),
         signing_secret=settings.signing_secret(),
         guard=settings.callback_guard,
+        metrics=metrics,
+        tracing=tracing,
     )
 
 
-def _dead_letters(js: JetStreamContext, settings: WorkerSettings) -> DeadLetterHooks:
+def _dead_letters(js: JetStreamContext, settings: WorkerSettings, metrics: CallMetrics) -> DeadLetterHooks:
     return DeadLetterHooks(
         js,
         settings.dead_letter_stream,
         max_age=settings.dead_letter_max_age.total_seconds(),
         max_bytes=settings.dead_letter_max_bytes,
         timeout=settings.ack_wait.total_seconds() / 3,
+        metrics=metrics,
     )
 
 
-def _hooks(settings: WorkerSettings, js: JetStreamContext, callbacks: CallbackSender) -> WorkerHooks:
+def _hooks(
+    settings: WorkerSettings, js: JetStreamContext, callbacks: CallbackSender, metrics: CallMetrics
+) -> WorkerHooks:
     """The worker's hooks, in the order they run.
 
     Dead letters before status: a call's record says ``dead`` only once its dead letter is
     stored, else a redelivery would find it finished and never store it. Batches are kept
     by the status hooks, from the records they write.
     """
-    chain: list[WorkerHooks] = [_dead_letters(js, settings)]
+    chain: list[WorkerHooks] = [_dead_letters(js, settings, metrics)]
     if settings.call_status:
-        batches = BatchTracker(js, bucket=settings.batch_bucket, ttl=settings.batch_ttl, callbacks=callbacks)
+        batches = BatchTracker(
+            js, bucket=settings.batch_bucket, ttl=settings.batch_ttl, callbacks=callbacks, metrics=metrics
+        )
         status = StatusHooks(
             js,
             bucket=settings.status_bucket,
@@ -169,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         except ValidationError as exc:
             sys.exit(f"faasq-worker: invalid --queue: {describe_validation_error(exc)}")
     configure_logging(logging.DEBUG if settings.write_debug else logging.INFO)
+    # Everything imported so far lives as long as the process: full collections need not scan it again.
+    gc.freeze()
     try:
         summary = asyncio.run(_serve(settings))
     except (OSError, nats.errors.Error, StreamConfigError, CredentialsError) as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.support.polling import until
 
@@ -77,7 +77,7 @@ class ReceiverServer:
     refused (as when a receiver is down) and no other server can take the port meanwhile.
     """
 
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: ASGIApp) -> None:
         self._receiver = receiver
         self._reserved = _reusable()
         self._reserved.bind(("127.0.0.1", 0))
@@ -122,7 +122,7 @@ def _reusable() -> socket.socket:
 
 
 @contextmanager
-def serving(receiver: Receiver) -> Iterator[str]:
+def serving(receiver: ASGIApp) -> Iterator[str]:
     """Serve ``receiver`` on a loopback socket in a thread; yields its base URL."""
     server = ReceiverServer(receiver)
     try:

@@ -86,6 +86,11 @@ class FakeLookup:
             raise ProviderUnavailable(f"cannot look up function {name!r} at the provider: refused", function=name)
         return self.functions.get((name, namespace))
 
+    async def listing(self) -> list[FunctionStatus]:
+        if self.down:
+            raise ProviderUnavailable("cannot list functions at the provider: refused")
+        return list(self.functions.values())
+
 
 def function(
     name: str, namespace: str = "openfaas-fn", queue: str | None = None, annotations: dict[str, str] | None = None

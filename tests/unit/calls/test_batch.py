@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from calls.batch import BatchRecord, apply_marks, item_call_id, item_index, new_batch, stamp_callback
+from calls.batch import (
+    BatchRecord,
+    apply_marks,
+    finished_state,
+    item_call_id,
+    item_index,
+    new_batch,
+    stamp_callback,
+)
 from calls.status import CallState
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -52,3 +60,13 @@ def test_the_write_that_finishes_the_last_item_completes_the_batch_once() -> Non
     assert stamped.callback_sent_at is not None
     assert stamp_callback(stamped, "late") is None
     assert record.indices(CallState.DEAD) == [2]
+
+
+def test_a_finished_batch_is_failed_if_any_item_failed_else_cancelled_if_any_was() -> None:
+    def finished(states: str) -> str:
+        return finished_state(batch(len(states)).model_copy(update={"states": states}))
+
+    assert finished("sss") == "succeeded"
+    assert finished("scs") == "cancelled"
+    assert finished("scf") == "failed"
+    assert finished("sds") == "failed"

@@ -172,6 +172,7 @@ def test_banner_on_the_default_port() -> None:
     assert banner(running()) == [
         "faasq is up: http://127.0.0.1:8080",
         "Gateway:   http://127.0.0.1:8080 (API docs at http://127.0.0.1:8080/docs)",
+        "Metrics:   http://127.0.0.1:8080/metrics (Prometheus: every process of the stack)",
         "NATS:      nats://127.0.0.1:4222 (JetStream store in .faasq/nats)",
         "Monitor:   http://127.0.0.1:8222 (NATS: /connz, /jsz?consumers=true)",
         "State dir: .faasq",
@@ -191,9 +192,9 @@ def test_banner_on_the_default_port() -> None:
 
 def test_banner_elsewhere_says_how_to_point_the_cli_at_it() -> None:
     lines = banner(running("http://127.0.0.1:9999", ["hello"], nats=False))
-    assert lines[2] == "NATS:      nats://127.0.0.1:4222 (external)"
-    assert lines[7:9] == ["  export OPENFAAS_URL=http://127.0.0.1:9999", "  echo hi | faasq invoke hello"]
-    assert banner(running(functions=[]))[6] == "Functions: (none)"
+    assert lines[3] == "NATS:      nats://127.0.0.1:4222 (external)"
+    assert lines[8:10] == ["  export OPENFAAS_URL=http://127.0.0.1:9999", "  echo hi | faasq invoke hello"]
+    assert banner(running(functions=[]))[7] == "Functions: (none)"
 
 
 def test_a_bad_nats_url_fails_before_anything_starts(cli: Cli, tmp_path: Path) -> None:
@@ -232,7 +233,7 @@ def test_the_queues_come_from_the_functions_annotations() -> None:
 
 def test_the_banner_names_the_other_queues() -> None:
     lines = banner(Running("http://127.0.0.1:8080", "p", "n", None, "s", 2, ["a"], queues=["batch", "slow"]))
-    assert lines[4] == "Workers:   2, and one for each other queue: batch, slow"
+    assert lines[5] == "Workers:   2, and one for each other queue: batch, slow"
 
 
 def _function(name: str, **annotations: str) -> StackFunction:

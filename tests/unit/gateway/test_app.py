@@ -155,6 +155,7 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
         "/function/{name}",
         "/async-calls/{call_id}",
         "/healthz",
+        "/metrics",
         "/system/dead-letters",
         "/system/dead-letters/redrive",
         "/system/dead-letters/{call_id}",
