@@ -160,17 +160,24 @@ class StreamConsumer:
         by_stream: dict[str, list[str]] = {}
         for entry in entries:
             by_stream.setdefault(entry.stream, []).append(entry.id)
-        task = asyncio.create_task(self._keep_claimed(by_stream))
+        done = asyncio.Event()
+        task = asyncio.create_task(self._keep_claimed(by_stream, done))
         try:
             yield
         finally:
+            # The event, not only the cancel: a cancel that lands inside a Redis command can be
+            # lost (it surfaces as the command's timeout), and the loop would hold them forever.
+            done.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _keep_claimed(self, by_stream: dict[str, list[str]]) -> None:
+    async def _keep_claimed(self, by_stream: dict[str, list[str]], done: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self._claim_idle / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self._claim_idle / 3)
+            if done.is_set():
+                return
             for stream, ids in by_stream.items():
                 try:  # JUSTID: resets the idle time without counting a delivery
                     await self._client.xclaim(stream, self._group, self._consumer, 0, ids, justid=True)  # type: ignore[arg-type]
