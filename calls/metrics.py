@@ -10,18 +10,19 @@ paths or anything else a caller chooses.
 
 The series live in prometheus-client's default registry, created once at import; with
 ``PROMETHEUS_MULTIPROC_DIR`` set before that, every process writes them to that folder and
-one scrape adds them up (:mod:`plumbing.metrics`). Two series are read when scraped, not
+one scrape adds them up (:mod:`plumbing.metrics`). Records go through
+:mod:`plumbing.metrics`'s buffers: a component runs :func:`~plumbing.metrics.flushing`
+while it serves. Two series are read when scraped, not
 recorded here: ``gateway_service_count`` and ``faasq_queue_pending_calls`` (see
 :data:`SCRAPED`).
 """
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
-
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from calls.outcome import Failure, Outcome
+from plumbing.metrics import Spread, Tally
 
 __all__ = ["SCRAPED", "CallMetrics", "NoMetrics", "function_label", "run_outcome"]
 
@@ -104,21 +105,10 @@ SCRAPED = {
 """The gauges the gateway reads when it is scraped, by name, with their help text."""
 
 
-M = TypeVar("M", Counter, Gauge, Histogram)
-
-
-class _Children(Generic[M]):
-    """A series' children by label values, each looked up once: ``labels()`` checks and locks on every call."""
-
-    def __init__(self, metric: M) -> None:
-        self._metric: M = metric
-        self._children: dict[tuple[str, ...], M] = {}
-
-    def __call__(self, *values: str) -> M:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = self._metric.labels(*values)
-        return child
+_STARTED, _INVOCATIONS, _DURATIONS = Tally(STARTED), Tally(INVOCATIONS), Spread(DURATIONS)
+_ENQUEUED, _WAITS, _IN_FLIGHT = Tally(ENQUEUED), Spread(QUEUE_WAIT), Tally(IN_FLIGHT)
+_RUNS, _RETRIES, _DEAD = Tally(RUNS), Tally(RETRIES), Tally(DEAD_LETTERS)
+_CALLBACK_SECONDS, _BATCHES = Spread(CALLBACK_SECONDS), Tally(BATCHES)
 
 
 def function_label(function: str, namespace: str) -> str:
@@ -140,58 +130,47 @@ class CallMetrics:
 
     enabled = True
 
-    def __init__(self) -> None:
-        self._started, self._invocations, self._durations = (
-            _Children(STARTED),
-            _Children(INVOCATIONS),
-            _Children(DURATIONS),
-        )
-        self._enqueued, self._waits, self._in_flight = _Children(ENQUEUED), _Children(QUEUE_WAIT), _Children(IN_FLIGHT)
-        self._runs, self._retries, self._dead = _Children(RUNS), _Children(RETRIES), _Children(DEAD_LETTERS)
-        self._callback_seconds = _Children(CALLBACK_SECONDS)
-        self._batches = _Children(BATCHES)
-
     def invocation_started(self, function: str) -> None:
         """An invocation of ``function`` (its label) begins."""
-        self._started(function).inc()
+        _STARTED.add((function,))
 
     def invoked(self, function: str, code: int, seconds: float) -> None:
         """An invocation of ``function`` answered ``code`` after ``seconds``."""
-        status = str(code)
-        self._invocations(function, status).inc()
-        self._durations(function, status).observe(seconds)
+        labels = (function, str(code))
+        _INVOCATIONS.add(labels)
+        _DURATIONS.observe(labels, seconds)
 
     def enqueued(self, function: str, queue: str, count: int = 1) -> None:
         """``count`` calls to ``function`` were stored on ``queue``."""
-        self._enqueued(function, queue).inc(count)
+        _ENQUEUED.add((function, queue), count)
 
     def waited(self, function: str, queue: str, seconds: float) -> None:
         """A call's first run started ``seconds`` after its 202."""
-        self._waits(function, queue).observe(seconds)
+        _WAITS.observe((function, queue), seconds)
 
     def running(self, function: str, queue: str, change: int) -> None:
         """A run starts (+1) or ends (-1)."""
-        self._in_flight(function, queue).inc(change)
+        _IN_FLIGHT.add((function, queue), change)
 
     def ran(self, function: str, queue: str, outcome: str) -> None:
         """A run ended in ``outcome`` (see :func:`run_outcome`)."""
-        self._runs(function, queue, outcome).inc()
+        _RUNS.add((function, queue, outcome))
 
     def retried(self, function: str, queue: str) -> None:
         """A failed call will run again."""
-        self._retries(function, queue).inc()
+        _RETRIES.add((function, queue))
 
     def dead_lettered(self, function: str, queue: str, kind: str) -> None:
         """A call was given up on, for ``kind`` of reason."""
-        self._dead(function, queue, kind).inc()
+        _DEAD.add((function, queue, kind))
 
     def called_back(self, function: str, outcome: str, seconds: float) -> None:
         """A callback ended in ``outcome`` after ``seconds``."""
-        self._callback_seconds(function, outcome).observe(seconds)
+        _CALLBACK_SECONDS.observe((function, outcome), seconds)
 
     def batch(self, function: str, state: str) -> None:
         """A batch was submitted, or finished in ``state``."""
-        self._batches(function, state).inc()
+        _BATCHES.add((function, state))
 
 
 class NoMetrics(CallMetrics):

@@ -38,7 +38,7 @@ from gateway.routes import Handler
 from gateway.routing import GatewayRoutes
 from gateway.stores import Stores
 from plumbing.credentials import Credentials, read_credentials
-from plumbing.metrics import CONTENT_TYPE
+from plumbing.metrics import CONTENT_TYPE, flushing
 from plumbing.release import release
 from plumbing.tracing import Tracing
 
@@ -165,6 +165,8 @@ def create_app(
         async with AsyncExitStack() as stack:
             stack.callback(logger.info, "gateway stopped")
             stack.callback(tracing.shutdown)  # last: the spans of the calls that drained go out
+            if settings.metrics:  # next to last: the counts of the calls that drained go out
+                await stack.enter_async_context(flushing())
             for part in (link, lookup):
                 await part.startup()
                 stack.push_async_callback(part.shutdown)

@@ -23,7 +23,7 @@ from calls.metrics import SCRAPED, function_label
 from gateway.errors import GatewayError
 from gateway.functions import FunctionLookup
 from gateway.jetstream import NatsLink
-from plumbing.metrics import exposition
+from plumbing.metrics import exposition, flush
 from provider.types import DEFAULT_NAMESPACE
 
 __all__ = ["Scraper", "queue_of_consumer"]
@@ -62,6 +62,7 @@ class Scraper:
         """The whole scrape."""
         parts = await asyncio.gather(self._read("replicas", self._services()), self._read("queues", self._queues()))
         families = [family for family in parts if family is not None]
+        flush()  # this process's latest counts, on the event loop that records them
         # Reading every process's files is file I/O: off the event loop.
         return await asyncio.to_thread(exposition, families)
 

@@ -4,6 +4,8 @@
 validation messages, URL and name rules), ``credentials`` (the basic-auth files),
 ``sessions`` (aiohttp sessions for relaying requests), ``headers`` (hop-by-hop headers),
 ``asgi`` (small raw-ASGI answers), ``forwarding`` (streaming a request to an upstream and
-its response back) and ``release`` (faasq's version). The watchdog, a standalone program,
-uses ``headers`` alone.
+its response back), ``release`` (faasq's version), ``metrics`` (serving prometheus-client's
+series, one process's or a whole stack's), ``tracecontext`` (the W3C trace context) and
+``tracing`` (spans exported over OTLP when asked). The watchdog, a standalone program, uses
+``headers`` alone.
 """

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
+from yarl import URL
 
 from calls.callback_guard import CallbackGuard
 from calls.metrics import CallMetrics, NoMetrics, function_label
@@ -203,7 +204,7 @@ class HttpCallbackSender(SessionOwner):
         if self._secret is not None:
             headers += signature_headers(self._secret, int(time.time()), call.call_id, outcome.body).items()
         attributes = (
-            {"faasq.call_id": call.call_id, "faas.invoked_name": call.function, "url.full": url}
+            {"faasq.call_id": call.call_id, "faas.invoked_name": call.function, "url.full": _without_credentials(url)}
             if self._tracing.enabled
             else None
         )
@@ -216,3 +217,9 @@ class HttpCallbackSender(SessionOwner):
                 if response.status >= 500:
                     raise _Retryable(f"HTTP {response.status}")
                 return response.status
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` as a span may show it: user and password left out, as OpenTelemetry asks of ``url.full``."""
+    parsed = URL(url)
+    return str(parsed.with_user(None)) if parsed.user or parsed.password else url

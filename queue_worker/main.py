@@ -25,7 +25,7 @@ from calls.metrics import CallMetrics, NoMetrics
 from calls.streams import StreamConfigError
 from plumbing.credentials import CredentialsError, read_credentials
 from plumbing.logs import configure_logging
-from plumbing.metrics import MetricsServer
+from plumbing.metrics import MetricsServer, flushing
 from plumbing.settings import describe_validation_error, load_settings
 from plumbing.tracing import Tracing
 from queue_worker.batches import BatchTracker
@@ -73,6 +73,8 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
     tracing = Tracing("faasq-queue-worker")
     async with AsyncExitStack() as stack:
         stack.callback(tracing.shutdown)  # last: the spans of the calls that drained go out
+        if settings.metrics:  # next to last: the counts of the calls that drained go out
+            await stack.enter_async_context(flushing())
         stack.push_async_callback(close)
         if settings.metrics and settings.metrics_port:
             await stack.enter_async_context(MetricsServer(settings.metrics_bind_address, settings.metrics_port))

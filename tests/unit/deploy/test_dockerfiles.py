@@ -68,7 +68,7 @@ def test_a_builder_stage_and_a_slim_final_stage_run_by_a_numeric_user(path: Path
 def test_the_faasq_image_runs_as_the_manifests_user_and_starts_a_console_script() -> None:
     final = stages(ROOT / "Dockerfile")[-1]
     uid = int((final.last("USER") or "").partition(":")[0])
-    faasq_pods = [pod for pod in manifest_pods() if "nats" not in json.dumps(pod["containers"])]
+    faasq_pods = [pod for pod in manifest_pods() if all(c["image"].startswith("faasq/") for c in pod["containers"])]
     assert {pod["securityContext"]["runAsUser"] for pod in faasq_pods} == {uid}
     assert json.loads(final.last("CMD") or "[]")[0] in PROJECT["project"]["scripts"]
 
@@ -89,7 +89,7 @@ def test_the_build_context_holds_the_packages_and_nothing_local() -> None:
 
 def test_the_documented_build_tags_the_image_the_manifests_run() -> None:
     images = {c["image"] for pod in manifest_pods() for c in pod["containers"]}
-    faasq_images = {i for i in images if not i.startswith("nats:")}
+    faasq_images = {i for i in images if i.startswith("faasq/")}
     assert faasq_images == {f"faasq/faasq:{PROJECT['project']['version']}"}
     for doc in ("Dockerfile", "docs/kubernetes.md", "README.md"):
         tags = re.findall(r"docker build -t (\S+) \.", (ROOT / doc).read_text())
