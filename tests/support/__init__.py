@@ -27,4 +27,7 @@ runs by file path, which puts this folder first on its ``sys.path``.
 - ``kube_api``, ``kube_discovery``, ``kubelet``: the fake Kubernetes API server, its discovery, its nodes.
 - ``kube_provider``: ``Kube``, the Kubernetes provider over that server, and ``send_every_kind``.
 - ``kube_schemas``: Kubernetes objects checked without a cluster (schemas, ``kubectl --dry-run``).
+- ``asgi``: ``request_body``, for the test servers written as raw ASGI apps.
+- ``metrics``: ``Scrape``, one ``/metrics`` read with prometheus-client's parser.
+- ``otlp``: ``OtlpReceiver``, an OTLP/HTTP trace receiver that decodes the spans it gets.
 """

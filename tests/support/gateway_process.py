@@ -41,6 +41,9 @@ def settings_for(
         "faas_nats_channel": stream,
         # The same names as the queue worker's tests: a gateway and a worker of one test share them.
         "dead_letter_stream": f"{stream}-dl",
+        # Each test's dead-letter stream reserves its max_bytes of the shared server's store
+        # (by default three quarters of the free disk): 1 GiB each would run it out after a few dozen.
+        "dead_letter_max_bytes": 16 * 1024**2,
         "status_bucket": f"{stream}-calls",
         "batch_bucket": f"{stream}-batches",
         "secret_mount_path": tmp_path,

@@ -26,6 +26,7 @@ from queue_worker.config import WorkerSettings
 from queue_worker.consumer import Summary
 from queue_worker.hooks import WorkerHooks
 from queue_worker.main import run
+from tests.support.asgi import request_body
 from tests.support.polling import eventually
 from tests.support.sockets import bound_socket
 
@@ -71,12 +72,7 @@ class Receiver:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         status = 200
         if self.fail_first.get(scope["path"], 0) > 0:
             self.fail_first[scope["path"]] -= 1
@@ -131,6 +127,9 @@ def worker_settings(nats_server: NatsServer, stream: str, provider_url: str, **f
         "faas_nats_port": nats_server.port,
         "faas_nats_channel": stream,
         "dead_letter_stream": f"{stream}-dl",
+        # Each test's dead-letter stream reserves its max_bytes of the shared server's store
+        # (by default three quarters of the free disk): 1 GiB each would run it out after a few dozen.
+        "dead_letter_max_bytes": 16 * 1024**2,
         "status_bucket": f"{stream}-calls",
         "batch_bucket": f"{stream}-batches",
         "gateway_invoke": False,
