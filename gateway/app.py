@@ -19,6 +19,7 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calls.metrics import CallMetrics, NoMetrics
+from gateway.alerts import AlertRoutes
 from gateway.auth import BasicAuth
 from gateway.batch_submission import BatchLimits, BatchSubmitter
 from gateway.batches import BatchesRoute
@@ -202,6 +203,7 @@ def create_app(
         )
     dead_letters = DeadLetterAdmin(stores, timeout=settings.enqueue_timeout.total_seconds())
     app.include_router(DeadLetterRoutes(dead_letters).router())
+    app.include_router(AlertRoutes(lookup).router())
     return app
 
 

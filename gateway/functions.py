@@ -55,6 +55,13 @@ class FunctionLookup(Protocol):
             ProviderUnavailable: the provider could not be asked, or answered with an error.
         """
 
+    async def scale(self, name: str, namespace: str, replicas: int) -> None:
+        """Ask the provider for ``replicas`` replicas of the function.
+
+        Raises:
+            ProviderUnavailable: the provider could not be asked, or answered with an error.
+        """
+
 
 def retry_of(status: FunctionStatus) -> tuple[RetryOverrides | None, str]:
     """The function's retry annotations, parsed; else None and why they are refused, naming the annotation."""
@@ -123,6 +130,20 @@ class ProviderLookup(SessionOwner):
         except (aiohttp.ClientError, TimeoutError, ValidationError) as exc:
             raise ProviderUnavailable(
                 f"cannot list functions at the provider: {str(exc) or type(exc).__name__}"
+            ) from None
+
+    async def scale(self, name: str, namespace: str, replicas: int) -> None:
+        """``POST /system/scale-function/<name>``."""
+        url = f"{self._base}/system/scale-function/{name}"
+        body = {"serviceName": name, "namespace": namespace, "replicas": replicas}
+        try:
+            async with self.session.post(url, json=body, headers=self._headers, timeout=self._timeout) as response:
+                if response.status not in (200, 202):
+                    text = (await response.text()).strip()
+                    raise ProviderUnavailable(f"the provider answered {response.status} to scaling {name!r}: {text}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProviderUnavailable(
+                f"cannot scale function {name!r} at the provider: {str(exc) or type(exc).__name__}", function=name
             ) from None
 
     async def _read(self, path: str, params: dict[str, str]) -> bytes:

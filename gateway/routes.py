@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
 __all__ = [
+    "ALERT",
     "ASYNC_BATCHES",
     "ASYNC_CALLS",
     "ASYNC_FUNCTION",
@@ -31,6 +32,7 @@ ASYNC_BATCHES = "/async-batches"
 FUNCTION = "/function"
 SYSTEM = "/system"
 DEAD_LETTERS = "/system/dead-letters"
+ALERT = "/system/alert"
 
 
 class Handler(StrEnum):
@@ -128,6 +130,7 @@ ROUTES = (
     Route("/system/info", Handler.INFO, Extent.EXACT, methods=frozenset({"GET"}), credentials=True),
     # The gateway's own admin routes, before the rest of /system/ goes to the provider.
     Route(DEAD_LETTERS, Handler.APP, Extent.TREE, credentials=True),
+    Route(ALERT, Handler.APP, Extent.EXACT, credentials=True),
     Route(SYSTEM, Handler.SYSTEM, credentials=True),
 )
 """Every route, in the order a request is matched against them."""

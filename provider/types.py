@@ -11,8 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -24,6 +28,15 @@ __all__ = [
     "FUNCTION_LABEL",
     "LOCAL_BUILD_FILE",
     "NETWORK_ANNOTATION",
+    "SCALE_FACTOR",
+    "SCALE_LABELS",
+    "SCALE_MAX",
+    "SCALE_MIN",
+    "SCALE_TARGET",
+    "SCALE_TARGET_PROPORTION",
+    "SCALE_TYPE",
+    "SCALE_ZERO",
+    "SCALE_ZERO_DURATION",
     "WORKDIR_ANNOTATION",
     "DeleteFunctionRequest",
     "FunctionDeployment",
@@ -35,12 +48,15 @@ __all__ = [
     "LogMessage",
     "LogRequest",
     "ProviderInfo",
+    "ScaleLabels",
     "ScaleServiceRequest",
+    "ScaleType",
     "Secret",
     "VersionInfo",
     "build_folder",
     "parse_go_duration",
     "parse_moment",
+    "scale_labels",
     "split_namespace",
     "wire",
 ]
@@ -289,3 +305,133 @@ def build_folder(image: str) -> str:
     """The folder name of an image's local build: readable, and distinct for distinct images."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", image).strip("._")[:80] or "image"
     return f"{readable}-{hashlib.sha256(image.encode()).hexdigest()[:8]}"
+
+
+SCALE_MIN = "com.openfaas.scale.min"
+SCALE_MAX = "com.openfaas.scale.max"
+SCALE_FACTOR = "com.openfaas.scale.factor"
+SCALE_TYPE = "com.openfaas.scale.type"
+SCALE_TARGET = "com.openfaas.scale.target"
+SCALE_TARGET_PROPORTION = "com.openfaas.scale.target-proportion"
+SCALE_ZERO = "com.openfaas.scale.zero"
+SCALE_ZERO_DURATION = "com.openfaas.scale.zero-duration"
+SCALE_LABELS = (
+    SCALE_MIN,
+    SCALE_MAX,
+    SCALE_FACTOR,
+    SCALE_TYPE,
+    SCALE_TARGET,
+    SCALE_TARGET_PROPORTION,
+    SCALE_ZERO,
+    SCALE_ZERO_DURATION,
+)
+"""OpenFaaS's scaling labels (labels, not annotations), every one faasq reads."""
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class ScaleType(StrEnum):
+    """``com.openfaas.scale.type``: what one replica is sized by (OpenFaaS Pro's modes)."""
+
+    RPS = "rps"
+    """Invocations per second."""
+    CAPACITY = "capacity"
+    """Invocations under way at once."""
+    QUEUE = "queue"
+    """Async calls stored and not finished (waiting, running or waiting to retry)."""
+
+
+@dataclass(frozen=True)
+class ScaleLabels:
+    """A function's scaling labels, read and checked (:func:`scale_labels`); the defaults are OpenFaaS's."""
+
+    min_replicas: int = 1
+    max_replicas: int = 20
+    factor: int = 10
+    """Percent of ``max_replicas`` added each time the invocation-rate rule fires (no ``type``)."""
+    type: ScaleType | None = None
+    """None: OpenFaaS Community Edition's behaviour, the invocation-rate rule."""
+    target: float = 50
+    """The load one replica is sized for, in the unit of ``type``."""
+    target_proportion: float = 0.9
+    zero: bool = False
+    """Scale to zero replicas after ``zero_duration`` without any load."""
+    zero_duration: timedelta | None = None
+    """None: the autoscaler's default."""
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the replica count stays at ``min_replicas`` (factor 0, or min equal to max)."""
+        return self.factor == 0 or self.min_replicas == self.max_replicas
+
+    @property
+    def step(self) -> int:
+        """Replicas one firing of OpenFaaS's invocation-rate alert adds: ``ceil(max * factor / 100)``."""
+        return math.ceil(self.max_replicas * self.factor / 100)
+
+
+def _integer_label(labels: Mapping[str, str], key: str, default: int, low: int, high: int | None = None) -> int:
+    text = labels.get(key)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"label {key} must be an integer, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"label {key} must be {bounds}, got {value}")
+    return value
+
+
+def _number_label(labels: Mapping[str, str], key: str, default: float, *, at_most: float | None = None) -> float:
+    text = labels.get(key)
+    if text is None:
+        return default
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"label {key} must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0 or (at_most is not None and value > at_most):
+        bounds = f"above 0 and at most {at_most:g}" if at_most is not None else "above 0"
+        raise ValueError(f"label {key} must be {bounds}, got {text.strip()}")
+    return value
+
+
+def scale_labels(labels: Mapping[str, str] | None) -> ScaleLabels:
+    """Read a function's scaling labels.
+
+    Raises:
+        ValueError: naming the label: not a number, out of range, min above max, an unknown
+            type, a zero label that is not a boolean, a duration that is not one.
+    """
+    labels = labels or {}
+    minimum = _integer_label(labels, SCALE_MIN, 1, 1)
+    maximum = _integer_label(labels, SCALE_MAX, max(ScaleLabels.max_replicas, minimum), 1)
+    if minimum > maximum:
+        raise ValueError(f"label {SCALE_MIN} ({minimum}) exceeds {SCALE_MAX} ({maximum})")
+    kind = labels.get(SCALE_TYPE)
+    if kind is not None and kind.strip().lower() not in set(ScaleType):
+        choices = ", ".join(ScaleType)
+        raise ValueError(f"label {SCALE_TYPE} must be one of {choices}, got {kind!r}")
+    zero = labels.get(SCALE_ZERO, "false").strip().lower()
+    if zero not in _BOOLEANS:
+        raise ValueError(f"label {SCALE_ZERO} must be true or false, got {labels[SCALE_ZERO]!r}")
+    duration = labels.get(SCALE_ZERO_DURATION)
+    idle = None
+    if duration is not None:
+        try:
+            idle = parse_go_duration(duration)
+        except ValueError as exc:
+            raise ValueError(f"label {SCALE_ZERO_DURATION}: {exc}") from None
+        if idle <= timedelta(0):
+            raise ValueError(f"label {SCALE_ZERO_DURATION} must be above 0, got {duration!r}")
+    return ScaleLabels(
+        min_replicas=minimum,
+        max_replicas=maximum,
+        factor=_integer_label(labels, SCALE_FACTOR, ScaleLabels.factor, 0, 100),
+        type=ScaleType(kind.strip().lower()) if kind is not None else None,
+        target=_number_label(labels, SCALE_TARGET, ScaleLabels.target),
+        target_proportion=_number_label(labels, SCALE_TARGET_PROPORTION, ScaleLabels.target_proportion, at_most=1),
+        zero=_BOOLEANS[zero],
+        zero_duration=idle,
+    )

@@ -91,6 +91,13 @@ class FakeLookup:
             raise ProviderUnavailable("cannot list functions at the provider: refused")
         return list(self.functions.values())
 
+    async def scale(self, name: str, namespace: str, replicas: int) -> None:
+        if self.down:
+            raise ProviderUnavailable(f"cannot scale function {name!r} at the provider: refused", function=name)
+        self.events.append(f"scale {name}.{namespace} {replicas}")
+        status = self.functions[(name, namespace)]
+        self.functions[(name, namespace)] = status.model_copy(update={"replicas": replicas})
+
 
 def function(
     name: str, namespace: str = "openfaas-fn", queue: str | None = None, annotations: dict[str, str] | None = None

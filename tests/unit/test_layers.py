@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FAASQ = ("calls", "plumbing", "gateway", "queue_worker", "provider", "watchdog", "connectors", "faasq")
+FAASQ = ("calls", "plumbing", "gateway", "queue_worker", "provider", "watchdog", "connectors", "faasq", "autoscaler")
 SHARED = ("calls", "plumbing", "provider.types")
 
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -29,6 +29,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "gateway": SHARED,
     "queue_worker": SHARED,
     "connectors": SHARED,
+    "autoscaler": SHARED,
     "faasq": SHARED,
     "watchdog": ("plumbing.headers",),
     "bench": (*SHARED, "faasq.natsserver", "provider"),  # benchmarks drive a component in process, as tests do

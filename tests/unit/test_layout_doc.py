@@ -6,7 +6,7 @@ import re
 
 from tests.support.paths import ROOT
 
-PACKAGES = ("calls", "plumbing", "gateway", "queue_worker", "provider", "watchdog", "connectors", "faasq")
+PACKAGES = ("calls", "plumbing", "gateway", "queue_worker", "provider", "watchdog", "connectors", "faasq", "autoscaler")
 
 
 def _modules() -> set[str]:

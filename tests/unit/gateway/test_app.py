@@ -156,6 +156,7 @@ async def test_health_and_docs(client: httpx.AsyncClient) -> None:
         "/async-calls/{call_id}",
         "/healthz",
         "/metrics",
+        "/system/alert",
         "/system/dead-letters",
         "/system/dead-letters/redrive",
         "/system/dead-letters/{call_id}",

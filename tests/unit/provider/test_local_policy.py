@@ -1,5 +1,7 @@
 """Scaling labels, clamping, restart backoff and rollout plans of the local provider."""
 
+from datetime import timedelta
+
 import pytest
 
 from provider.errors import InvalidRequest
@@ -16,25 +18,35 @@ from provider.local.policy import (
     restart_delay,
     scale_policy,
 )
-from provider.types import FunctionDeployment
+from provider.types import FunctionDeployment, ScaleType
 
 MIN = "com.openfaas.scale.min"
 MAX = "com.openfaas.scale.max"
 FACTOR = "com.openfaas.scale.factor"
 ZERO = "com.openfaas.scale.zero"
+DURATION = "com.openfaas.scale.zero-duration"
+TYPE = "com.openfaas.scale.type"
+TARGET = "com.openfaas.scale.target"
+PROPORTION = "com.openfaas.scale.target-proportion"
 
 
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [
-        (None, ScalePolicy(1, 20, 20)),
-        ({}, ScalePolicy(1, 20, 20)),
-        ({MIN: "2"}, ScalePolicy(2, 20, 20)),
-        ({MIN: "30"}, ScalePolicy(30, 30, 20)),
-        ({MAX: "3"}, ScalePolicy(1, 3, 20)),
+        (None, ScalePolicy(1, 20, 10)),
+        ({}, ScalePolicy(1, 20, 10)),
+        ({MIN: "2"}, ScalePolicy(2, 20, 10)),
+        ({MIN: "30"}, ScalePolicy(30, 30, 10)),
+        ({MAX: "3"}, ScalePolicy(1, 3, 10)),
         ({MIN: " 2 ", MAX: "4", FACTOR: "0"}, ScalePolicy(2, 4, 0)),
-        ({ZERO: "true", "com.openfaas.scale.zero-duration": "15m"}, ScalePolicy(1, 20, 20)),
-        ({"unrelated": "x"}, ScalePolicy(1, 20, 20)),
+        ({ZERO: "true", DURATION: "15m"}, ScalePolicy(1, 20, 10, zero=True, zero_duration=timedelta(minutes=15))),
+        (
+            {TYPE: "Queue", TARGET: "5", PROPORTION: "1"},
+            ScalePolicy(type=ScaleType.QUEUE, target=5, target_proportion=1),
+        ),
+        ({TYPE: "rps", TARGET: "2.5"}, ScalePolicy(type=ScaleType.RPS, target=2.5)),
+        ({TYPE: "capacity"}, ScalePolicy(type=ScaleType.CAPACITY, target=50, target_proportion=0.9)),
+        ({"unrelated": "x"}, ScalePolicy(1, 20, 10)),
     ],
 )
 def test_scale_policy_reads_labels(labels: dict[str, str] | None, expected: ScalePolicy) -> None:
@@ -51,7 +63,13 @@ def test_scale_policy_reads_labels(labels: dict[str, str] | None, expected: Scal
         ({FACTOR: "101"}, "com.openfaas.scale.factor must be between 0 and 100"),
         ({FACTOR: "-1"}, "com.openfaas.scale.factor must be between 0 and 100"),
         ({ZERO: "maybe"}, "com.openfaas.scale.zero must be true or false"),
-        ({"com.openfaas.scale.zero-duration": "soon"}, "com.openfaas.scale.zero-duration"),
+        ({DURATION: "soon"}, "com.openfaas.scale.zero-duration"),
+        ({DURATION: "0s"}, "com.openfaas.scale.zero-duration must be above 0"),
+        ({TYPE: "cpu"}, "com.openfaas.scale.type must be one of rps, capacity, queue, got 'cpu'"),
+        ({TARGET: "many"}, "com.openfaas.scale.target must be a number"),
+        ({TARGET: "-5"}, "com.openfaas.scale.target must be above 0"),
+        ({TARGET: "nan"}, "com.openfaas.scale.target must be above 0"),
+        ({PROPORTION: "1.5"}, "com.openfaas.scale.target-proportion must be above 0 and at most 1"),
     ],
 )
 def test_scale_policy_rejects_bad_labels(labels: dict[str, str], message: str) -> None:
