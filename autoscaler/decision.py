@@ -95,7 +95,10 @@ class Decision:
 
     desired: int
     reason: str
+    """Why, with the figures, for the log."""
     memory: Memory
+    cause: str = "steady"
+    """Why, in one of a few words (a metric's label): fired, resolved, load, held, idle, fixed, steady."""
 
     def changes(self, current: int) -> bool:
         """Whether applying it scales the function."""
@@ -110,13 +113,13 @@ def decide(labels: ScaleLabels, signals: Signals, current: int, now: float, memo
         idle_for = now - idle_since
         limit = (labels.zero_duration or tuning.zero_duration).total_seconds()
         if current == 0:
-            return Decision(0, "idle at zero", _reset(memory))
+            return Decision(0, "idle at zero", _reset(memory), "idle")
         if idle_for >= limit:
-            return Decision(0, f"idle for {idle_for:.0f}s (zero-duration {limit:g}s)", _reset(memory))
+            return Decision(0, f"idle for {idle_for:.0f}s (zero-duration {limit:g}s)", _reset(memory), "idle")
     if current == 0 and signals.idle:
         return Decision(0, "at zero, no load", memory)
     if labels.min_replicas == labels.max_replicas or (labels.type is None and labels.factor == 0):
-        return Decision(current or labels.min_replicas, "fixed (min = max, or factor 0)", memory)
+        return Decision(current or labels.min_replicas, "fixed (min = max, or factor 0)", memory, "fixed")
     current = current or labels.min_replicas  # load at zero: from zero to min at least
     if labels.type is None:
         return _invocation_rule(labels, signals, current, now, memory, tuning)
@@ -134,7 +137,7 @@ def _invocation_rule(
     if rate <= RULE_THRESHOLD:
         if memory.fired_at is not None:
             reason = f"{rate:.1f} invocations/s answered 200, not above {RULE_THRESHOLD:g}: resolved, back to min"
-            return Decision(labels.min_replicas, reason, replace(memory, holding_since=None, fired_at=None))
+            return Decision(labels.min_replicas, reason, replace(memory, holding_since=None, fired_at=None), "resolved")
         return Decision(current, f"{rate:.1f} invocations/s answered 200", replace(memory, holding_since=None))
     since = memory.holding_since if memory.holding_since is not None else now
     memory = replace(memory, holding_since=since)
@@ -144,7 +147,7 @@ def _invocation_rule(
         return Decision(current, f"{rate:.1f} invocations/s, firing", memory)
     desired = min(labels.max_replicas, current + labels.step)
     reason = f"{rate:.1f} invocations/s above {RULE_THRESHOLD:g} for {RULE_FOR:g}s: +{labels.step} up to max"
-    return Decision(desired, reason, replace(memory, fired_at=now))
+    return Decision(desired, reason, replace(memory, fired_at=now), "fired")
 
 
 def _proportional(
@@ -161,10 +164,9 @@ def _proportional(
     if bounded != wanted:
         reason += f", within [{labels.min_replicas}, {labels.max_replicas}]: {bounded}"
     if bounded >= current:
-        return Decision(bounded, reason, memory)
+        return Decision(bounded, reason, memory, "load")
     highest = max(count for _, count in window)
     if highest > bounded:
-        return Decision(
-            min(current, highest), f"{reason}; held at {min(current, highest)} for the stabilisation window", memory
-        )
-    return Decision(bounded, reason, memory)
+        held = min(current, highest)
+        return Decision(held, f"{reason}; held at {held} for the stabilisation window", memory, "held")
+    return Decision(bounded, reason, memory, "load")

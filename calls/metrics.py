@@ -63,6 +63,11 @@ QUEUE_WAIT = Histogram(
     ["function_name", "queue"],
     buckets=_WAIT,
 )
+SETTLED = Counter(
+    "faasq_calls_settled_total",
+    "Async calls that left the queue for good: finished, dead-lettered, or cancelled before they ran.",
+    ["function_name", "queue"],
+)
 RUNS = Counter(
     "faasq_call_runs_total",
     "Runs of async calls by outcome: succeeded (status below 400), failed (400 or above), timeout, unreachable.",
@@ -107,7 +112,7 @@ SCRAPED = {
 
 _STARTED, _INVOCATIONS, _DURATIONS = Tally(STARTED), Tally(INVOCATIONS), Spread(DURATIONS)
 _ENQUEUED, _WAITS, _IN_FLIGHT = Tally(ENQUEUED), Spread(QUEUE_WAIT), Tally(IN_FLIGHT)
-_RUNS, _RETRIES, _DEAD = Tally(RUNS), Tally(RETRIES), Tally(DEAD_LETTERS)
+_RUNS, _RETRIES, _DEAD, _SETTLED = Tally(RUNS), Tally(RETRIES), Tally(DEAD_LETTERS), Tally(SETTLED)
 _CALLBACK_SECONDS, _BATCHES = Spread(CALLBACK_SECONDS), Tally(BATCHES)
 
 
@@ -160,6 +165,10 @@ class CallMetrics:
         """A failed call will run again."""
         _RETRIES.add((function, queue))
 
+    def settled(self, function: str, queue: str) -> None:
+        """A call left the queue for good (its message acknowledged, terminated or deleted)."""
+        _SETTLED.add((function, queue))
+
     def dead_lettered(self, function: str, queue: str, kind: str) -> None:
         """A call was given up on, for ``kind`` of reason."""
         _DEAD.add((function, queue, kind))
@@ -197,6 +206,9 @@ class NoMetrics(CallMetrics):
         """Nothing."""
 
     def retried(self, function: str, queue: str) -> None:
+        """Nothing."""
+
+    def settled(self, function: str, queue: str) -> None:
         """Nothing."""
 
     def dead_lettered(self, function: str, queue: str, kind: str) -> None:

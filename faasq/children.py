@@ -1,7 +1,8 @@
 """The processes of ``faasq up``'s embedded stack, as :class:`~faasq.supervisor.ChildSpec` values.
 
-Start order: nats-server (unless a NATS URL is given), the provider, the gateway, the queue workers.
-Stop order (``stop_order``): the gateway first, so no new call is accepted, then the workers, which
+Start order: nats-server (unless a NATS URL is given), the provider, the gateway, the autoscaler, the
+queue workers. Stop order (``stop_order``): the gateway and the autoscaler first, so no new call is
+accepted and nothing is scaled any more, then the workers, which
 drain their calls, then the provider, then nats-server. The provider and the gateway serve on
 sockets ``faasq up`` bound (``listen_fd``), so a restarted one keeps its URL.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "HOST",
     "NatsAddress",
     "StackPlan",
+    "autoscaler_spec",
     "connector_spec",
     "gateway_spec",
     "nats_spec",
@@ -252,13 +254,27 @@ def worker_spec(
     )
 
 
+def autoscaler_spec(
+    gateway_url: str, environ: Mapping[str, str], exited: Callable[[int], None] | None = None
+) -> ChildSpec:
+    """``faasq-autoscaler`` reading and scaling through the gateway; stopped with it, first."""
+    return ChildSpec(
+        name="autoscaler",
+        argv=[sys.executable, "-m", "autoscaler.main"],
+        env={**environ, "gateway_url": gateway_url},
+        stop_order=0,
+        exited=exited,
+    )
+
+
 def stack_children(plan: StackPlan) -> list[ChildSpec]:
-    """The provider, the gateway and the workers, in start order (nats-server starts before, on its own)."""
+    """The provider, the gateway, the autoscaler and the workers, in start order (nats-server starts before)."""
     provider_url = url_of(plan.provider)
     counted, gone = plan.counted, plan.forget
     return [
         provider_spec(plan.provider, plan.state_dir, plan.environ),
         gateway_spec(plan.gateway, provider_url, plan.nats, counted, gone),
+        autoscaler_spec(url_of(plan.gateway), counted, gone),
         *(worker_spec(n, provider_url, plan.nats, counted, exited=gone) for n in range(1, plan.workers + 1)),
         *(worker_spec(1, provider_url, plan.nats, counted, queue, gone) for queue in plan.queues if plan.workers),
     ]

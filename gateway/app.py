@@ -177,7 +177,7 @@ def create_app(
             yield
 
     parts = _Parts(link, directory, stores, proxy, metrics, tracing)
-    handlers = _handlers(settings, parts, calls or JetStreamCalls(stores))
+    handlers = _handlers(settings, parts, calls or JetStreamCalls(stores, metrics))
     app = GatewayApp(
         lambda fastapi: _front(fastapi, handlers, credentials),
         title="faasq gateway",

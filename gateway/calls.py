@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from starlette.types import Receive, Scope, Send
 
+from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.status import CallRecord, CallState, cancel, queued_record
 from calls.status_store import CallStore, StatusConflict
 from calls.wire import CALL_ID_PATTERN, MalformedCall, QueuedCall, waiting_subject
@@ -65,11 +66,13 @@ class JetStreamCalls:
 
     Args:
         stores: the gateway's JetStream records.
+        metrics: counts a cancelled call whose message it deleted as settled.
     """
 
-    def __init__(self, stores: Stores) -> None:
+    def __init__(self, stores: Stores, metrics: CallMetrics | None = None) -> None:
         self._stores = stores
         self._stream = stores.settings.faas_nats_channel
+        self._metrics = metrics or NoMetrics()
 
     async def _parts(self) -> tuple[JetStreamContext, CallStore]:
         return self._stores.jetstream(), await self._stores.calls()
@@ -114,6 +117,9 @@ class JetStreamCalls:
         except (NotFoundError, nats.errors.Error) as exc:
             # Already taken by a worker (which finds the record cancelled and acks it): nothing to do.
             logger.debug("cancelled call's message %d not deleted: %s", waiting.seq, exc)
+            return
+        call = waiting.call
+        self._metrics.settled(function_label(call.function, call.namespace), call.queue)
 
 
 class CallsRoute:

@@ -232,6 +232,7 @@ class Consumer:
             logger.debug("call %s skipped by the hooks: acked without running", call.call_id)
             self.summary.skipped += 1
             await msg.ack()
+            self._metrics.settled(function_label(call.function, call.namespace), call.queue)
             return
         outcome, verdict = await self._attempt(call, attempt, policy)
         # One callback per call: on its final outcome only.
@@ -255,17 +256,20 @@ class Consumer:
         return outcome, verdict
 
     async def _settle(self, msg: Msg, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
+        label = function_label(call.function, call.namespace)
         if isinstance(verdict, Ack):
             self.summary.done += 1
             await msg.ack()
+            self._metrics.settled(label, call.queue)
         elif isinstance(verdict, Retry):
             self.summary.retried += 1
-            self._metrics.retried(function_label(call.function, call.namespace), call.queue)
+            self._metrics.retried(label, call.queue)
             await msg.nak(delay=verdict.delay)
         elif isinstance(verdict, DeadLetter):
             self.summary.dead_lettered += 1
             await self._hooks.dead_letter(call, attempt, outcome, verdict.reason)
             await msg.term()
+            self._metrics.settled(label, call.queue)
 
 
 def _seq(msg: Msg) -> str:

