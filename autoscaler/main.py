@@ -43,9 +43,9 @@ async def run(settings: AutoscalerSettings, stop: asyncio.Event) -> None:
     )
     async with flushing(), api:
         autoscaler = Autoscaler(api, tuning, window=settings.rate_window.total_seconds(), metrics=AutoscalerMetrics())
-        logger.info(
-            "scaling the functions of %s every %gs", settings.gateway_url, settings.scale_interval.total_seconds()
-        )
+        source = f"{settings.prometheus_url}/federate" if settings.prometheus_url else f"{settings.gateway_url}/metrics"
+        every = settings.scale_interval.total_seconds()
+        logger.info("scaling the functions of %s every %gs, load from %s", settings.gateway_url, every, source)
         await autoscaler.run(settings.scale_interval.total_seconds(), stop)
     logger.info("autoscaler stopped")
 
