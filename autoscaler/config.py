@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plumbing.settings import base_url
+from plumbing.settings import base_url, positive_duration
 from provider.types import GoDuration
 
 __all__ = ["AutoscalerSettings"]
@@ -58,6 +58,4 @@ class AutoscalerSettings(BaseSettings):
     @field_validator("scale_interval", "rate_window", "scale_down_window", "alert_repeat", "zero_duration")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)

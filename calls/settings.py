@@ -18,7 +18,7 @@ from calls.callback_guard import CallbackGuard
 from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM
 from calls.status_store import DEFAULT_BUCKET, DEFAULT_TTL
 from calls.wire import DEFAULT_STREAM
-from plumbing.settings import jetstream_name
+from plumbing.settings import jetstream_name, positive_duration
 from provider.types import GoDuration
 
 __all__ = ["CallSettings"]
@@ -74,9 +74,7 @@ class CallSettings(BaseSettings):
     @field_validator("faas_reconnect_delay", "status_ttl", "dead_letter_max_age", "batch_ttl")
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)
 
     @property
     def nats_url(self) -> str:

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from calls.settings import CallSettings
-from plumbing.settings import base_url
+from plumbing.settings import base_url, positive_duration
 from provider.types import DEFAULT_NAMESPACE, GoDuration
 
 __all__ = ["GatewaySettings"]
@@ -96,6 +96,4 @@ class GatewaySettings(CallSettings):
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-__all__ = ["base_url", "describe_validation_error", "jetstream_name", "load_settings"]
+__all__ = ["base_url", "describe_validation_error", "jetstream_name", "load_settings", "positive_duration"]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -58,4 +59,15 @@ def jetstream_name(value: str, what: str = "stream") -> str:
     """
     if not _JETSTREAM_NAME.match(value):
         raise ValueError(f"invalid {what} name {value!r}: use 1-32 letters, digits, '_' or '-'")
+    return value
+
+
+def positive_duration(value: timedelta) -> timedelta:
+    """A duration above zero (a setting validator's body).
+
+    Raises:
+        ValueError: zero or negative.
+    """
+    if value <= timedelta(0):
+        raise ValueError("must be positive")
     return value

@@ -13,7 +13,7 @@ from calls.retry_decision import RetryPolicy
 from calls.retry_settings import MAX_ATTEMPTS, RETRY_HTTP_CODES, RETRY_SETTINGS, parse_codes
 from calls.settings import CallSettings
 from calls.wire import DEFAULT_QUEUE, queue_subject
-from plumbing.settings import base_url, jetstream_name
+from plumbing.settings import base_url, jetstream_name, positive_duration
 from provider.types import GoDuration
 
 __all__ = ["WorkerSettings"]
@@ -132,9 +132,7 @@ class WorkerSettings(CallSettings):
     @field_validator("ack_wait", "upstream_timeout", "callback_timeout", "callback_initial_wait", "callback_max_wait")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)
 
     @field_validator("retry_http_codes")
     @classmethod

@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from connectors.sdk.config import ConnectorSettings
+from plumbing.settings import positive_duration
 from provider.types import GoDuration
 
 __all__ = ["RedisSettings", "parse_names", "parse_topic_map"]
@@ -103,9 +104,7 @@ class RedisSettings(ConnectorSettings):
     @field_validator("redis_block", "redis_claim_idle", "redis_delivery_ttl", "redis_reconnect_max")
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)
 
     @model_validator(mode="after")
     def _something_to_consume(self) -> Self:

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plumbing.settings import base_url
+from plumbing.settings import base_url, positive_duration
 from provider.types import GoDuration
 
 __all__ = ["ConnectorSettings"]
@@ -49,6 +49,4 @@ class ConnectorSettings(BaseSettings):
     @field_validator("rebuild_interval", "rebuild_timeout", "upstream_timeout")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)
