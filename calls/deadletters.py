@@ -50,6 +50,8 @@ class Kind(StrEnum):
     """The call was older than its maximum event age: it was not run again."""
     CALLBACK = "callback"
     """The function ran, but its callback could not be delivered after all its attempts."""
+    DEADLINE = "deadline"
+    """The call's deadline passed before it could start: it was not run."""
 
 
 def subject_token(value: str) -> str:

@@ -86,7 +86,8 @@ RETRIES = Counter(
 )
 DEAD_LETTERS = Counter(
     "faasq_dead_letters_total",
-    "Async calls given up on, by why: function (its runs failed), max-age (too old to run), callback.",
+    "Async calls given up on, by why: function (its runs failed), max-age (too old to run), deadline (not "
+    "started by its X-Deadline), callback.",
     ["function_name", "queue", "kind"],
 )
 CALLBACK_SECONDS = Histogram(

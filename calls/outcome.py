@@ -17,6 +17,8 @@ class Failure(Enum):
     """No whole response within ``upstream_timeout``."""
     EXPIRED = "expired"
     """Not run: the call was older than its maximum event age."""
+    DEADLINE = "deadline"
+    """Not run: its deadline (``X-Deadline``) passed before it could start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ class Attempt:
         return [("X-Retry", str(self.number)), ("X-Retry-Max", str(self.limit))]
 
 
-_FAILURE_STATUS = {Failure.TIMEOUT: 504, Failure.EXPIRED: 410}
+_FAILURE_STATUS = {Failure.TIMEOUT: 504, Failure.EXPIRED: 410, Failure.DEADLINE: 410}
 
 
 @dataclass(frozen=True, slots=True)

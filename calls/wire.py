@@ -55,6 +55,7 @@ ENQUEUED_AT = "Faasq-Enqueued-At"
 HEADERS = "Faasq-Headers"
 QUEUE = "Faasq-Queue"
 BATCH_ID = "Faasq-Batch-Id"
+DEADLINE = "Faasq-Deadline"
 
 
 class MalformedCall(ValueError):
@@ -120,6 +121,8 @@ class QueuedCall:
     """The batch the call is an item of (``POST /async-batches/<name>``), if any."""
     trace: TraceContext | None = None
     """Where the call is in its trace (its ``traceparent`` is not among ``headers``)."""
+    deadline_ns: int = 0
+    """When the call must have started by (``X-Deadline``), in ns since the epoch; 0: no deadline."""
 
     def nats_headers(self) -> dict[str, str]:
         """The NATS headers that carry this call's metadata."""
@@ -144,6 +147,8 @@ class QueuedCall:
             headers[BATCH_ID] = self.batch_id
         if self.trace is not None:
             headers.update(self.trace.headers())
+        if self.deadline_ns:
+            headers[DEADLINE] = str(self.deadline_ns)
         return headers
 
     @classmethod
@@ -159,6 +164,7 @@ class QueuedCall:
             pairs = json.loads(headers.get(HEADERS, "[]"))
             original = [(str(name), str(value)) for name, value in pairs]
             enqueued = int(headers.get(ENQUEUED_AT, "0"))
+            deadline = int(headers.get(DEADLINE, "0"))
             retry = RetryOverrides.from_nats_headers(headers)
         except (ValueError, TypeError) as exc:
             raise MalformedCall(f"call {headers[CALL_ID]}: undecodable metadata: {exc}") from None
@@ -177,4 +183,5 @@ class QueuedCall:
             retry=retry,
             batch_id=headers.get(BATCH_ID) or None,
             trace=TraceContext.parse(headers.get(TRACEPARENT), headers.get(TRACESTATE)),
+            deadline_ns=deadline,
         )

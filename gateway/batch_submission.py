@@ -31,7 +31,14 @@ from gateway.errors import BodyTimeout, Conflict, GatewayError, InvalidRequest, 
 from gateway.functions import Destination, FunctionDirectory
 from gateway.jetstream import NatsLink, check_fits
 from gateway.stores import Stores
-from gateway.validation import RETRY_HEADERS, callback_url_of, effective_retry, function_of, retry_of
+from gateway.validation import (
+    RETRY_HEADERS,
+    callback_url_of,
+    deadline_header,
+    effective_retry,
+    function_of,
+    retry_of,
+)
 from plumbing.asgi import send_json
 from plumbing.headers import HOP_BY_HOP
 from plumbing.tracecontext import TraceContext
@@ -78,6 +85,8 @@ class _Submission:
     headers: list[tuple[str, str]]
     trace: TraceContext | None
     """The caller's trace context; every item's is the batch's span in it."""
+    deadline_ns: int = 0
+    """``X-Deadline``: every item must have started by then."""
 
     def record(self, total: int, created_at: datetime) -> BatchRecord:
         return new_batch(self.batch_id, self.function, self.namespace, total, created_at, self.batch_callback_url)
@@ -194,8 +203,18 @@ class BatchSubmitter:
         retry = effective_retry(retry_of(watched), destination.retry)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k not in _NOT_QUEUED | HOP_BY_HOP]
         trace = TraceContext.parse(_header(scope, b"traceparent"), _header(scope, b"tracestate"))
+        deadline = deadline_header(_header(scope, b"x-deadline"), time.time_ns())
         return _Submission(
-            batch_id, function, namespace, destination, retry, callback_url, batch_callback_url, headers, trace
+            batch_id,
+            function,
+            namespace,
+            destination,
+            retry,
+            callback_url,
+            batch_callback_url,
+            headers,
+            trace,
+            deadline,
         )
 
     def _checked_url(self, value: str | None) -> str | None:
@@ -302,6 +321,7 @@ def _item(
         retry=submission.retry,
         batch_id=submission.batch_id,
         trace=submission.trace,
+        deadline_ns=submission.deadline_ns,
     )
 
 

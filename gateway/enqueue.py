@@ -32,6 +32,7 @@ from gateway.validation import (
     call_id_of,
     callback_url_of,
     check_length,
+    deadline_header,
     effective_retry,
     function_of,
     retry_of,
@@ -49,7 +50,8 @@ _PREFIX = (ASYNC_FUNCTION + "/").encode()
 _TRACE = frozenset({TRACEPARENT.encode(), TRACESTATE.encode()})
 """Carried as the call's trace context, not among its headers."""
 _COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length"}) | _TRACE
-_WATCHED = _COMMON | RETRY_HEADERS.keys()
+_DEADLINE = b"x-deadline"
+_WATCHED = _COMMON | RETRY_HEADERS.keys() | {_DEADLINE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class _Head(NamedTuple):
     headers: list[tuple[str, str]]
     retry: RetryOverrides | None
     trace: TraceContext | None
+    deadline_ns: int
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
@@ -110,13 +113,14 @@ def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackG
             raise InvalidRequest(f"X-Callback-Url refused: {refusal}")
         # Most calls carry no retry header: look for them only when a header beyond the common ones is there.
         retry = None if watched.keys() <= _COMMON else retry_of(watched)
+        deadline = deadline_header(watched.get(_DEADLINE), time.time_ns()) if _DEADLINE in watched else 0
     except GatewayError as exc:
         exc.call_id = call_id
         raise
     path = "/" + rest.decode("latin-1") if slash else "/"
     query = scope.get("query_string", b"").decode("latin-1")
     trace = TraceContext.parse(watched.get(b"traceparent"), watched.get(b"tracestate"))
-    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace)
+    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace, deadline)
 
 
 def _retry(head: _Head, destination: Destination) -> RetryOverrides | None:
@@ -148,6 +152,7 @@ def _call(
         body=body,
         retry=retry,
         trace=trace,
+        deadline_ns=head.deadline_ns,
     )
 
 

@@ -37,7 +37,13 @@ logger = logging.getLogger(__name__)
 _QUEUE_HEADERS = (
     frozenset(
         QueuedCall(
-            "id", "fn", "ns", callback_url="http://h/", batch_id="b", trace=TraceContext("1" * 32, "1" * 16, state="s")
+            "id",
+            "fn",
+            "ns",
+            callback_url="http://h/",
+            batch_id="b",
+            trace=TraceContext("1" * 32, "1" * 16, state="s"),
+            deadline_ns=1,
         ).nats_headers()
     )
     | RETRY_NATS_HEADERS

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from calls.deadline import deadline_of
 from calls.retry_settings import RETRY_SETTINGS, RetryOverrides
 from calls.wire import CALL_ID_PATTERN
 from gateway.errors import BodyTooLarge, InvalidRequest
@@ -87,6 +88,20 @@ def check_length(declared: str | None, limit: int) -> None:
     """
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
+
+
+def deadline_header(value: str | None, now_ns: int) -> int:
+    """The ``X-Deadline`` of a request, in ns since the epoch; 0 without one.
+
+    Raises:
+        InvalidRequest: not a time or duration, or already past.
+    """
+    if value is None:
+        return 0
+    try:
+        return deadline_of(value, now_ns)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def retry_of(watched: Mapping[bytes, str]) -> RetryOverrides | None:

@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from calls.deadline import past_deadline
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide
@@ -243,7 +244,10 @@ class Consumer:
         await self._settle(msg, call, attempt, outcome, verdict)
 
     async def _attempt(self, call: QueuedCall, attempt: Attempt, policy: RetryPolicy) -> tuple[Outcome, Verdict]:
-        """Run the call, unless it is too old, and decide what comes next."""
+        """Run the call, unless its deadline passed or it is too old, and decide what comes next."""
+        if (late := past_deadline(call.deadline_ns, time.time_ns())) is not None:
+            logger.warning("call %s to %s not run: %s", call.call_id, call.function, late.reason)
+            return Outcome(None, failure=Failure.DEADLINE, detail=late.reason), late
         if (expired := age_out(call.enqueued_at_ns, time.time_ns(), policy)) is not None:
             logger.warning("call %s to %s not run: %s", call.call_id, call.function, expired.reason)
             return Outcome(None, failure=Failure.EXPIRED, detail=expired.reason), expired

@@ -28,6 +28,10 @@ __all__ = ["DeadLetterHooks", "DeadLetterWriteFailed"]
 logger = logging.getLogger(__name__)
 
 
+_KINDS = {Failure.EXPIRED: Kind.MAX_AGE, Failure.DEADLINE: Kind.DEADLINE}
+"""Calls given up on without running: their kind, and their dead letter's status."""
+
+
 class DeadLetterWriteFailed(RuntimeError):
     """The dead-letter stream did not store a call: it stays on the queue, to be redelivered."""
 
@@ -84,10 +88,10 @@ class DeadLetterHooks(WorkerHooks):
         Raises:
             DeadLetterWriteFailed: it was not stored; the call must not be terminated.
         """
-        kind = Kind.MAX_AGE if outcome.failure is Failure.EXPIRED else Kind.FUNCTION
+        kind = _KINDS.get(outcome.failure, Kind.FUNCTION) if outcome.failure is not None else Kind.FUNCTION
         if (callback := self._undelivered.pop((call.call_id, attempt.number), None)) is not None:
             reason = f"{reason}; and its {callback}"
-        status = Kind.MAX_AGE.value if kind is Kind.MAX_AGE else _status(outcome)
+        status = kind.value if kind in _KINDS.values() else _status(outcome)
         await self._write(DeadLetterEntry(call, kind, reason, status, attempt.number, time.time_ns()))
 
     async def _write(self, entry: DeadLetterEntry) -> None:

@@ -129,3 +129,10 @@ async def test_nats_stopped_is_503_never_202_then_it_recovers(
         assert bodies == [b"before", b"after"]
     finally:
         server.stop()
+
+
+async def test_a_batchs_deadline_is_every_items(gateway: httpx.AsyncClient, nc: Client, unique_stream: str) -> None:
+    answer = await gateway.post("/async-batches/echo", json=["a", "b"], headers={"X-Deadline": "2099-01-01T00:00:00Z"})
+    assert answer.status_code == 202, answer.text
+    calls = [QueuedCall.from_message(message.headers, message.data) for message in await stored(nc, unique_stream)]
+    assert [call.deadline_ns for call in calls] == [4070908800 * 10**9] * 2

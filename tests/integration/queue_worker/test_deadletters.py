@@ -185,3 +185,25 @@ async def test_a_call_past_its_max_event_age_is_dead_lettered_unrun(
     assert entry.reason == "older than max event age 60s"
     assert callback.headers["x-function-status"] == "410"
     assert await invocations(provider_url, "cat") == before
+
+
+async def test_a_call_whose_deadline_passed_while_it_waited_is_dead_lettered_unrun(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    settings = settings_for(nats_server, unique_stream, provider_url)
+    before = await invocations(provider_url, "cat")
+    late = replace(call("late", "cat", f"{url}/cb", b"x"), deadline_ns=time.time_ns() - 10**9)
+    on_time = replace(call("on-time", "cat", f"{url}/cb", b"y"), deadline_ns=time.time_ns() + 60 * 10**9)
+    async with running(settings):
+        await publish(js, unique_stream, late)
+        await publish(js, unique_stream, on_time)
+        entry = await eventually(lambda: dead_letter_of(js, settings.dead_letter_stream, "late"))
+        callbacks = await app.wait_for({"late", "on-time"})
+    assert (entry.kind, entry.status, entry.attempts) == (Kind.DEADLINE, "deadline", 1)
+    assert entry.reason.startswith("deadline 20")
+    assert entry.reason.endswith("passed before the call could start")
+    assert callbacks["late"][0].headers["x-function-status"] == "410"
+    assert (callbacks["on-time"][0].headers["x-function-status"], callbacks["on-time"][0].body) == ("200", b"y")
+    assert await invocations(provider_url, "cat") == before + 1

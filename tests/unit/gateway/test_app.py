@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,6 +82,14 @@ async def test_a_client_call_id_is_kept_and_a_resend_is_accepted_once(
         ("/async-function/echo", {"X-Callback-Url": "not a url"}, 400, "invalid X-Callback-Url 'not a url'"),
         ("/async-function/echo", {"X-Callback-Url": "ftp://h/x"}, 400, "invalid X-Callback-Url 'ftp://h/x'"),
         ("/async-function/echo", {"X-Call-Id": "has space"}, 400, "invalid X-Call-Id 'has space'"),
+        (
+            "/async-function/echo",
+            {"X-Deadline": "soon"},
+            400,
+            "X-Deadline must be an RFC 3339 time (2026-12-04T18:00:00Z) or a duration (90s, 15m), got 'soon'",
+        ),
+        ("/async-function/echo", {"X-Deadline": "2020-01-01T00:00:00Z"}, 400, "X-Deadline 2020-01-01T00:00:00Z is"),
+        ("/async-batches/echo", {"X-Deadline": "-1m"}, 400, "X-Deadline must be in the future, got '-1m'"),
     ],
 )
 async def test_bad_requests_queue_nothing(
@@ -239,3 +248,13 @@ async def test_a_body_that_never_arrives_is_408(tmp_path: Path, lookup: FakeLook
     assert (response.status_code, response.text) == (408, "request body not received within 0.05s")
     assert (response.headers["x-call-id"], response.headers["connection"]) == ("slow-1", "close")
     assert link.published == []
+
+
+async def test_a_deadline_travels_with_the_call(client: httpx.AsyncClient, link: FakeLink) -> None:
+    sent = time.time_ns()
+    assert (await client.post("/async-function/echo", content=b"x", headers={"X-Deadline": "90s"})).status_code == 202
+    at = await client.post("/async-function/echo", content=b"x", headers={"X-Deadline": "2099-01-01T00:00:00Z"})
+    assert at.status_code == 202
+    relative, absolute = (call.deadline_ns for _, call in link.published)
+    assert sent + 90 * 10**9 <= relative <= time.time_ns() + 90 * 10**9
+    assert absolute == 4070908800 * 10**9
