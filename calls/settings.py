@@ -53,6 +53,12 @@ class CallSettings(BaseSettings):
         1024**3, ge=-1, description="Most bytes of dead letters kept, the oldest dropped first (-1: no limit)."
     )
 
+    message_schedules: bool = Field(
+        True,
+        description="Delayed calls (X-Delay, X-Not-Before) wait as JetStream message schedules on the calls' "
+        "stream. false: they are refused (400), and the stream may be made to refuse calls when full (discard "
+        "new), which JetStream does not allow with schedules; a stream that had them cannot drop them.",
+    )
     metrics: bool = Field(
         True, description="Count calls for Prometheus (GET /metrics); false: nothing is counted and /metrics is 404."
     )

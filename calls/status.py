@@ -35,6 +35,8 @@ __all__ = [
 class CallState(StrEnum):
     """Where a call is in its life."""
 
+    SCHEDULED = "scheduled"
+    """Stored, due later (``X-Delay``, ``X-Not-Before``): ``next_attempt_at`` says when."""
     QUEUED = "queued"
     """Stored on the queue, not yet taken by a worker."""
     RUNNING = "running"
@@ -51,7 +53,7 @@ class CallState(StrEnum):
     """Cancelled before it started; it never runs."""
 
 
-NOT_STARTED = frozenset({CallState.QUEUED, CallState.RETRYING})
+NOT_STARTED = frozenset({CallState.SCHEDULED, CallState.QUEUED, CallState.RETRYING})
 """States a cancel may end, and from which a worker may claim the call."""
 TERMINAL = frozenset({CallState.SUCCEEDED, CallState.FAILED, CallState.DEAD, CallState.CANCELLED})
 """States after which the call does not run again (unless it is redriven)."""
@@ -145,14 +147,17 @@ def _from_ns(ns: int) -> datetime | None:
 
 
 def queued_record(call: QueuedCall | CallRecord, enqueued_at: datetime | None = None) -> CallRecord:
-    """A ``queued`` record of ``call`` with no attempt made.
+    """A ``queued`` record of ``call`` with no attempt made (``scheduled`` while a delayed call is not due).
 
     From a queued call: since its enqueue time, as the gateway stored it. From a record (a
     redrive): since ``enqueued_at``, keeping its call's identity and attempt limit.
     """
+    state, due = CallState.QUEUED, None
     if isinstance(call, QueuedCall):
         enqueued_at = enqueued_at or _from_ns(call.enqueued_at_ns)
         updated_at, max_attempts = enqueued_at, None
+        if call.not_before_ns and call.not_before_ns > int(now().timestamp() * 1e9):
+            state, due = CallState.SCHEDULED, _from_ns(call.not_before_ns)
     else:
         updated_at, max_attempts = now(), call.max_attempts
     return CallRecord(
@@ -160,8 +165,9 @@ def queued_record(call: QueuedCall | CallRecord, enqueued_at: datetime | None = 
         function=call.function,
         namespace=call.namespace,
         queue=call.queue,
-        state=CallState.QUEUED,
+        state=state,
         max_attempts=max_attempts,
+        next_attempt_at=due,
         enqueued_at=enqueued_at,
         updated_at=updated_at,
         batch_id=call.batch_id,

@@ -29,12 +29,16 @@ class StreamConfigError(RuntimeError):
     """The stream exists with a configuration that cannot be changed in place (e.g. its retention)."""
 
 
-def stream_config(stream: str, *, duplicate_window: float = 120.0, replicas: int = 1) -> StreamConfig:
+def stream_config(
+    stream: str, *, duplicate_window: float = 120.0, replicas: int = 1, schedules: bool = True
+) -> StreamConfig:
     """The calls' stream configuration.
 
     File storage (a 202 survives a restart of NATS), work-queue retention (a call is deleted
-    once a worker acks it), every queue's subject, a duplicate window for call-id dedup, and
-    ``replicas`` copies on a NATS cluster (3: a call survives the loss of one node).
+    once a worker acks it), every queue's subject, a duplicate window for call-id dedup,
+    ``replicas`` copies on a NATS cluster (3: a call survives the loss of one node), and
+    JetStream's message schedules: a delayed call waits as a schedule, which the server
+    publishes onto its queue when it is due (:func:`calls.wire.scheduled`).
     """
     return StreamConfig(
         name=stream,
@@ -43,11 +47,12 @@ def stream_config(stream: str, *, duplicate_window: float = 120.0, replicas: int
         storage=StorageType.FILE,
         duplicate_window=duplicate_window,
         num_replicas=replicas,
+        allow_msg_schedules=schedules or None,
     )
 
 
 async def ensure_stream(
-    js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0, replicas: int = 1
+    js: JetStreamContext, stream: str, *, duplicate_window: float = 120.0, replicas: int = 1, schedules: bool = True
 ) -> StreamInfo:
     """Create the calls' stream (:func:`stream_config`), or bring an existing one to that configuration.
 
@@ -55,7 +60,7 @@ async def ensure_stream(
         StreamConfigError: the stream exists and JetStream refuses to change it (retention, storage),
             or JetStream refuses the configuration (more replicas than a single server or the cluster has).
     """
-    config = stream_config(stream, duplicate_window=duplicate_window, replicas=replicas)
+    config = stream_config(stream, duplicate_window=duplicate_window, replicas=replicas, schedules=schedules)
     return await apply_stream_config(js, config)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from calls.retry_settings import RetryOverrides
 from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
@@ -30,8 +31,10 @@ __all__ = [
     "QueuedCall",
     "call_subject",
     "call_token",
+    "is_scheduled",
     "queue_filters",
     "queue_subject",
+    "scheduled",
     "waiting_subject",
 ]
 
@@ -56,6 +59,11 @@ HEADERS = "Faasq-Headers"
 QUEUE = "Faasq-Queue"
 BATCH_ID = "Faasq-Batch-Id"
 DEADLINE = "Faasq-Deadline"
+NOT_BEFORE = "Faasq-Not-Before"
+SCHEDULE = "Nats-Schedule"
+SCHEDULE_TARGET = "Nats-Schedule-Target"
+SCHEDULED_PART = "=scheduled"
+"""The second token of a delayed call's subject while it waits: no queue is named so (``=`` is not allowed)."""
 
 
 class MalformedCall(ValueError):
@@ -123,6 +131,13 @@ class QueuedCall:
     """Where the call is in its trace (its ``traceparent`` is not among ``headers``)."""
     deadline_ns: int = 0
     """When the call must have started by (``X-Deadline``), in ns since the epoch; 0: no deadline."""
+    not_before_ns: int = 0
+    """When the call is due (``X-Delay``, ``X-Not-Before``), in ns since the epoch; 0: at once."""
+
+    @property
+    def due_ns(self) -> int:
+        """When the call could first run: its enqueue time, or later if it was delayed."""
+        return max(self.enqueued_at_ns, self.not_before_ns)
 
     def nats_headers(self) -> dict[str, str]:
         """The NATS headers that carry this call's metadata."""
@@ -149,6 +164,8 @@ class QueuedCall:
             headers.update(self.trace.headers())
         if self.deadline_ns:
             headers[DEADLINE] = str(self.deadline_ns)
+        if self.not_before_ns:
+            headers[NOT_BEFORE] = str(self.not_before_ns)
         return headers
 
     @classmethod
@@ -165,6 +182,7 @@ class QueuedCall:
             original = [(str(name), str(value)) for name, value in pairs]
             enqueued = int(headers.get(ENQUEUED_AT, "0"))
             deadline = int(headers.get(DEADLINE, "0"))
+            not_before = int(headers.get(NOT_BEFORE, "0"))
             retry = RetryOverrides.from_nats_headers(headers)
         except (ValueError, TypeError) as exc:
             raise MalformedCall(f"call {headers[CALL_ID]}: undecodable metadata: {exc}") from None
@@ -184,4 +202,25 @@ class QueuedCall:
             batch_id=headers.get(BATCH_ID) or None,
             trace=TraceContext.parse(headers.get(TRACEPARENT), headers.get(TRACESTATE)),
             deadline_ns=deadline,
+            not_before_ns=not_before,
         )
+
+
+def is_scheduled(subject: str) -> bool:
+    """Whether ``subject`` is a delayed call's while it waits (``<stream>.=scheduled.<call-token>``)."""
+    return subject.split(".", 2)[1:2] == [SCHEDULED_PART]
+
+
+def scheduled(call: QueuedCall, target: str) -> tuple[str, dict[str, str]]:
+    """Where and how to store ``call``, due at ``call.not_before_ns``, so JetStream puts it on ``target`` then.
+
+    The call waits as a message schedule (``Nats-Schedule: @at <time>``) on
+    ``<stream>.=scheduled.<call-token>``, which no queue's consumer takes and which
+    :func:`waiting_subject` still finds; when it is due, the server publishes its body and
+    headers to ``target`` (the call's subject on its queue) and removes the schedule.
+    """
+    stream, _, rest = target.partition(".")
+    token = rest.rpartition(".")[2]
+    due = datetime.fromtimestamp(call.not_before_ns / 1e9, UTC).isoformat(timespec="milliseconds")
+    headers = call.nats_headers() | {SCHEDULE: f"@at {due.replace('+00:00', 'Z')}", SCHEDULE_TARGET: target}
+    return f"{stream}.{SCHEDULED_PART}.{token}", headers

@@ -56,7 +56,7 @@ acknowledged it. `X-Callback-Url` (an absolute http(s) URL) receives the result.
 window is stored once. Unknown function: 404, bad header: 400, body too large: 413,
 NATS unavailable or not acknowledging in time: 503 (resend with the same `X-Call-Id`).
 
-**Call status.** `GET /async-calls/<call-id>`: the call's status record (queued, running,
+**Call status.** `GET /async-calls/<call-id>`: the call's status record (scheduled, queued, running,
 retrying, succeeded, failed, dead, cancelled) as JSON, 404 if unknown. `DELETE
 /async-calls/<call-id>`, or OpenFaaS Pro's `DELETE /async-function/<call-id>`: cancel a call
 that has not started (202), 409 if it is running or finished. With `basic_auth` on, both
@@ -237,7 +237,12 @@ def _handlers(settings: GatewaySettings, parts: _Parts, calls: CallLedger) -> di
     enqueue = EnqueueRoute(
         parts.directory,
         parts.link,
-        EnqueueLimits(settings.max_body_bytes, read_timeout=read_timeout, enqueue_timeout=enqueue_timeout),
+        EnqueueLimits(
+            settings.max_body_bytes,
+            read_timeout=read_timeout,
+            enqueue_timeout=enqueue_timeout,
+            delays=settings.message_schedules,
+        ),
         default_namespace=settings.function_namespace,
         guard=settings.callback_guard,
         metrics=parts.metrics,
@@ -249,6 +254,7 @@ def _handlers(settings: GatewaySettings, parts: _Parts, calls: CallLedger) -> di
         enqueue_timeout=enqueue_timeout,
         publish_window=settings.batch_publish_window,
         enqueue_rate=settings.batch_enqueue_rate,
+        delays=settings.message_schedules,
     )
     submit = BatchSubmitter(
         parts.directory,

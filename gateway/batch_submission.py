@@ -34,10 +34,10 @@ from gateway.stores import Stores
 from gateway.validation import (
     RETRY_HEADERS,
     callback_url_of,
-    deadline_header,
     effective_retry,
     function_of,
     retry_of,
+    timing_headers,
 )
 from plumbing.asgi import send_json
 from plumbing.headers import HOP_BY_HOP
@@ -71,6 +71,8 @@ class BatchLimits:
     enqueue_timeout: float
     publish_window: int = 256
     enqueue_rate: float = 0.0
+    delays: bool = True
+    """Whether delayed items are accepted (``message_schedules``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ class _Submission:
     """The caller's trace context; every item's is the batch's span in it."""
     deadline_ns: int = 0
     """``X-Deadline``: every item must have started by then."""
+    not_before_ns: int = 0
+    """``X-Delay``, ``X-Not-Before``: no item is due before then."""
 
     def record(self, total: int, created_at: datetime) -> BatchRecord:
         return new_batch(self.batch_id, self.function, self.namespace, total, created_at, self.batch_callback_url)
@@ -203,7 +207,13 @@ class BatchSubmitter:
         retry = effective_retry(retry_of(watched), destination.retry)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k not in _NOT_QUEUED | HOP_BY_HOP]
         trace = TraceContext.parse(_header(scope, b"traceparent"), _header(scope, b"tracestate"))
-        deadline = deadline_header(_header(scope, b"x-deadline"), time.time_ns())
+        due, deadline = timing_headers(
+            _header(scope, b"x-delay"),
+            _header(scope, b"x-not-before"),
+            _header(scope, b"x-deadline"),
+            time.time_ns(),
+            delays=self._limits.delays,
+        )
         return _Submission(
             batch_id,
             function,
@@ -215,6 +225,7 @@ class BatchSubmitter:
             headers,
             trace,
             deadline,
+            due,
         )
 
     def _checked_url(self, value: str | None) -> str | None:
@@ -322,6 +333,7 @@ def _item(
         batch_id=submission.batch_id,
         trace=submission.trace,
         deadline_ns=submission.deadline_ns,
+        not_before_ns=submission.not_before_ns,
     )
 
 

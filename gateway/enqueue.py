@@ -32,10 +32,10 @@ from gateway.validation import (
     call_id_of,
     callback_url_of,
     check_length,
-    deadline_header,
     effective_retry,
     function_of,
     retry_of,
+    timing_headers,
 )
 from plumbing.headers import HOP_BY_HOP, end_to_end
 from plumbing.logs import current_call_id
@@ -50,8 +50,9 @@ _PREFIX = (ASYNC_FUNCTION + "/").encode()
 _TRACE = frozenset({TRACEPARENT.encode(), TRACESTATE.encode()})
 """Carried as the call's trace context, not among its headers."""
 _COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length"}) | _TRACE
-_DEADLINE = b"x-deadline"
-_WATCHED = _COMMON | RETRY_HEADERS.keys() | {_DEADLINE}
+_DEADLINE, _DELAY, _NOT_BEFORE = b"x-deadline", b"x-delay", b"x-not-before"
+_TIMING = frozenset({_DEADLINE, _DELAY, _NOT_BEFORE})
+_WATCHED = _COMMON | RETRY_HEADERS.keys() | _TIMING
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ class EnqueueLimits:
     max_body_bytes: int
     read_timeout: float
     enqueue_timeout: float
+    delays: bool = True
+    """Whether delayed calls are accepted (``message_schedules``)."""
 
 
 class _Head(NamedTuple):
@@ -79,6 +82,7 @@ class _Head(NamedTuple):
     headers: list[tuple[str, str]]
     retry: RetryOverrides | None
     trace: TraceContext | None
+    not_before_ns: int
     deadline_ns: int
 
 
@@ -100,7 +104,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dic
     return headers, watched
 
 
-def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackGuard) -> _Head:
+def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackGuard, *, delays: bool) -> _Head:
     raw = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
     name, slash, rest = raw[len(_PREFIX) :].partition(b"/")
     function, namespace = function_of(unquote(name.decode("latin-1")), default_namespace)
@@ -113,14 +117,24 @@ def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackG
             raise InvalidRequest(f"X-Callback-Url refused: {refusal}")
         # Most calls carry no retry header: look for them only when a header beyond the common ones is there.
         retry = None if watched.keys() <= _COMMON else retry_of(watched)
-        deadline = deadline_header(watched.get(_DEADLINE), time.time_ns()) if _DEADLINE in watched else 0
+        due, deadline = (
+            timing_headers(
+                watched.get(_DELAY),
+                watched.get(_NOT_BEFORE),
+                watched.get(_DEADLINE),
+                time.time_ns(),
+                delays=delays,
+            )
+            if not _TIMING.isdisjoint(watched)
+            else (0, 0)
+        )
     except GatewayError as exc:
         exc.call_id = call_id
         raise
     path = "/" + rest.decode("latin-1") if slash else "/"
     query = scope.get("query_string", b"").decode("latin-1")
     trace = TraceContext.parse(watched.get(b"traceparent"), watched.get(b"tracestate"))
-    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace, deadline)
+    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace, due, deadline)
 
 
 def _retry(head: _Head, destination: Destination) -> RetryOverrides | None:
@@ -153,6 +167,7 @@ def _call(
         retry=retry,
         trace=trace,
         deadline_ns=head.deadline_ns,
+        not_before_ns=head.not_before_ns,
     )
 
 
@@ -235,7 +250,7 @@ class EnqueueRoute:
 
     async def _enqueue(self, scope: Scope, receive: Receive, started_ns: int) -> QueuedCall | None:
         limit = self.max_body_bytes
-        head = _parse(scope, self._namespace, limit, self._guard)
+        head = _parse(scope, self._namespace, limit, self._guard, delays=self._limits.delays)
         current_call_id.set(head.call_id)
         try:
             destination = self._directory.cached(head.function, head.namespace) or (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ from nats.protocol.command import hpub_cmd
 
 from calls.retry_settings import RETRY_NATS_HEADERS
 from calls.streams import ensure_stream
-from calls.wire import QueuedCall
+from calls.wire import SCHEDULE, SCHEDULE_TARGET, QueuedCall, scheduled
 from gateway.config import GatewaySettings
 from gateway.errors import BodyTooLarge, HeadersTooLarge, QueueUnavailable
 from plumbing.tracecontext import TraceContext
@@ -44,8 +45,10 @@ _QUEUE_HEADERS = (
             batch_id="b",
             trace=TraceContext("1" * 32, "1" * 16, state="s"),
             deadline_ns=1,
+            not_before_ns=1,
         ).nats_headers()
     )
+    | {SCHEDULE, SCHEDULE_TARGET}
     | RETRY_NATS_HEADERS
 )
 
@@ -228,7 +231,11 @@ class JetStreamLink:
         self._js = self._nc.jetstream()
         window = settings.nats_duplicate_window.total_seconds()
         await ensure_stream(
-            self._js, settings.faas_nats_channel, duplicate_window=window, replicas=settings.nats_stream_replicas
+            self._js,
+            settings.faas_nats_channel,
+            duplicate_window=window,
+            replicas=settings.nats_stream_replicas,
+            schedules=settings.message_schedules,
         )
         logger.info("connected to %s, stream %r ready", settings.nats_url, settings.faas_nats_channel)
 
@@ -246,7 +253,10 @@ class JetStreamLink:
         """Publish ``call`` and wait for the stream's acknowledgement."""
         if self._nc is None or self._js is None or not self._nc.is_connected:
             raise QueueUnavailable("Error queuing request: not connected to NATS", call_id=call.call_id)
-        headers = call.nats_headers()
+        if call.not_before_ns > time.time_ns():  # due later: a schedule JetStream fires onto the queue
+            subject, headers = scheduled(call, subject)
+        else:
+            headers = call.nats_headers()
         check_fits(call, headers, self._nc.max_payload)
         try:
             ack = await self._js.publish(subject, call.body, timeout=timeout, headers=headers)

@@ -91,7 +91,7 @@ def _status(auth: str) -> dict[str, Any]:
     return {
         "tags": ["calls"],
         "summary": "An async call's status",
-        "description": "State (queued, running, retrying, succeeded, failed, dead, cancelled), attempt, "
+        "description": "State (scheduled, queued, running, retrying, succeeded, failed, dead, cancelled), attempt, "
         "timestamps (RFC 3339), status code, duration, reason." + auth,
         "parameters": [_CALL],
         "responses": {

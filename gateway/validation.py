@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from calls.deadline import deadline_of
 from calls.retry_settings import RETRY_SETTINGS, RetryOverrides
+from calls.timing import DEADLINE_HEADER, deadline_of, due_of
 from calls.wire import CALL_ID_PATTERN
 from gateway.errors import BodyTooLarge, InvalidRequest
 from provider.types import split_namespace
@@ -90,18 +90,24 @@ def check_length(declared: str | None, limit: int) -> None:
         raise BodyTooLarge(f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
 
 
-def deadline_header(value: str | None, now_ns: int) -> int:
-    """The ``X-Deadline`` of a request, in ns since the epoch; 0 without one.
+def timing_headers(
+    delay: str | None, not_before: str | None, deadline: str | None, now_ns: int, *, delays: bool = True
+) -> tuple[int, int]:
+    """When a call is due (``X-Delay``, ``X-Not-Before``) and its ``X-Deadline``, in ns since the epoch (0: none).
 
     Raises:
-        InvalidRequest: not a time or duration, or already past.
+        InvalidRequest: a value does not parse, a deadline is past or not after the call is due.
     """
-    if value is None:
-        return 0
     try:
-        return deadline_of(value, now_ns)
+        due = due_of(delay, not_before, now_ns) if delay is not None or not_before is not None else 0
+        last = deadline_of(deadline, now_ns) if deadline is not None else 0
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
+    if due and not delays:
+        raise InvalidRequest("delayed calls are off on this gateway (message_schedules=false)")
+    if due and last and last <= due:
+        raise InvalidRequest(f"{DEADLINE_HEADER} {deadline.strip() if deadline else ''} is not after the call is due")
+    return due, last
 
 
 def retry_of(watched: Mapping[bytes, str]) -> RetryOverrides | None:

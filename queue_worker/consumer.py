@@ -22,11 +22,11 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
-from calls.deadline import past_deadline
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide
 from calls.streams import ensure_stream
+from calls.timing import past_deadline
 from calls.wire import MalformedCall, QueuedCall, queue_filters
 from plumbing.logs import current_call_id
 from queue_worker.callback import CallbackSender
@@ -51,7 +51,7 @@ async def subscribe(js: JetStreamContext, settings: WorkerSettings) -> JetStream
     try:
         await js.stream_info(stream)
     except NotFoundError:  # the worker started before any gateway: create it as a gateway would
-        await ensure_stream(js, stream, replicas=settings.nats_stream_replicas)
+        await ensure_stream(js, stream, replicas=settings.nats_stream_replicas, schedules=settings.message_schedules)
     config = ConsumerConfig(
         durable_name=settings.durable,
         name=settings.durable,
@@ -248,7 +248,7 @@ class Consumer:
         if (late := past_deadline(call.deadline_ns, time.time_ns())) is not None:
             logger.warning("call %s to %s not run: %s", call.call_id, call.function, late.reason)
             return Outcome(None, failure=Failure.DEADLINE, detail=late.reason), late
-        if (expired := age_out(call.enqueued_at_ns, time.time_ns(), policy)) is not None:
+        if (expired := age_out(call.due_ns, time.time_ns(), policy)) is not None:
             logger.warning("call %s to %s not run: %s", call.call_id, call.function, expired.reason)
             return Outcome(None, failure=Failure.EXPIRED, detail=expired.reason), expired
         outcome = await self._invoker.invoke(call, attempt)

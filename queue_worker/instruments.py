@@ -47,11 +47,11 @@ class InstrumentedInvoker:
             if self._tracing.enabled
             else None
         )
-        if attempt.number == 1 and call.enqueued_at_ns:
+        if attempt.number == 1 and call.enqueued_at_ns:  # from the 202, or from when a delayed call was due
             now_ns = time.time_ns()
-            self._metrics.waited(label, call.queue, max(0, now_ns - call.enqueued_at_ns) / 1e9)
+            self._metrics.waited(label, call.queue, max(0, now_ns - call.due_ns) / 1e9)
             if attributes is not None:
-                self._tracing.record("queue wait", parent, call.enqueued_at_ns, now_ns, attributes)
+                self._tracing.record("queue wait", parent, call.due_ns, now_ns, attributes)
         if self._counts:
             self._metrics.invocation_started(label)
         with self._tracing.start(f"run {call.function}", parent, Kind.CLIENT, attributes) as span:

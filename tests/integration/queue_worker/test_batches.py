@@ -219,22 +219,32 @@ async def test_a_resent_batch_is_queued_once_and_a_clash_is_refused(gateway_only
     assert clash.status_code == 409, clash.text
 
 
-async def test_a_batch_stored_only_in_part_says_exactly_which_items_were(gateway_only: Stack) -> None:
-    stack = gateway_only
-    nc = await nats.connect(stack.nats_url)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info(stack.stream)
-        info.config.max_msgs = 4
-        info.config.discard = DiscardPolicy.NEW
-        await js.update_stream(info.config)
-        response = await stack.submit("cat", list(range(10)), **{"X-Batch-Id": "part-1"})
-        assert response.status_code == 503, response.text
-        assert response.json()["accepted"] == [[0, 3]]
-        assert "X-Batch-Id: part-1" in response.json()["error"]
-        assert await message_count(nc, stack.stream) == 4
-    finally:
-        await nc.close()
+async def test_a_batch_stored_only_in_part_says_exactly_which_items_were(
+    nats_server: NatsServer, unique_stream: str, provider_url: str, receiver: tuple[Receiver, str], tmp_path: Path
+) -> None:
+    # A stream that refuses calls when full (discard new): JetStream allows it only without message schedules.
+    settings = settings_for(provider_url, nats_server, unique_stream, tmp_path, message_schedules=False)
+    async with running_gateway(settings) as gateway:
+        stack = Stack(gateway, worker_settings(nats_server, unique_stream, provider_url), *receiver, unique_stream,
+                      nats_server.url)  # fmt: skip
+        nc = await nats.connect(stack.nats_url)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info(stack.stream)
+            info.config.max_msgs = 4
+            info.config.discard = DiscardPolicy.NEW
+            await js.update_stream(info.config)
+            response = await stack.submit("cat", list(range(10)), **{"X-Batch-Id": "part-1"})
+            assert response.status_code == 503, response.text
+            assert response.json()["accepted"] == [[0, 3]]
+            assert "X-Batch-Id: part-1" in response.json()["error"]
+            assert await message_count(nc, stack.stream) == 4
+            delayed = await stack.submit("cat", [1], **{"X-Delay": "1m"})
+            assert (delayed.status_code, delayed.text) == (
+                400, "delayed calls are off on this gateway (message_schedules=false)",
+            )  # fmt: skip
+        finally:
+            await nc.close()
 
 
 async def test_unknown_batches_and_bad_queries(gateway_only: Stack) -> None:

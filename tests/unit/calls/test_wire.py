@@ -1,5 +1,7 @@
 """The queue's wire format round-trips every field and rejects what is not a call."""
 
+import fnmatch
+
 import pytest
 from nats.js.api import RetentionPolicy, StorageType
 from pydantic import ValidationError
@@ -12,8 +14,10 @@ from calls.wire import (
     QueuedCall,
     call_subject,
     call_token,
+    is_scheduled,
     queue_filters,
     queue_subject,
+    scheduled,
     waiting_subject,
 )
 from gateway.config import GatewaySettings
@@ -137,3 +141,18 @@ def test_stream_replicas_are_a_setting_of_both_sides(settings_class: type[Gatewa
     assert settings_class.model_validate(env | {"nats_stream_replicas": "3"}).nats_stream_replicas == 3
     with pytest.raises(ValidationError, match="nats_stream_replicas"):
         settings_class.model_validate(env | {"nats_stream_replicas": "6"})
+
+
+def test_a_delayed_call_waits_as_a_schedule_that_no_queue_takes_and_status_still_finds() -> None:
+    due = 1_800_000_000_123_000_000
+    call = QueuedCall("c.1:x", "echo", "openfaas-fn", enqueued_at_ns=due - 10**9, not_before_ns=due)
+    subject, headers = scheduled(call, "faas-request.default.c/1=x")
+    assert subject == "faas-request.=scheduled.c/1=x"
+    assert is_scheduled(subject)
+    assert not is_scheduled("faas-request.default.c/1=x")
+    assert (headers["Nats-Schedule"], headers["Nats-Schedule-Target"]) == (
+        "@at 2027-01-15T08:00:00.123Z",
+        "faas-request.default.c/1=x",
+    )
+    assert QueuedCall.from_message(headers, b"") == call
+    assert fnmatch.fnmatchcase(subject, waiting_subject("faas-request", "c.1:x").replace("*", "[!.]*"))

@@ -258,3 +258,13 @@ async def test_a_deadline_travels_with_the_call(client: httpx.AsyncClient, link:
     relative, absolute = (call.deadline_ns for _, call in link.published)
     assert sent + 90 * 10**9 <= relative <= time.time_ns() + 90 * 10**9
     assert absolute == 4070908800 * 10**9
+
+
+async def test_a_delayed_call_is_due_later_and_published_as_it_is(client: httpx.AsyncClient, link: FakeLink) -> None:
+    sent = time.time_ns()
+    delayed = await client.post("/async-function/echo", content=b"x", headers={"X-Delay": "15m", "X-Deadline": "1h"})
+    assert delayed.status_code == 202
+    [(_, call)] = link.published
+    assert sent + 900 * 10**9 <= call.not_before_ns <= time.time_ns() + 900 * 10**9
+    assert call.due_ns == call.not_before_ns
+    assert call.deadline_ns - call.not_before_ns >= 2700 * 10**9

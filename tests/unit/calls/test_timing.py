@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from calls.deadline import deadline_of, past_deadline
+from calls.timing import deadline_of, due_of, past_deadline
 
 NOW = int(datetime(2026, 12, 4, 18, 0, tzinfo=UTC).timestamp() * 1e9)
 S = 10**9
@@ -53,3 +53,33 @@ def test_a_call_is_late_from_its_deadline_on() -> None:
     late = past_deadline(NOW, NOW)
     assert late is not None
     assert late.reason == "deadline 2026-12-04T18:00:00.000Z passed before the call could start"
+
+
+@pytest.mark.parametrize(
+    ("delay", "not_before", "expected"),
+    [
+        (None, None, 0),
+        ("90s", None, NOW + 90 * S),
+        ("0", None, 0),  # no delay: at once
+        (None, "2026-12-04T18:00:30Z", NOW + 30 * S),
+        (None, "15m", NOW + 900 * S),
+        (None, "2026-12-04T17:00:00Z", 0),  # a time already past: at once
+    ],
+)
+def test_a_call_is_due_after_its_delay_or_at_its_time(delay: str | None, not_before: str | None, expected: int) -> None:
+    assert due_of(delay, not_before, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("delay", "not_before", "message"),
+    [
+        ("soon", None, "X-Delay must be a duration"),
+        ("-1s", None, "X-Delay must not be negative"),
+        ("1s", "1s", "send X-Delay or X-Not-Before, not both"),
+        (None, "tomorrow", "X-Not-Before must be an RFC 3339 time"),
+        (None, "2026-12-04T19:00:00", "X-Not-Before needs a time zone offset"),
+    ],
+)
+def test_a_bad_delay_is_refused_naming_its_header(delay: str | None, not_before: str | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        due_of(delay, not_before, NOW)
