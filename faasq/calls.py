@@ -34,7 +34,12 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
     lines = [("Call", record.get("call_id", "")), ("State", record.get("state", ""))]
     if attempt:
         lines.append(("Attempt", f"{attempt} of {limit}" if limit else str(attempt)))
-    lines += [(label, str(record[key])) for key, label in _FIELDS if record.get(key) is not None]
+    due = record.get("state") == "scheduled"  # a delayed call: its next attempt is its first, when it is due
+    lines += [
+        ("Due" if due and key == "next_attempt_at" else label, str(record[key]))
+        for key, label in _FIELDS
+        if record.get(key) is not None
+    ]
     if result := record.get("result"):
         kept = "truncated, " if result.get("truncated") else ""
         lines.append(("Result", f"{result.get('size', 0)} bytes ({kept}{result.get('encoding', 'text')})"))

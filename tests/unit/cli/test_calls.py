@@ -57,6 +57,16 @@ def test_a_kept_result_and_a_first_attempt_without_a_limit() -> None:
     ]
 
 
+def test_a_scheduled_call_says_when_it_is_due() -> None:
+    record = {"call_id": "c", "state": "scheduled", "queue": "default", "next_attempt_at": "2026-12-04T21:05:45Z"}
+    assert summary_lines(record) == [
+        "Call:  c",
+        "State: scheduled",
+        "Queue: default",
+        "Due:   2026-12-04T21:05:45Z",
+    ]
+
+
 def test_an_unknown_call(cli: Cli) -> None:
     cli.routes["GET /async-calls/nope"] = httpx.Response(
         404, text="call nope not found: unknown, or its status has expired"
