@@ -21,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from autoscaler.decision import Decision, Memory, Tuning, decide
 from autoscaler.metrics import AutoscalerMetrics
 from autoscaler.observe import SERIES, History, parse_scrape
+from calls.wire import queue_of
 from plumbing.sessions import SessionOwner
 from provider.types import FunctionStatus, ScaleLabels, scale_labels
 
@@ -28,8 +29,6 @@ __all__ = ["Autoscaler", "GatewayUnavailable", "SystemApi"]
 
 logger = logging.getLogger(__name__)
 
-QUEUE_ANNOTATION = "com.openfaas.queue"
-DEFAULT_QUEUE = "default"
 _NAMESPACES = TypeAdapter(list[str])
 _FUNCTIONS = TypeAdapter(list[FunctionStatus])
 FEDERATED = "{" + f'__name__=~"{"|".join(SERIES)}"' + "}"
@@ -128,7 +127,7 @@ class Autoscaler:
         if self._down is not None:
             logger.info("the gateway answers again")
             self._down = None
-        queues = [_queue(status) for status in statuses]
+        queues = [queue_of(status.annotations) for status in statuses]
         decided = []
         for status, queue in zip(statuses, queues, strict=True):
             label = f"{status.name}.{status.namespace}"
@@ -172,7 +171,3 @@ class Autoscaler:
             "%s: %d -> %d replicas: %s (%s)", label, current, decision.desired, decision.reason, load or "no load"
         )
         self._metrics.decided(label, decision.cause, "up" if decision.desired > current else "down")
-
-
-def _queue(status: FunctionStatus) -> str:
-    return (status.annotations or {}).get(QUEUE_ANNOTATION) or DEFAULT_QUEUE

@@ -10,6 +10,7 @@ writes the records, each change a revision-checked write.
 from __future__ import annotations
 
 import base64
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -156,7 +157,7 @@ def queued_record(call: QueuedCall | CallRecord, enqueued_at: datetime | None = 
     if isinstance(call, QueuedCall):
         enqueued_at = enqueued_at or _from_ns(call.enqueued_at_ns)
         updated_at, max_attempts = enqueued_at, None
-        if call.not_before_ns and call.not_before_ns > int(now().timestamp() * 1e9):
+        if call.not_before_ns > time.time_ns():
             state, due = CallState.SCHEDULED, _from_ns(call.not_before_ns)
     else:
         updated_at, max_attempts = now(), call.max_attempts

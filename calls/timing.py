@@ -22,12 +22,24 @@ DELAY_HEADER = "X-Delay"
 NOT_BEFORE_HEADER = "X-Not-Before"
 
 
-def deadline_of(text: str, now_ns: int, header: str = DEADLINE_HEADER) -> int:
-    """The moment ``text`` names (a time, or a duration from ``now_ns``), in ns since the epoch.
+def deadline_of(text: str, now_ns: int) -> int:
+    """The ``X-Deadline`` ``text`` names (a time, or a duration from ``now_ns``), in ns since the epoch.
 
     Raises:
-        ValueError: naming ``header``: neither an RFC 3339 time with its offset nor a positive
+        ValueError: naming the header: neither an RFC 3339 time with its offset nor a positive
             duration, or already past.
+    """
+    deadline = _moment(text, now_ns, DEADLINE_HEADER)
+    if deadline <= now_ns:
+        raise ValueError(f"{DEADLINE_HEADER} {text.strip()} is already past")
+    return deadline
+
+
+def _moment(text: str, now_ns: int, header: str) -> int:
+    """The moment ``text`` names: an RFC 3339 time, or a positive duration from ``now_ns``; in ns since the epoch.
+
+    Raises:
+        ValueError: naming ``header``: neither an RFC 3339 time with its offset nor a positive duration.
     """
     value = text.strip()
     try:
@@ -46,10 +58,7 @@ def deadline_of(text: str, now_ns: int, header: str = DEADLINE_HEADER) -> int:
         ) from None
     if moment.tzinfo is None:
         raise ValueError(f"{header} needs a time zone offset (Z or +01:00), got {text!r}")
-    deadline = int(moment.timestamp() * 1e9)
-    if deadline <= now_ns:
-        raise ValueError(f"{header} {text.strip()} is already past")
-    return deadline
+    return int(moment.timestamp() * 1e9)
 
 
 def due_of(delay: str | None, not_before: str | None, now_ns: int) -> int:
@@ -70,12 +79,8 @@ def due_of(delay: str | None, not_before: str | None, now_ns: int) -> int:
             raise ValueError(f"{DELAY_HEADER} must not be negative, got {delay!r}")
         return now_ns + int(seconds * 1e9) if seconds else 0
     if not_before is not None:
-        try:
-            return deadline_of(not_before, now_ns, NOT_BEFORE_HEADER)
-        except ValueError as exc:
-            if "already past" in str(exc):
-                return 0  # a time already past: due at once
-            raise
+        due = _moment(not_before, now_ns, NOT_BEFORE_HEADER)
+        return due if due > now_ns else 0  # a time already past: due at once
     return 0
 
 

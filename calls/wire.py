@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -33,6 +34,7 @@ __all__ = [
     "call_token",
     "is_scheduled",
     "queue_filters",
+    "queue_of",
     "queue_subject",
     "scheduled",
     "waiting_subject",
@@ -204,6 +206,11 @@ class QueuedCall:
             deadline_ns=deadline,
             not_before_ns=not_before,
         )
+
+
+def queue_of(annotations: Mapping[str, str] | None) -> str:
+    """The queue a function's calls go to: its ``com.openfaas.queue`` annotation, else ``default``."""
+    return (annotations or {}).get(QUEUE_ANNOTATION) or DEFAULT_QUEUE
 
 
 def is_scheduled(subject: str) -> bool:

@@ -18,7 +18,7 @@ import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
 from calls.retry_settings import RetryOverrides
-from calls.wire import DEFAULT_QUEUE, QUEUE_ANNOTATION, queue_subject
+from calls.wire import QUEUE_ANNOTATION, queue_of, queue_subject
 from gateway.errors import FunctionNotFound, InvalidRequest, ProviderUnavailable, QueueMisconfigured
 from plumbing.sessions import SessionOwner
 from provider.types import FunctionStatus
@@ -69,11 +69,6 @@ def retry_of(status: FunctionStatus) -> tuple[RetryOverrides | None, str]:
         return RetryOverrides.from_values(status.annotations or {}, lambda setting: setting.annotation), ""
     except ValueError as exc:
         return None, f"function {status.name!r} has an invalid annotation {exc}"
-
-
-def queue_of(status: FunctionStatus) -> str:
-    """The queue a function's calls go to: its ``com.openfaas.queue`` annotation, else ``default``."""
-    return (status.annotations or {}).get(QUEUE_ANNOTATION) or DEFAULT_QUEUE
 
 
 class ProviderLookup(SessionOwner):
@@ -234,7 +229,7 @@ class FunctionDirectory:
         if status is None:
             self._entries.pop((name, namespace), None)
             raise FunctionNotFound(f"function {name!r} not found in namespace {namespace!r}", function=name)
-        queue = queue_of(status)
+        queue = queue_of(status.annotations)
         try:
             subject = queue_subject(self._stream, queue)
         except ValueError as exc:

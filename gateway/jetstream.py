@@ -253,7 +253,9 @@ class JetStreamLink:
         """Publish ``call`` and wait for the stream's acknowledgement."""
         if self._nc is None or self._js is None or not self._nc.is_connected:
             raise QueueUnavailable("Error queuing request: not connected to NATS", call_id=call.call_id)
-        if call.not_before_ns > time.time_ns():  # due later: a schedule JetStream fires onto the queue
+        if (
+            call.not_before_ns and call.not_before_ns > time.time_ns()
+        ):  # due later: a schedule JetStream fires onto the queue
             subject, headers = scheduled(call, subject)
         else:
             headers = call.nats_headers()

@@ -106,7 +106,7 @@ def timing_headers(
     if due and not delays:
         raise InvalidRequest("delayed calls are off on this gateway (message_schedules=false)")
     if due and last and last <= due:
-        raise InvalidRequest(f"{DEADLINE_HEADER} {deadline.strip() if deadline else ''} is not after the call is due")
+        raise InvalidRequest(f"{DEADLINE_HEADER} {(deadline or '').strip()} is not after the call is due")
     return due, last
 
 

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from calls.wire import queue_of
 from gateway.errors import FunctionNotFound, ProviderUnavailable, QueueMisconfigured
-from gateway.functions import Destination, FunctionDirectory, queue_of
+from gateway.functions import Destination, FunctionDirectory
 from tests.support.gateway_fakes import FakeLookup, function
 
 
@@ -30,9 +31,9 @@ def directory(lookup: FakeLookup, clock: Clock) -> FunctionDirectory:
 
 
 def test_queue_of_reads_the_annotation() -> None:
-    assert queue_of(function("a")) == "default"
-    assert queue_of(function("a", queue="slow")) == "slow"
-    assert queue_of(function("a", queue="")) == "default"
+    assert queue_of(function("a").annotations) == "default"
+    assert queue_of(function("a", queue="slow").annotations) == "slow"
+    assert queue_of(function("a", queue="").annotations) == "default"
 
 
 async def test_a_found_function_is_cached_for_the_ttl(clock: Clock) -> None:
