@@ -88,5 +88,13 @@ def past_deadline(deadline_ns: int, now_ns: int) -> DeadLetter | None:
     """A dead letter for a call whose deadline has passed before it could start, else None (0: no deadline)."""
     if deadline_ns <= 0 or now_ns < deadline_ns:
         return None
-    moment = datetime.fromtimestamp(deadline_ns / 1e9, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return DeadLetter(reason=f"deadline {moment} passed before the call could start")
+    return DeadLetter(reason=f"deadline {rfc3339(deadline_ns)} passed before the call could start")
+
+
+def rfc3339(ns: int) -> str:
+    """``ns`` (nanoseconds since the epoch) as an RFC 3339 UTC time in milliseconds, rounded up.
+
+    Rounded up so that a schedule due at the result never fires before ``ns``.
+    """
+    ms = -(-ns // 1_000_000)
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"

@@ -17,9 +17,9 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from calls.retry_settings import RetryOverrides
+from calls.timing import rfc3339
 from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
 
 __all__ = [
@@ -228,6 +228,5 @@ def scheduled(call: QueuedCall, target: str) -> tuple[str, dict[str, str]]:
     """
     stream, _, rest = target.partition(".")
     token = rest.rpartition(".")[2]
-    due = datetime.fromtimestamp(call.not_before_ns / 1e9, UTC).isoformat(timespec="milliseconds")
-    headers = call.nats_headers() | {SCHEDULE: f"@at {due.replace('+00:00', 'Z')}", SCHEDULE_TARGET: target}
+    headers = call.nats_headers() | {SCHEDULE: f"@at {rfc3339(call.not_before_ns)}", SCHEDULE_TARGET: target}
     return f"{stream}.{SCHEDULED_PART}.{token}", headers

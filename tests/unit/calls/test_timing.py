@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from calls.timing import deadline_of, due_of, past_deadline
+from calls.timing import deadline_of, due_of, past_deadline, rfc3339
 
 NOW = int(datetime(2026, 12, 4, 18, 0, tzinfo=UTC).timestamp() * 1e9)
 S = 10**9
@@ -83,3 +83,15 @@ def test_a_call_is_due_after_its_delay_or_at_its_time(delay: str | None, not_bef
 def test_a_bad_delay_is_refused_naming_its_header(delay: str | None, not_before: str | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         due_of(delay, not_before, NOW)
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (1_800_000_000_123_000_000, "2027-01-15T08:00:00.123Z"),
+        (1_800_000_000_123_000_001, "2027-01-15T08:00:00.124Z"),
+        (1_800_000_000_999_000_001, "2027-01-15T08:00:01.000Z"),
+    ],
+)
+def test_a_moment_is_written_in_milliseconds_rounded_up_so_a_schedule_never_fires_early(ns: int, text: str) -> None:
+    assert rfc3339(ns) == text
