@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings
 from calls.batch_store import DEFAULT_BATCH_BUCKET
 from calls.callback_guard import CallbackGuard
 from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM
+from calls.flow_store import DEFAULT_FLOW_BUCKET
 from calls.status_store import DEFAULT_BUCKET, DEFAULT_TTL
 from calls.wire import DEFAULT_STREAM
 from plumbing.settings import jetstream_name, positive_duration
@@ -63,6 +64,9 @@ class CallSettings(BaseSettings):
         True, description="Count calls for Prometheus (GET /metrics); false: nothing is counted and /metrics is 404."
     )
 
+    flow_bucket: str = Field(
+        DEFAULT_FLOW_BUCKET, description="The JetStream key-value bucket of flow control: limits' state and pauses."
+    )
     batch_bucket: str = Field(DEFAULT_BATCH_BUCKET, description="The JetStream key-value bucket of batch records.")
     batch_ttl: GoDuration = Field(timedelta(days=1), description="How long a batch record lives after its last change.")
 
@@ -72,7 +76,7 @@ class CallSettings(BaseSettings):
         CallbackGuard(value)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("faas_nats_channel", "status_bucket", "dead_letter_stream", "batch_bucket")
+    @field_validator("faas_nats_channel", "status_bucket", "dead_letter_stream", "batch_bucket", "flow_bucket")
     @classmethod
     def _stored_name(cls, value: str, info: ValidationInfo) -> str:
         return jetstream_name(value, "bucket" if (info.field_name or "").endswith("_bucket") else "stream")

@@ -2,9 +2,11 @@
 
 A call is ``queued`` until a worker claims it (``running``); a run ends ``succeeded`` or
 ``failed``, or the call waits for another run (``retrying``) or is given up (``dead``). A
-call that has not started can be ``cancelled``. Which changes are allowed is decided here
-by pure functions (:func:`claim`, :func:`cancel`); :mod:`calls.status_store` reads and
-writes the records, each change a revision-checked write.
+call held back by its limits or its function's pause is ``waiting for concurrency``,
+``rate limited`` or ``paused`` until it may start. A call that has not started can be
+``cancelled``. Which changes are allowed is decided here by pure functions (:func:`claim`,
+:func:`cancel`, :func:`waiting`); :mod:`calls.status_store` reads and writes the records,
+each change a revision-checked write.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from calls.wire import QueuedCall
 __all__ = [
     "NOT_STARTED",
     "TERMINAL",
+    "WAITING",
     "CallRecord",
     "CallResult",
     "CallState",
@@ -30,6 +33,7 @@ __all__ = [
     "claim",
     "now",
     "queued_record",
+    "waiting",
 ]
 
 
@@ -40,6 +44,13 @@ class CallState(StrEnum):
     """Stored, due later (``X-Delay``, ``X-Not-Before``): ``next_attempt_at`` says when."""
     QUEUED = "queued"
     """Stored on the queue, not yet taken by a worker."""
+    WAITING_FOR_CONCURRENCY = "waiting for concurrency"
+    """Taken by a worker, waiting for a run of its function (or its concurrency key) to end, or for the
+    function to take calls again after it answered 429."""
+    RATE_LIMITED = "rate limited"
+    """Taken by a worker, waiting for its function's rate to allow another run."""
+    PAUSED = "paused"
+    """Kept while its function's async calls are paused."""
     RUNNING = "running"
     """A worker is running it (``attempt`` says which run)."""
     RETRYING = "retrying"
@@ -54,7 +65,9 @@ class CallState(StrEnum):
     """Cancelled before it started; it never runs."""
 
 
-NOT_STARTED = frozenset({CallState.SCHEDULED, CallState.QUEUED, CallState.RETRYING})
+WAITING = frozenset({CallState.WAITING_FOR_CONCURRENCY, CallState.RATE_LIMITED, CallState.PAUSED})
+"""States of a call held back by flow control (see :class:`calls.flow.Wait`)."""
+NOT_STARTED = frozenset({CallState.SCHEDULED, CallState.QUEUED, CallState.RETRYING}) | WAITING
 """States a cancel may end, and from which a worker may claim the call."""
 TERMINAL = frozenset({CallState.SUCCEEDED, CallState.FAILED, CallState.DEAD, CallState.CANCELLED})
 """States after which the call does not run again (unless it is redriven)."""
@@ -203,3 +216,17 @@ def cancel(current: CallRecord | None, reason: str = "cancelled by request") -> 
         return None
     stamp = now()
     return current.to(CallState.CANCELLED, finished_at=stamp, next_attempt_at=None, reason=reason)
+
+
+def waiting(current: CallRecord | None, call: QueuedCall, state: CallState) -> CallRecord | None:
+    """The record of ``call`` held back in ``state`` (one of :data:`WAITING`), or None if it is over or already so.
+
+    A run answered 429 goes back from ``running`` to waiting; a call cancelled or finished stays as it is.
+    """
+    if current is not None and current.state in TERMINAL:
+        if current.enqueued_at == _from_ns(call.enqueued_at_ns):
+            return None
+        current = None
+    if current is not None and current.state is state:
+        return None
+    return (current or queued_record(call)).to(state, next_attempt_at=None)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from calls.flow import Limits
 from calls.retry_settings import RetryOverrides
 from calls.timing import rfc3339
 from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
@@ -62,6 +63,7 @@ QUEUE = "Faasq-Queue"
 BATCH_ID = "Faasq-Batch-Id"
 DEADLINE = "Faasq-Deadline"
 NOT_BEFORE = "Faasq-Not-Before"
+RUNS = "Faasq-Runs"
 SCHEDULE = "Nats-Schedule"
 SCHEDULE_TARGET = "Nats-Schedule-Target"
 SCHEDULED_PART = "=scheduled"
@@ -135,6 +137,11 @@ class QueuedCall:
     """When the call must have started by (``X-Deadline``), in ns since the epoch; 0: no deadline."""
     not_before_ns: int = 0
     """When the call is due (``X-Delay``, ``X-Not-Before``), in ns since the epoch; 0: at once."""
+    limits: Limits | None = None
+    """The limits it runs under (its function's annotations, its ``X-Concurrency-Key``), if any."""
+    runs: int = 0
+    """Runs made before this message was stored: a call that waited for its limits is stored again, and
+    its attempt number is these runs plus JetStream's deliveries of the new message."""
 
     @property
     def due_ns(self) -> int:
@@ -168,6 +175,10 @@ class QueuedCall:
             headers[DEADLINE] = str(self.deadline_ns)
         if self.not_before_ns:
             headers[NOT_BEFORE] = str(self.not_before_ns)
+        if self.limits:
+            headers.update(self.limits.nats_headers())
+        if self.runs:
+            headers[RUNS] = str(self.runs)
         return headers
 
     @classmethod
@@ -186,6 +197,8 @@ class QueuedCall:
             deadline = int(headers.get(DEADLINE, "0"))
             not_before = int(headers.get(NOT_BEFORE, "0"))
             retry = RetryOverrides.from_nats_headers(headers)
+            limits = Limits.from_nats_headers(headers)
+            runs = int(headers.get(RUNS, "0"))
         except (ValueError, TypeError) as exc:
             raise MalformedCall(f"call {headers[CALL_ID]}: undecodable metadata: {exc}") from None
         return cls(
@@ -205,6 +218,8 @@ class QueuedCall:
             trace=TraceContext.parse(headers.get(TRACEPARENT), headers.get(TRACESTATE)),
             deadline_ns=deadline,
             not_before_ns=not_before,
+            limits=limits,
+            runs=runs,
         )
 
 

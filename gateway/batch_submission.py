@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from calls.batch import BatchRecord, item_call_id, new_batch
 from calls.callback_guard import CallbackGuard
+from calls.flow import Limits
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
 from calls.wire import CALL_ID_PATTERN, DEFAULT_QUEUE, QueuedCall, call_subject
@@ -34,6 +35,7 @@ from gateway.stores import Stores
 from gateway.validation import (
     RETRY_HEADERS,
     callback_url_of,
+    concurrency_key,
     effective_retry,
     function_of,
     retry_of,
@@ -91,6 +93,8 @@ class _Submission:
     """``X-Deadline``: every item must have started by then."""
     not_before_ns: int = 0
     """``X-Delay``, ``X-Not-Before``: no item is due before then."""
+    limits: Limits | None = None
+    """The function's limits, with the batch's ``X-Concurrency-Key``: every item runs under them."""
 
     def record(self, total: int, created_at: datetime) -> BatchRecord:
         return new_batch(self.batch_id, self.function, self.namespace, total, created_at, self.batch_callback_url)
@@ -202,8 +206,8 @@ class BatchSubmitter:
         destination = self._directory.cached(function, namespace) or (
             await self._directory.destination_of(function, namespace)
         )
-        if destination.retry_error:
-            raise InvalidRequest(destination.retry_error, function=function)
+        if destination.annotation_error:
+            raise InvalidRequest(destination.annotation_error, function=function)
         retry = effective_retry(retry_of(watched), destination.retry)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw if k not in _NOT_QUEUED | HOP_BY_HOP]
         trace = TraceContext.parse(_header(scope, b"traceparent"), _header(scope, b"tracestate"))
@@ -214,6 +218,8 @@ class BatchSubmitter:
             time.time_ns(),
             delays=self._limits.delays,
         )
+        key = _header(scope, b"x-concurrency-key")
+        limits = destination.limits_for(concurrency_key(key) if key is not None else "")
         return _Submission(
             batch_id,
             function,
@@ -226,6 +232,7 @@ class BatchSubmitter:
             trace,
             deadline,
             due,
+            limits,
         )
 
     def _checked_url(self, value: str | None) -> str | None:
@@ -334,6 +341,7 @@ def _item(
         trace=submission.trace,
         deadline_ns=submission.deadline_ns,
         not_before_ns=submission.not_before_ns,
+        limits=submission.limits,
     )
 
 

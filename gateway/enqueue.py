@@ -32,6 +32,7 @@ from gateway.validation import (
     call_id_of,
     callback_url_of,
     check_length,
+    concurrency_key,
     effective_retry,
     function_of,
     retry_of,
@@ -49,7 +50,8 @@ logger = logging.getLogger(__name__)
 _PREFIX = (ASYNC_FUNCTION + "/").encode()
 _TRACE = frozenset({TRACEPARENT.encode(), TRACESTATE.encode()})
 """Carried as the call's trace context, not among its headers."""
-_COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length"}) | _TRACE
+_KEY = b"x-concurrency-key"
+_COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length", _KEY}) | _TRACE
 _DEADLINE, _DELAY, _NOT_BEFORE = b"x-deadline", b"x-delay", b"x-not-before"
 _TIMING = frozenset({_DEADLINE, _DELAY, _NOT_BEFORE})
 _WATCHED = _COMMON | RETRY_HEADERS.keys() | _TIMING
@@ -84,6 +86,7 @@ class _Head(NamedTuple):
     trace: TraceContext | None
     not_before_ns: int
     deadline_ns: int
+    concurrency_key: str
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
@@ -128,18 +131,19 @@ def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackG
             if not _TIMING.isdisjoint(watched)
             else (0, 0)
         )
+        key = concurrency_key(watched[_KEY]) if _KEY in watched else ""
     except GatewayError as exc:
         exc.call_id = call_id
         raise
     path = "/" + rest.decode("latin-1") if slash else "/"
     query = scope.get("query_string", b"").decode("latin-1")
     trace = TraceContext.parse(watched.get(b"traceparent"), watched.get(b"tracestate"))
-    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace, due, deadline)
+    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace, due, deadline, key)
 
 
 def _retry(head: _Head, destination: Destination) -> RetryOverrides | None:
-    if destination.retry_error:
-        raise InvalidRequest(destination.retry_error, function=head.function)
+    if destination.annotation_error:
+        raise InvalidRequest(destination.annotation_error, function=head.function)
     return effective_retry(head.retry, destination.retry)
 
 
@@ -168,6 +172,7 @@ def _call(
         trace=trace,
         deadline_ns=head.deadline_ns,
         not_before_ns=head.not_before_ns,
+        limits=destination.limits_for(head.concurrency_key),
     )
 
 

@@ -11,19 +11,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
+from calls.flow import Limits
 from calls.retry_settings import RetryOverrides
 from calls.wire import QUEUE_ANNOTATION, queue_of, queue_subject
 from gateway.errors import FunctionNotFound, InvalidRequest, ProviderUnavailable, QueueMisconfigured
 from plumbing.sessions import SessionOwner
-from provider.types import FunctionStatus
+from provider.types import FunctionStatus, flow_annotations
 
-__all__ = ["Destination", "FunctionDirectory", "FunctionLookup", "ProviderLookup", "queue_of", "retry_of"]
+__all__ = [
+    "Destination",
+    "FunctionDirectory",
+    "FunctionLookup",
+    "ProviderLookup",
+    "limits_of",
+    "queue_of",
+    "retry_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +78,16 @@ def retry_of(status: FunctionStatus) -> tuple[RetryOverrides | None, str]:
         return RetryOverrides.from_values(status.annotations or {}, lambda setting: setting.annotation), ""
     except ValueError as exc:
         return None, f"function {status.name!r} has an invalid annotation {exc}"
+
+
+def limits_of(status: FunctionStatus) -> tuple[Limits | None, str]:
+    """The function's flow-control annotations, parsed (None: no limit); else None and why they are refused."""
+    try:
+        flow = flow_annotations(status.annotations)
+    except ValueError as exc:
+        return None, f"function {status.name!r} has an invalid {exc}"
+    limits = Limits(flow.concurrency, flow.concurrency_per_key, "", flow.rate, flow.rate_burst)
+    return (limits if limits.concurrency or limits.per_key or limits.rate else None), ""
 
 
 class ProviderLookup(SessionOwner):
@@ -157,8 +176,16 @@ class Destination:
     subject: str
     retry: RetryOverrides | None = None
     """The function's own retry settings, from its ``com.openfaas.retry.*`` annotations."""
-    retry_error: str = ""
-    """Why the function's retry annotations are refused; its calls get 400 until they are fixed."""
+    annotation_error: str = ""
+    """Why the function's retry or flow annotations are refused; its calls get 400 until they are fixed."""
+    limits: Limits | None = None
+    """The function's limits, from its ``com.faasq.*`` flow-control annotations; None: none."""
+
+    def limits_for(self, key: str) -> Limits | None:
+        """The limits of a call with concurrency key ``key`` (a digest; empty: none)."""
+        if self.limits is None or not (key and self.limits.per_key):
+            return self.limits
+        return replace(self.limits, key=key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +261,11 @@ class FunctionDirectory:
             subject = queue_subject(self._stream, queue)
         except ValueError as exc:
             raise QueueMisconfigured(f"function {name!r}: {QUEUE_ANNOTATION}: {exc}", function=name) from None
-        retry, retry_error = retry_of(status)
-        if retry_error:
-            logger.warning("%s; its async calls are refused", retry_error)
-        destination = Destination(queue, subject, retry, retry_error)
+        retry, annotation_error = retry_of(status)
+        limits, flow_error = limits_of(status)
+        annotation_error = annotation_error or flow_error
+        if annotation_error:
+            logger.warning("%s; its async calls are refused", annotation_error)
+        destination = Destination(queue, subject, retry, annotation_error, limits)
         self._entries[name, namespace] = _Entry(destination, self._clock() + self._ttl)
         return destination

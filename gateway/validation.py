@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from calls.flow import concurrency_key_of
 from calls.retry_settings import RETRY_SETTINGS, RetryOverrides
 from calls.timing import DEADLINE_HEADER, deadline_of, due_of
 from calls.wire import CALL_ID_PATTERN
@@ -108,6 +109,18 @@ def timing_headers(
     if due and last and last <= due:
         raise InvalidRequest(f"{DEADLINE_HEADER} {(deadline or '').strip()} is not after the call is due")
     return due, last
+
+
+def concurrency_key(value: str | None) -> str:
+    """The digest of a request's ``X-Concurrency-Key`` (empty without one).
+
+    Raises:
+        InvalidRequest: it is blank or too long.
+    """
+    try:
+        return concurrency_key_of(value)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def retry_of(watched: Mapping[bytes, str]) -> RetryOverrides | None:

@@ -19,15 +19,19 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "CONCURRENCY_ANNOTATION",
+    "CONCURRENCY_PER_KEY_ANNOTATION",
     "DEFAULT_NAMESPACE",
     "DNS_LABEL",
     "FUNCTION_LABEL",
     "LOCAL_BUILD_FILE",
     "NETWORK_ANNOTATION",
+    "RATE_ANNOTATION",
+    "RATE_BURST_ANNOTATION",
     "SCALE_FACTOR",
     "SCALE_LABELS",
     "SCALE_MAX",
@@ -39,6 +43,7 @@ __all__ = [
     "SCALE_ZERO_DURATION",
     "WORKDIR_ANNOTATION",
     "DeleteFunctionRequest",
+    "FlowAnnotations",
     "FunctionDeployment",
     "FunctionResources",
     "FunctionStatus",
@@ -54,8 +59,10 @@ __all__ = [
     "Secret",
     "VersionInfo",
     "build_folder",
+    "flow_annotations",
     "parse_go_duration",
     "parse_moment",
+    "parse_rate",
     "scale_labels",
     "split_namespace",
     "wire",
@@ -186,10 +193,17 @@ class _FunctionSpec(WireModel):
 class FunctionDeployment(_FunctionSpec):
     """A request to deploy or update a function (``POST``/``PUT /system/functions``).
 
-    ``service`` must be a DNS label, as faas-netes requires.
+    ``service`` must be a DNS label, as faas-netes requires; faasq's flow-control
+    annotations (:func:`flow_annotations`) must read.
     """
 
     service: str = Field(pattern=DNS_LABEL.pattern, description="The function's name, a DNS label.")
+
+    @field_validator("annotations")
+    @classmethod
+    def _flow(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        flow_annotations(value)  # raises ValueError naming the annotation
+        return value
 
 
 class FunctionUsage(WireModel):
@@ -434,4 +448,76 @@ def scale_labels(labels: Mapping[str, str] | None) -> ScaleLabels:
         target_proportion=_number_label(labels, SCALE_TARGET_PROPORTION, ScaleLabels.target_proportion, at_most=1),
         zero=_BOOLEANS[zero],
         zero_duration=idle,
+    )
+
+
+CONCURRENCY_ANNOTATION = "com.faasq.concurrency"
+"""faasq's annotation: at most this many runs of the function at once, across every worker."""
+CONCURRENCY_PER_KEY_ANNOTATION = "com.faasq.concurrency-per-key"
+"""faasq's annotation: at most this many runs at once per value of a call's ``X-Concurrency-Key``."""
+RATE_ANNOTATION = "com.faasq.rate"
+"""faasq's annotation: runs started at most this often, ``<n>/s``, ``<n>/m`` or ``<n>/h``, shared by every worker."""
+RATE_BURST_ANNOTATION = "com.faasq.rate-burst"
+"""faasq's annotation: runs that may start at once after a quiet spell (the rate's bucket size); default 1."""
+
+_RATE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*\Z")
+_PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_MOST = 1_000_000
+
+
+@dataclass(frozen=True)
+class FlowAnnotations:
+    """A function's flow-control annotations, read and checked (:func:`flow_annotations`); 0 where unset."""
+
+    concurrency: int = 0
+    concurrency_per_key: int = 0
+    rate: float = 0.0
+    """Runs per second."""
+    rate_burst: int = 0
+
+
+def parse_rate(text: str) -> float:
+    """Runs per second from ``<n>/s``, ``<n>/m`` or ``<n>/h`` (``5/s``, ``100/m``); above zero.
+
+    Raises:
+        ValueError: anything else.
+    """
+    match = _RATE.match(text)
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"must be a rate such as 5/s, 100/m or 1000/h, got {text!r}")
+    return float(match[1]) / _PER[match[2]]
+
+
+def _count(annotations: Mapping[str, str], key: str) -> int:
+    text = annotations.get(key)
+    if text is None:
+        return 0
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= _MOST:
+        raise ValueError(f"annotation {key} must be a whole number from 1 to {_MOST}, got {text!r}")
+    return int(value)
+
+
+def flow_annotations(annotations: Mapping[str, str] | None) -> FlowAnnotations:
+    """Read a function's flow-control annotations.
+
+    Raises:
+        ValueError: naming the annotation: a count that is not a whole number from 1, a rate
+            that does not read, a burst without a rate.
+    """
+    annotations = annotations or {}
+    rate = 0.0
+    if (text := annotations.get(RATE_ANNOTATION)) is not None:
+        try:
+            rate = parse_rate(text)
+        except ValueError as exc:
+            raise ValueError(f"annotation {RATE_ANNOTATION} {exc}") from None
+    burst = _count(annotations, RATE_BURST_ANNOTATION)
+    if burst and not rate:
+        raise ValueError(f"annotation {RATE_BURST_ANNOTATION} needs {RATE_ANNOTATION}")
+    return FlowAnnotations(
+        concurrency=_count(annotations, CONCURRENCY_ANNOTATION),
+        concurrency_per_key=_count(annotations, CONCURRENCY_PER_KEY_ANNOTATION),
+        rate=rate,
+        rate_burst=burst,
     )

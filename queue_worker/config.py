@@ -46,6 +46,12 @@ class WorkerSettings(CallSettings):
         timedelta(seconds=30), description="JetStream's lease on a call; running calls renew it every third of it."
     )
     max_inflight: int = Field(64, ge=1, description="Calls this process runs at once.")
+    max_waiting: int = Field(
+        256,
+        ge=0,
+        description="Calls held back by their limits that this process keeps waiting without a slot; more are "
+        "stored again on the queue, due a little later.",
+    )
     fetch_batch: int = Field(64, ge=1, description="Most calls pulled from JetStream in one request.")
     max_ack_pending: int = Field(
         20_000, ge=1, description="Most unacknowledged calls of the consumer, across every worker process."

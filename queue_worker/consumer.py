@@ -5,6 +5,12 @@ for only as many calls as there are free slots (``max_inflight``), and a fetch t
 out just means "poll again". A single heartbeat task marks every call that has run for a
 third of ``ack_wait`` as in progress, so JetStream does not redeliver it while it runs.
 A call is settled only after its function finished and its callback was attempted.
+
+A call under flow control first passes the :class:`~queue_worker.flow.FlowGate`. One that
+may not start yet waits without a slot (up to ``max_waiting`` such calls a process); more
+than that are stored again on the queue, due a little later, with the runs they made
+(``Faasq-Runs``), so that waiting never counts as an attempt. A run answered 429 is not a
+failed attempt either: its function's limit is lowered and the call waits again.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -24,13 +31,15 @@ from nats.js.errors import NotFoundError
 
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
-from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide
+from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide, retry_after
+from calls.status import CallState
 from calls.streams import ensure_stream
 from calls.timing import past_deadline
-from calls.wire import MalformedCall, QueuedCall, queue_filters
+from calls.wire import MSG_ID, MalformedCall, QueuedCall, queue_filters, scheduled
 from plumbing.logs import current_call_id
 from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
+from queue_worker.flow import FlowGate, Refusal, Ticket
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import Invoker
 
@@ -40,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 _POLL = 0.5
 """Seconds one fetch waits for calls; short, so that a stop is noticed soon."""
+_TOO_MANY = 429
+_BACK_LATER = (1.0, 30.0)
+"""Seconds until a call stored again for want of room to wait is due: a quarter of its age, within these."""
 
 
 async def subscribe(js: JetStreamContext, settings: WorkerSettings) -> JetStreamContext.PullSubscription:
@@ -78,13 +90,16 @@ class Summary:
     errors: int = 0
     cancelled: int = 0
     skipped: int = 0
+    waited: int = 0
+    refused: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.done} calls done, {self.retried} retried, {self.dead_lettered} dead-lettered, "
             f"{self.malformed} malformed, {self.callbacks_failed} callbacks failed, {self.errors} errors, "
             f"{self.cancelled} cancelled at shutdown (left for redelivery), "
-            f"{self.skipped} skipped (cancelled, or finished before)"
+            f"{self.skipped} skipped (cancelled, or finished before), "
+            f"{self.waited} waited for their limits, {self.refused} runs answered 429 (backpressure)"
         )
 
 
@@ -101,6 +116,8 @@ class Consumer:
         hooks: status and dead-letter extension points.
         rand: uniform random numbers in [0, 1) for the retries' jitter.
         metrics: counts the retries.
+        gate: flow control; None: every call starts at once and a 429 is an ordinary failure.
+        js: stores again a call that cannot wait here (with ``gate``).
     """
 
     def __init__(
@@ -113,8 +130,16 @@ class Consumer:
         hooks: WorkerHooks | None = None,
         rand: Callable[[], float] = random.random,
         metrics: CallMetrics | None = None,
+        gate: FlowGate | None = None,
+        js: JetStreamContext | None = None,
     ) -> None:
         self._sub = sub
+        self._gate = gate
+        self._js = js
+        self._schedules = settings.message_schedules
+        self._max_waiting = settings.max_waiting
+        self._waiting: set[asyncio.Task[None]] = set()
+        self._running: dict[tuple[str, str], int] = {}
         self._metrics = metrics or NoMetrics()
         self._max = settings.max_inflight
         self._batch = settings.fetch_batch
@@ -132,13 +157,15 @@ class Consumer:
 
     @property
     def inflight(self) -> int:
-        """Calls running now."""
+        """Calls taken and not settled: running, or waiting for their limits."""
         return len(self._inflight)
 
     def stop(self) -> None:
-        """Stop pulling; :meth:`run` then drains the calls in flight."""
+        """Stop pulling; :meth:`run` then drains the calls in flight (those waiting for their limits: stored again)."""
         self._stopping.set()
         self._slot_free.set()
+        if self._gate is not None:
+            self._gate.wake_all()
 
     async def run(self, grace: float) -> Summary:
         """Pull and run calls until :meth:`stop`, then give running calls ``grace`` seconds and cancel the rest."""
@@ -155,7 +182,7 @@ class Consumer:
 
     async def _fetch_loop(self) -> None:
         while not self._stopping.is_set():
-            free = self._max - len(self._inflight)
+            free = self._max - len(self._inflight) + len(self._waiting)
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -228,14 +255,27 @@ class Consumer:
 
     async def _run(self, msg: Msg, call: QueuedCall, number: int) -> None:
         policy = self._policy.overridden(call.retry)
-        attempt = Attempt(number, policy.max_attempts)
-        if not await self._hooks.call_started(call, attempt):
-            logger.debug("call %s skipped by the hooks: acked without running", call.call_id)
-            self.summary.skipped += 1
-            await msg.ack()
-            self._metrics.settled(function_label(call.function, call.namespace), call.queue)
-            return
-        outcome, verdict = await self._attempt(call, attempt, policy)
+        attempt = Attempt(call.runs + number, policy.max_attempts)
+        refused: Refusal | None = None
+        while True:
+            ticket: Ticket | None = None
+            if refused or self._flows(call):
+                admitted = await self._admitted(msg, call, policy, attempt, refused)
+                if admitted is False:
+                    return  # stored again, to wait on the queue
+                ticket = admitted if isinstance(admitted, Ticket) else None  # True: too late to run anyway
+            if not await self._hooks.call_started(call, attempt):
+                logger.debug("call %s skipped by the hooks: acked without running", call.call_id)
+                self.summary.skipped += 1
+                await self._give_back(ticket, succeeded=False)
+                await msg.ack()
+                self._metrics.settled(function_label(call.function, call.namespace), call.queue)
+                return
+            outcome, verdict = await self._attempt(call, attempt, policy, ticket)
+            if not isinstance(verdict, Refusal):
+                break
+            refused = verdict  # answered 429: wait again, this run not counted
+            self.summary.refused += 1
         # One callback per call: on its final outcome only.
         if not isinstance(verdict, Retry) and (failure := await self._callbacks.send(call, outcome, attempt)):
             self.summary.callbacks_failed += 1
@@ -243,21 +283,113 @@ class Consumer:
         await self._hooks.call_finished(call, attempt, outcome, verdict)
         await self._settle(msg, call, attempt, outcome, verdict)
 
-    async def _attempt(self, call: QueuedCall, attempt: Attempt, policy: RetryPolicy) -> tuple[Outcome, Verdict]:
-        """Run the call, unless its deadline passed or it is too old, and decide what comes next."""
-        if (late := past_deadline(call.deadline_ns, time.time_ns())) is not None:
-            logger.warning("call %s to %s not run: %s", call.call_id, call.function, late.reason)
-            return Outcome(None, failure=Failure.DEADLINE, detail=late.reason), late
-        if (expired := age_out(call.due_ns, time.time_ns(), policy)) is not None:
-            logger.warning("call %s to %s not run: %s", call.call_id, call.function, expired.reason)
-            return Outcome(None, failure=Failure.EXPIRED, detail=expired.reason), expired
-        outcome = await self._invoker.invoke(call, attempt)
+    def _flows(self, call: QueuedCall) -> bool:
+        return self._gate is not None and self._gate.applies(call)
+
+    async def _attempt(
+        self, call: QueuedCall, attempt: Attempt, policy: RetryPolicy, ticket: Ticket | None = None
+    ) -> tuple[Outcome, Verdict | Refusal]:
+        """Run the call, unless its deadline passed or it is too old, and decide what comes next.
+
+        A 429 under flow control is backpressure, not a failed attempt: the function's limit is
+        lowered and the answer is why the call must wait again.
+        """
+        if (late := _late(call, policy)) is not None:
+            failure, dead = late
+            await self._give_back(ticket, succeeded=False)
+            logger.warning("call %s to %s not run: %s", call.call_id, call.function, dead.reason)
+            return Outcome(None, failure=failure, detail=dead.reason), dead
+        fn = (call.function, call.namespace)
+        self._running[fn] = self._running.get(fn, 0) + 1
+        try:
+            outcome = await self._invoker.invoke(call, attempt)
+        finally:
+            running = self._running.pop(fn)
+            if running > 1:
+                self._running[fn] = running - 1
+        if outcome.status == _TOO_MANY and self._gate is not None:
+            # Backpressure, not a failure: the function's limit drops and the call waits again.
+            asked = retry_after(outcome, time.time()) or 0.0
+            lease = ticket or Ticket(f"{call.call_id}", call.function, call.namespace)
+            logger.info("function %s answered 429: call %s waits, its limit lowered", call.function, call.call_id)
+            return outcome, await self._gate.refused(lease, asked, running)
+        await self._give_back(ticket, succeeded=outcome.status is not None and 200 <= outcome.status < 300)
         verdict = decide(outcome, attempt, policy, now=time.time(), rand=self._rand)
         took = f"{outcome.summary} in {outcome.duration:.3f}s"
         logger.debug("%s %s%s: %s, %s", call.method, call.function, call.path, took, verdict)
         if outcome.failure is not None:
             logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
         return outcome, verdict
+
+    async def _give_back(self, ticket: Ticket | None, *, succeeded: bool) -> None:
+        if ticket is not None and self._gate is not None:
+            await self._gate.release(ticket, succeeded=succeeded)
+
+    async def _admitted(
+        self, msg: Msg, call: QueuedCall, policy: RetryPolicy, attempt: Attempt, refused: Refusal | None
+    ) -> Ticket | Literal[True, False]:
+        """What ``call`` took to start under its limits, once it may (True: it is too late to run anyway).
+
+        Until then it waits here without a slot, or, with no room to wait or at a stop, is stored
+        again on the queue and its message acked (False). ``refused``: why it waits to begin with.
+        """
+        gate, task = self._gate, asyncio.current_task()
+        if gate is None or task is None:  # pragma: no cover - only called with a gate, from a task
+            raise RuntimeError("flow control without a gate")
+        state: CallState | None = None
+        try:
+            while True:
+                if _late(call, policy) is not None:
+                    return True
+                admitted = refused or await gate.admit(call, call.call_id)
+                refused = None
+                if isinstance(admitted, Ticket):
+                    if task in self._waiting:
+                        await self._take_slot(task)
+                    return admitted
+                if task not in self._waiting:
+                    if len(self._waiting) >= self._max_waiting or self._stopping.is_set():
+                        await self._store_again(msg, call, attempt, admitted)
+                        return False
+                    self._waiting.add(task)
+                    self._slot_free.set()
+                    self.summary.waited += 1
+                if state is not CallState(admitted.why.value):
+                    state = CallState(admitted.why.value)
+                    await self._hooks.call_waiting(call, state)
+                await gate.wait(admitted, _give_up_at(call, policy))
+                if self._stopping.is_set():
+                    await self._store_again(msg, call, attempt, admitted)
+                    return False
+        finally:
+            self._waiting.discard(task)
+
+    async def _take_slot(self, task: asyncio.Task[None]) -> None:
+        while len(self._inflight) - len(self._waiting) >= self._max:  # this task is among the waiting
+            self._slot_free.clear()
+            await self._slot_free.wait()
+        self._waiting.discard(task)
+
+    async def _store_again(self, msg: Msg, call: QueuedCall, attempt: Attempt, refusal: Refusal) -> None:
+        """Store ``call`` again to wait on the queue, due a little later, then ack its message.
+
+        The copy's message id is the call's and its stream sequence, so a redelivery of this
+        message that comes to store it again is dropped as a duplicate.
+        """
+        if self._js is None:  # pragma: no cover - a gate always comes with a JetStream context
+            raise RuntimeError("no JetStream context to store a call again")
+        age = max(0.0, time.time() - call.due_ns / 1e9)
+        later = refusal.until or time.time() + min(_BACK_LATER[1], max(_BACK_LATER[0], age / 4))
+        if self._stopping.is_set() and refusal.until is None:
+            later = time.time()
+        again = replace(call, runs=attempt.number - 1, not_before_ns=max(call.not_before_ns, int(later * 1e9)))
+        subject, headers = msg.subject, again.nats_headers()
+        if self._schedules and later > time.time():
+            subject, headers = scheduled(again, msg.subject)
+        headers[MSG_ID] = f"{call.call_id}@{_seq(msg)}"
+        await self._js.publish(subject, call.body, headers=headers)
+        await msg.ack()
+        logger.debug("call %s stored again to wait for its %s", call.call_id, refusal.why.value)
 
     async def _settle(self, msg: Msg, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         label = function_label(call.function, call.namespace)
@@ -274,6 +406,24 @@ class Consumer:
             await self._hooks.dead_letter(call, attempt, outcome, verdict.reason)
             await msg.term()
             self._metrics.settled(label, call.queue)
+
+
+def _late(call: QueuedCall, policy: RetryPolicy) -> tuple[Failure, DeadLetter] | None:
+    """Why ``call`` must not start now (its deadline passed, or it is too old), if so."""
+    now = time.time_ns()
+    if (late := past_deadline(call.deadline_ns, now)) is not None:
+        return Failure.DEADLINE, late
+    if (expired := age_out(call.due_ns, now, policy)) is not None:
+        return Failure.EXPIRED, expired
+    return None
+
+
+def _give_up_at(call: QueuedCall, policy: RetryPolicy) -> float | None:
+    """When a waiting call is too late to start (epoch seconds), if ever."""
+    moments = [call.deadline_ns / 1e9] if call.deadline_ns else []
+    if policy.max_event_age:
+        moments.append(call.due_ns / 1e9 + policy.max_event_age)
+    return min(moments) if moments else None
 
 
 def _seq(msg: Msg) -> str:

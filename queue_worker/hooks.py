@@ -4,7 +4,10 @@ Every hook is a coroutine that by default does nothing (or allows the call); a s
 overrides only what it needs, and :class:`HookChain` runs several in order. The consumer
 always awaits them, in this order for one run of a call::
 
-    call_started -> (the function runs) -> [callback_failed] -> call_finished -> [dead_letter] -> settle
+    [call_waiting] -> call_started -> (the function runs) -> [callback_failed] -> call_finished
+        -> [dead_letter] -> settle
+
+``call_waiting`` comes when flow control holds the call back (and again after a run answered 429).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 
 from calls.outcome import Attempt, Outcome
 from calls.retry_decision import Verdict
+from calls.status import CallState
 from calls.wire import QueuedCall
 
 __all__ = ["HookChain", "WorkerHooks"]
@@ -26,6 +30,9 @@ class WorkerHooks:
 
     async def shutdown(self) -> None:
         """After the last call."""
+
+    async def call_waiting(self, call: QueuedCall, state: CallState) -> None:
+        """``call`` is held back by flow control, in ``state`` (one of :data:`calls.status.WAITING`)."""
 
     async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
         """Run ``attempt`` of ``call`` is about to start.
@@ -59,6 +66,10 @@ class HookChain(WorkerHooks):
     async def shutdown(self) -> None:
         for hook in reversed(self.hooks):
             await hook.shutdown()
+
+    async def call_waiting(self, call: QueuedCall, state: CallState) -> None:
+        for hook in self.hooks:
+            await hook.call_waiting(call, state)
 
     async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
         for hook in self.hooks:

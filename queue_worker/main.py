@@ -15,12 +15,14 @@ import gc
 import logging
 import signal
 import sys
+import uuid
 from contextlib import AsyncExitStack
 
 import nats
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
+from calls.flow_store import FlowStore
 from calls.metrics import CallMetrics, NoMetrics
 from calls.streams import StreamConfigError
 from plumbing.credentials import CredentialsError, read_credentials
@@ -34,6 +36,7 @@ from queue_worker.config import WorkerSettings
 from queue_worker.connection import connect
 from queue_worker.consumer import Consumer, Summary, subscribe
 from queue_worker.deadletters import DeadLetterHooks
+from queue_worker.flow import FlowGate
 from queue_worker.hooks import HookChain, WorkerHooks
 from queue_worker.instruments import InstrumentedInvoker
 from queue_worker.invoker import HttpInvoker
@@ -42,6 +45,9 @@ from queue_worker.status import StatusHooks
 __all__ = ["main", "run"]
 
 logger = logging.getLogger(__name__)
+
+_LEASE_MARGIN = 60.0
+"""Seconds a run's lease on its limits outlasts ``upstream_timeout``, should its worker die holding it."""
 
 
 def _credentials(settings: WorkerSettings) -> list[tuple[str, str]]:
@@ -92,7 +98,16 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         hooks = hooks or _hooks(settings, nc.jetstream(), callbacks, metrics)
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
-        consumer = Consumer(sub, settings, invoker, callbacks, hooks=hooks, metrics=metrics)
+        gate = FlowGate(
+            await FlowStore.open(nc.jetstream(), settings.flow_bucket),
+            worker=uuid.uuid4().hex[:12],
+            lease_for=settings.upstream_timeout.total_seconds() + _LEASE_MARGIN,
+        )
+        await gate.start()
+        stack.push_async_callback(gate.stop)
+        consumer = Consumer(
+            sub, settings, invoker, callbacks, hooks=hooks, metrics=metrics, gate=gate, js=nc.jetstream()
+        )
         source = f"{settings.subject}.> (consumer {settings.durable}) from {settings.nats_url}"
         logger.info("pulling %s, %d calls at once", source, settings.max_inflight)
         waiter = asyncio.create_task(_first(stop, lost))

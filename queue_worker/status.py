@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 
 from calls.outcome import Attempt, Outcome
 from calls.retry_decision import Ack, Retry, Verdict
-from calls.status import CallRecord, CallResult, CallState, claim, now, queued_record
+from calls.status import CallRecord, CallResult, CallState, claim, now, queued_record, waiting
 from calls.status_store import CallStore, Versioned
 from calls.wire import QueuedCall
 from queue_worker.batches import BatchTracker
@@ -93,6 +93,11 @@ class StatusHooks(WorkerHooks):
     async def startup(self) -> None:
         """Create or bind the call status bucket."""
         self._store = await CallStore.open(self._js, self._bucket, self._ttl)
+
+    async def call_waiting(self, call: QueuedCall, state: CallState) -> None:
+        """Record that the call waits, and why (a batch counts it as queued still)."""
+        self._claimed.pop(call.call_id, None)  # a run answered 429 gives its claim back
+        await self.store.transition(call.call_id, partial(waiting, call=call, state=state))
 
     async def call_started(self, call: QueuedCall, attempt: Attempt) -> bool:
         """Claim the call; False if it was cancelled or has finished already (a redelivery after its end)."""

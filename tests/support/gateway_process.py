@@ -46,6 +46,7 @@ def settings_for(
         "dead_letter_max_bytes": 16 * 1024**2,
         "status_bucket": f"{stream}-calls",
         "batch_bucket": f"{stream}-batches",
+        "flow_bucket": f"{stream}-flow",
         "secret_mount_path": tmp_path,
         "faas_reconnect_delay": "0.1s",
         **overrides,

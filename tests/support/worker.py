@@ -132,6 +132,7 @@ def worker_settings(nats_server: NatsServer, stream: str, provider_url: str, **f
         "dead_letter_max_bytes": 16 * 1024**2,
         "status_bucket": f"{stream}-calls",
         "batch_bucket": f"{stream}-batches",
+        "flow_bucket": f"{stream}-flow",
         "gateway_invoke": False,
         "functions_provider_url": provider_url,
         "faas_reconnect_delay": "100ms",

@@ -77,7 +77,8 @@ async def test_sigterm_finishes_the_call_in_flight_and_leaves_the_queued_one(
     summary = "stopped: 1 calls done, 0 retried, 0 dead-lettered, 0 malformed, 0 callbacks failed, 0 errors, "
     (closing,) = [line for line in lines if "stopped:" in line]
     assert closing.endswith(
-        f"[-] {summary}0 cancelled at shutdown (left for redelivery), 0 skipped (cancelled, or finished before)"
+        f"[-] {summary}0 cancelled at shutdown (left for redelivery), 0 skipped (cancelled, or finished before), "
+        "0 waited for their limits, 0 runs answered 429 (backpressure)"
     ), lines
 
 

@@ -1,0 +1,252 @@
+"""The worker's flow gate: may a call start now, under its limits and its function's pause?
+
+:meth:`FlowGate.admit` takes a lease in each scope that limits the call (the function's
+runs, its concurrency key's runs), then a token of its rate, each a revision-checked write
+to the flow bucket (:mod:`calls.flow_store`); a call that may not start gets a
+:class:`Refusal` saying why and which scope to wait on. The gate watches the whole bucket,
+so it writes from the value it last saw without reading first, knows without asking which
+functions are paused or were answered 429, and wakes a waiting call as soon as its scope
+changes: a run that ends wakes the first call waiting on it on every worker, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+
+from nats.js.kv import KV_DEL, KV_PURGE
+
+from calls.flow import Limits, Slots, Tokens, Wait, key_scope, paused_scope, rate_scope, run_scope
+from calls.flow_store import KEEP, FlowStore, Keep, Seen
+from calls.wire import QueuedCall
+
+__all__ = ["FlowGate", "Refusal", "Ticket"]
+
+logger = logging.getLogger(__name__)
+
+_AFTER_429 = 1.0
+"""Seconds a call answered 429 waits at most for a run of its function to end before it tries again."""
+_SAFETY_POLL = 5.0
+"""Seconds a waiting call waits at most before it looks again, should a change go unseen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What a call took to start: a lease in each of ``scopes``, under ``lease``."""
+
+    lease: str
+    function: str = ""
+    namespace: str = ""
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a call may not start yet, the scope whose change may let it, and when it frees by itself (if it does)."""
+
+    why: Wait
+    scope: str
+    until: float | None = None
+    revision: int = 0
+    """The scope's revision the refusal was decided on: a later one is a change worth another try."""
+
+
+@dataclass(eq=False)
+class _Waiter:
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class FlowGate:
+    """Admits calls under their limits, shared with every other worker through the flow bucket.
+
+    Args:
+        store: the flow bucket.
+        worker: this worker's id, in every lease it takes.
+        lease_for: seconds a lease lasts if its worker dies before it returns it.
+    """
+
+    def __init__(self, store: FlowStore, worker: str, lease_for: float) -> None:
+        self._store = store
+        self._worker = worker
+        self._lease_for = lease_for
+        self._seen: dict[str, Seen] = {}
+        self._lines: dict[str, deque[_Waiter]] = {}
+        self._watching: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Watch the bucket; returns once what it holds now has been seen."""
+        watcher = await self._store.kv.watchall()
+        self._watching = asyncio.create_task(self._watch(watcher))
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        """Stop watching; every waiting call is woken."""
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+        self.wake_all()
+
+    async def _watch(self, watcher: object) -> None:
+        updates = watcher.updates  # type: ignore[attr-defined]
+        while True:
+            try:
+                entry = await updates(timeout=_SAFETY_POLL)
+            except Exception:  # nats' TimeoutError: nothing changed
+                self._ready.set()
+                continue
+            if entry is None:  # everything there was at the start has been seen
+                self._ready.set()
+                continue
+            deleted = entry.operation in (KV_DEL, KV_PURGE)
+            self._saw(entry.key, Seen(None if deleted else entry.value, entry.revision or 0))
+            self._wake(entry.key, everyone=deleted or entry.key.startswith("paused."))
+
+    def _saw(self, key: str, seen: Seen) -> None:
+        known = self._seen.get(key)
+        if known is None or seen.revision > known.revision:
+            self._seen[key] = seen
+
+    def _wake(self, key: str, *, everyone: bool = False) -> None:
+        for waiter in self._lines.get(key, ()):
+            if not waiter.woken.is_set():
+                waiter.woken.set()
+                if not everyone:
+                    return
+
+    def _revision(self, scope: str) -> int:
+        seen = self._seen.get(scope)
+        return seen.revision if seen is not None else 0
+
+    def applies(self, call: QueuedCall) -> bool:
+        """Whether ``call`` must pass the gate: it carries limits, or its function is paused or was answered 429."""
+        if call.limits:
+            return True
+        run = self._seen.get(run_scope(call.function, call.namespace))
+        paused = self._seen.get(paused_scope(call.function, call.namespace))
+        return (paused is not None and paused.value is not None) or (run is not None and run.value is not None)
+
+    def paused(self, call: QueuedCall) -> bool:
+        """Whether the call's function is paused, as last seen."""
+        seen = self._seen.get(paused_scope(call.function, call.namespace))
+        return seen is not None and seen.value is not None
+
+    async def admit(self, call: QueuedCall, lease: str) -> Ticket | Refusal:
+        """Take what ``call`` needs to start now, or say why it may not (taking nothing)."""
+        fn, ns = call.function, call.namespace
+        if self.paused(call):
+            return Refusal(Wait.PAUSED, paused_scope(fn, ns), None, self._revision(paused_scope(fn, ns)))
+        limits = call.limits or Limits()
+        lease = f"{self._worker}:{lease}"
+        taken: list[str] = []
+        run = run_scope(fn, ns)
+        scopes = [(run, limits.concurrency)] if limits.concurrency or self._seen.get(run, Seen(None, 0)).value else []
+        if limits.per_key and limits.key:
+            scopes.append((key_scope(fn, ns, limits.key), limits.per_key))
+        for scope, configured in scopes:
+            refusal = await self._take(scope, lease, configured)
+            if refusal is not None:
+                await self._return(taken, lease)
+                return refusal
+            taken.append(scope)
+        if limits.rate:
+            wait = await self._token(rate_scope(fn, ns), limits.rate, limits.burst)
+            if wait > 0:
+                await self._return(taken, lease)
+                return Refusal(Wait.RATE, rate_scope(fn, ns), time.time() + wait, self._revision(rate_scope(fn, ns)))
+        return Ticket(lease, fn, ns, tuple(taken))
+
+    async def _take(self, scope: str, lease: str, configured: int) -> Refusal | None:
+        now = time.time()
+
+        def rule(value: bytes | None) -> tuple[bytes | Keep, Slots | None]:
+            slots = Slots.decode(value)
+            taken = slots.admit(lease, configured, now, now + self._lease_for)
+            return (KEEP, slots) if taken is None else (taken.encode(), None)
+
+        full, seen = await self._store.change(scope, rule, self._seen.get(scope))
+        self._saw(scope, seen)
+        return None if full is None else Refusal(Wait.CONCURRENCY, scope, full.wakes_at(now), seen.revision)
+
+    async def _token(self, scope: str, rate: float, burst: int) -> float:
+        now = time.time()
+
+        def rule(value: bytes | None) -> tuple[bytes | Keep, float]:
+            tokens, wait = Tokens.decode(value, burst, now).take(rate, burst, now)
+            return (KEEP if wait else tokens.encode()), wait
+
+        wait, seen = await self._store.change(scope, rule, self._seen.get(scope))
+        self._saw(scope, seen)
+        return wait
+
+    async def _return(self, scopes: list[str] | tuple[str, ...], lease: str, *, succeeded: bool = False) -> None:
+        now = time.time()
+        for scope in scopes:
+            rule = partial(_released, lease=lease, now=now, succeeded=succeeded, keep=scope.startswith("run."))
+
+            _, seen = await self._store.change(scope, rule, self._seen.get(scope))
+            self._saw(scope, seen)
+
+    async def release(self, ticket: Ticket, *, succeeded: bool) -> None:
+        """The run of ``ticket`` ended: return its leases (a success grows an adaptive limit)."""
+        await self._return(ticket.scopes, ticket.lease, succeeded=succeeded)
+
+    async def refused(self, ticket: Ticket, retry_after: float, running: int) -> Refusal:
+        """The run of ``ticket`` was answered 429: return its leases, halve the function's limit, say how to wait.
+
+        The call waits for the next change of its function's runs (one ending), its
+        ``Retry-After``, or a second, whichever is first.
+
+        Args:
+            ticket: what the run took.
+            retry_after: seconds the function asked to be left alone (``Retry-After``), 0 if it did not say.
+            running: runs of the function under way on this worker, a floor for a function without a limit.
+        """
+        run = run_scope(ticket.function, ticket.namespace)
+        await self._return([scope for scope in ticket.scopes if scope != run], ticket.lease)
+        now = time.time()
+
+        def rule(value: bytes | None) -> tuple[bytes, None]:
+            return Slots.decode(value).refused(ticket.lease, now, retry_after, running).encode(), None
+
+        _, seen = await self._store.change(run, rule, self._seen.get(run))
+        self._saw(run, seen)
+        until = max(Slots.decode(seen.value).backoff_until, now + _AFTER_429)
+        return Refusal(Wait.CONCURRENCY, run, until, seen.revision)
+
+    def wake_all(self) -> None:
+        """Wake every waiting call (the worker is stopping)."""
+        for line in self._lines.values():
+            for waiter in line:
+                waiter.woken.set()
+
+    async def wait(self, refusal: Refusal, until: float | None) -> None:
+        """Wait for ``refusal``'s scope to change (first in line on this worker), its own time, or ``until``."""
+        if self._revision(refusal.scope) > refusal.revision:
+            return  # it changed since the refusal was decided
+        moments = [m for m in (refusal.until, until) if m is not None]
+        timeout = min([_SAFETY_POLL, *(max(0.0, m - time.time()) for m in moments)])
+        line = self._lines.setdefault(refusal.scope, deque())
+        waiter = _Waiter()
+        line.append(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.woken.wait(), timeout)
+        finally:
+            line.remove(waiter)
+            if not line:
+                self._lines.pop(refusal.scope, None)
+
+
+def _released(value: bytes | None, *, lease: str, now: float, succeeded: bool, keep: bool) -> tuple[bytes | None, None]:
+    """A scope's value without ``lease``; a concurrency key's scope (not ``keep``) goes with its last run."""
+    slots = Slots.decode(value).release(lease, now, succeeded=succeeded)
+    if not slots.leases and slots.adaptive is None and not keep:
+        return None, None
+    return slots.encode(), None
