@@ -1,4 +1,7 @@
-"""``faasq status CALL_ID`` and ``faasq cancel CALL_ID``: an async call's status record, and cancelling it."""
+"""``faasq status|cancel CALL_ID``, ``faasq pause|resume NAME``: a call's status and cancel, a function's pause.
+
+A paused function's async calls are accepted and kept, and none starts until it is resumed.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +72,19 @@ def run_cancel(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def run_pause(args: argparse.Namespace, ctx: Context) -> int:
+    paused = args.command == "pause"
+    query = f"?namespace={quote(args.namespace, safe='')}" if args.namespace else ""
+    path = f"/system/async-functions/{quote(args.name, safe='')}/{args.command}{query}"
+    with ctx.gateway(args) as gateway:
+        gateway.request("POST", path)  # 404: an unknown function, a GatewayError with the reason
+    if paused:
+        ctx.console.out(f"Async calls of {args.name} paused: they are kept, and none starts until it is resumed.")
+    else:
+        ctx.console.out(f"Async calls of {args.name} resumed.")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``status`` and ``cancel`` to the command line."""
     status = add_gateway_options(commands.add_parser("status", help="show an async call's status"))
@@ -78,3 +94,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     cancel = add_gateway_options(commands.add_parser("cancel", help="cancel an async call that has not started"))
     cancel.add_argument("call_id", metavar="CALL_ID", help="the X-Call-Id the gateway answered")
     cancel.set_defaults(run=run_cancel)
+    for command, what in (("pause", "pause a function's async calls (kept, none starts)"), ("resume", "resume them")):
+        parser = add_gateway_options(commands.add_parser(command, help=what))
+        parser.add_argument("name", metavar="NAME", help="the function")
+        parser.set_defaults(run=run_pause)

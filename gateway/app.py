@@ -33,6 +33,7 @@ from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
 from gateway.jetstream import JetStreamLink, NatsLink
 from gateway.metrics import Scraper
 from gateway.openapi import hot_paths
+from gateway.pauses import PauseRoutes
 from gateway.proxy import ProviderProxy
 from gateway.responses import error_json
 from gateway.routes import Handler
@@ -204,6 +205,7 @@ def create_app(
     dead_letters = DeadLetterAdmin(stores, timeout=settings.enqueue_timeout.total_seconds())
     app.include_router(DeadLetterRoutes(dead_letters).router())
     app.include_router(AlertRoutes(lookup).router())
+    app.include_router(PauseRoutes(directory, stores, settings.function_namespace).router())
     return app
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "ASYNC_BATCHES",
     "ASYNC_CALLS",
     "ASYNC_FUNCTION",
+    "ASYNC_FUNCTIONS",
     "DEAD_LETTERS",
     "FUNCTION",
     "ROUTES",
@@ -33,6 +34,7 @@ FUNCTION = "/function"
 SYSTEM = "/system"
 DEAD_LETTERS = "/system/dead-letters"
 ALERT = "/system/alert"
+ASYNC_FUNCTIONS = "/system/async-functions"
 
 
 class Handler(StrEnum):
@@ -131,6 +133,7 @@ ROUTES = (
     # The gateway's own admin routes, before the rest of /system/ goes to the provider.
     Route(DEAD_LETTERS, Handler.APP, Extent.TREE, credentials=True),
     Route(ALERT, Handler.APP, Extent.EXACT, credentials=True),
+    Route(ASYNC_FUNCTIONS, Handler.APP, credentials=True),
     Route(SYSTEM, Handler.SYSTEM, credentials=True),
 )
 """Every route, in the order a request is matched against them."""

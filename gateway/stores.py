@@ -1,4 +1,4 @@
-"""The gateway's JetStream records, over its one NATS link: call status, batches, dead letters.
+"""The gateway's JetStream records, over its one NATS link: call status, batches, dead letters, flow control.
 
 Each is opened on first use (its bucket or stream created, or brought to its configuration)
 and kept; a gateway whose link has no JetStream (a test's fake) still serves everything else,
@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from nats.js import JetStreamContext
 
 from calls.batch_store import BatchStore
+from calls.flow_store import FlowStore
 from calls.status_store import CallStore
 from calls.streams import ensure_dead_letter_stream
 from gateway.config import GatewaySettings
@@ -41,7 +42,7 @@ class _Once(Generic[T]):
 
 
 class Stores:
-    """The call status bucket, the batch bucket and the dead-letter stream of one gateway.
+    """The call status bucket, the batch bucket, the dead-letter stream and the flow-control bucket of one gateway.
 
     Args:
         link: the gateway's NATS connection, whose JetStream context they share.
@@ -54,6 +55,7 @@ class Stores:
         self._calls = _Once(lambda: CallStore.open(link.jetstream(), settings.status_bucket, settings.status_ttl))
         self._batches = _Once(lambda: BatchStore.open(link.jetstream(), settings.batch_bucket, settings.batch_ttl))
         self._dead_letters = _Once(self._open_dead_letters)
+        self._flow = _Once(lambda: FlowStore.open(link.jetstream(), settings.flow_bucket))
 
     def jetstream(self) -> JetStreamContext:
         """The link's JetStream context.
@@ -70,6 +72,10 @@ class Stores:
     async def batches(self) -> BatchStore:
         """The batch records."""
         return await self._batches.get()
+
+    async def flow(self) -> FlowStore:
+        """The flow-control bucket (limits' state, pauses)."""
+        return await self._flow.get()
 
     async def dead_letters(self) -> JetStreamContext:
         """The JetStream context, once the dead-letter stream exists with its configuration."""
