@@ -16,8 +16,8 @@ from typing import Final, NamedTuple, TypeVar
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import APIError, BadRequestError, NotFoundError
-from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
+from nats.js.errors import APIError, BadRequestError, KeyNotFoundError
+from nats.js.kv import KV_DEL, KV_OP, KeyValue
 
 from calls.flow import paused_scope
 
@@ -61,7 +61,6 @@ class FlowStore:
         self._js = js
         self.kv = kv
         self.bucket = bucket
-        self._stream = f"KV_{bucket}"
         self._prefix = f"$KV.{bucket}."
 
     @classmethod
@@ -76,12 +75,11 @@ class FlowStore:
     async def read(self, key: str) -> Seen:
         """A key's value and revision."""
         try:
-            msg = await self._js.get_msg(self._stream, subject=self._prefix + key, direct=True)
-        except NotFoundError:
-            return Seen(None, 0)
-        operation = (msg.headers or {}).get(KV_OP)
-        value = None if operation in (KV_DEL, KV_PURGE) else msg.data
-        return Seen(value, msg.seq or 0)
+            entry = await self.kv.get(key)
+        except KeyNotFoundError as exc:  # never written (no entry), or deleted (the delete's entry)
+            deleted = getattr(exc, "entry", None)
+            return Seen(None, (deleted.revision or 0) if deleted is not None else 0)
+        return Seen(entry.value, entry.revision or 0)
 
     async def write(self, key: str, value: bytes | None, last: int) -> int | None:
         """Write ``value`` (None: delete) if ``key`` is still at revision ``last``.
@@ -123,7 +121,7 @@ class FlowStore:
         current = seen or await self.read(key)
         for _ in range(_CONFLICT_RETRIES):
             new, result = rule(current.value)
-            if isinstance(new, Keep) or (new is None and current.value is None):
+            if isinstance(new, Keep) or new == current.value:
                 return result, current
             revision = await self.write(key, new, current.revision)
             if revision is not None:

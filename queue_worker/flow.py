@@ -16,8 +16,10 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 from nats.js.kv import KV_DEL, KV_PURGE
 
@@ -28,6 +30,8 @@ from calls.wire import QueuedCall
 __all__ = ["FlowGate", "Refusal", "Ticket"]
 
 logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 _AFTER_429 = 1.0
 """Seconds a call answered 429 waits at most for a run of its function to end before it tries again."""
@@ -76,6 +80,7 @@ class FlowGate:
         self._lease_for = lease_for
         self._seen: dict[str, Seen] = {}
         self._lines: dict[str, deque[_Waiter]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._watching: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -119,6 +124,18 @@ class FlowGate:
                 waiter.woken.set()
                 if not everyone:
                     return
+
+    async def _change(
+        self, scope: str, rule: Callable[[bytes | None], tuple[bytes | Keep | None, R]]
+    ) -> tuple[R, Seen]:
+        """Apply ``rule`` to ``scope``: one change at a time on this worker, so only other workers' can conflict."""
+        lock = self._locks.get(scope)
+        if lock is None:
+            lock = self._locks[scope] = asyncio.Lock()
+        async with lock:
+            result, seen = await self._store.change(scope, rule, self._seen.get(scope))
+        self._saw(scope, seen)
+        return result, seen
 
     def _revision(self, scope: str) -> int:
         seen = self._seen.get(scope)
@@ -170,8 +187,7 @@ class FlowGate:
             taken = slots.admit(lease, configured, now, now + self._lease_for)
             return (KEEP, slots) if taken is None else (taken.encode(), None)
 
-        full, seen = await self._store.change(scope, rule, self._seen.get(scope))
-        self._saw(scope, seen)
+        full, seen = await self._change(scope, rule)
         return None if full is None else Refusal(Wait.CONCURRENCY, scope, full.wakes_at(now), seen.revision)
 
     async def _token(self, scope: str, rate: float, burst: int) -> float:
@@ -181,8 +197,7 @@ class FlowGate:
             tokens, wait = Tokens.decode(value, burst, now).take(rate, burst, now)
             return (KEEP if wait else tokens.encode()), wait
 
-        wait, seen = await self._store.change(scope, rule, self._seen.get(scope))
-        self._saw(scope, seen)
+        wait, _ = await self._change(scope, rule)
         return wait
 
     async def _return(self, scopes: list[str] | tuple[str, ...], lease: str, *, succeeded: bool = False) -> None:
@@ -190,8 +205,7 @@ class FlowGate:
         for scope in scopes:
             rule = partial(_released, lease=lease, now=now, succeeded=succeeded, keep=scope.startswith("run."))
 
-            _, seen = await self._store.change(scope, rule, self._seen.get(scope))
-            self._saw(scope, seen)
+            await self._change(scope, rule)
 
     async def release(self, ticket: Ticket, *, succeeded: bool) -> None:
         """The run of ``ticket`` ended: return its leases (a success grows an adaptive limit)."""
@@ -215,8 +229,7 @@ class FlowGate:
         def rule(value: bytes | None) -> tuple[bytes, None]:
             return Slots.decode(value).refused(ticket.lease, now, retry_after, running).encode(), None
 
-        _, seen = await self._store.change(run, rule, self._seen.get(run))
-        self._saw(run, seen)
+        _, seen = await self._change(run, rule)
         until = max(Slots.decode(seen.value).backoff_until, now + _AFTER_429)
         return Refusal(Wait.CONCURRENCY, run, until, seen.revision)
 
