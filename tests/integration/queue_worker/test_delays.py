@@ -62,6 +62,7 @@ async def test_a_scheduled_call_can_be_cancelled_and_never_runs(
         ({"X-Delay": "5s", "X-Not-Before": "5s"}, "send X-Delay or X-Not-Before, not both"),
         ({"X-Not-Before": "2026-12-04T19:00:00"}, "X-Not-Before needs a time zone offset"),
         ({"X-Delay": "1m", "X-Deadline": "30s"}, "X-Deadline 30s is not after the call is due"),
+        ({"X-Concurrency-Key": "k" * 257}, "X-Concurrency-Key must be 1 to 256 characters"),
     ],
 )
 async def test_a_bad_delay_is_a_400_naming_the_header_and_queues_nothing(
