@@ -348,7 +348,9 @@ class Consumer:
                         await self._take_slot(task)
                     return admitted
                 if task not in self._waiting:
-                    if len(self._waiting) >= self._max_waiting or self._stopping.is_set():
+                    # Without message schedules a copy could only be due at once: wait here however many wait.
+                    full = self._schedules and len(self._waiting) >= self._max_waiting
+                    if full or self._stopping.is_set():
                         await self._store_again(msg, call, attempt, admitted)
                         return False
                     self._waiting.add(task)
@@ -378,10 +380,13 @@ class Consumer:
         """
         if self._js is None:  # pragma: no cover - a gate always comes with a JetStream context
             raise RuntimeError("no JetStream context to store a call again")
-        age = max(0.0, time.time() - call.due_ns / 1e9)
-        later = refusal.until or time.time() + min(_BACK_LATER[1], max(_BACK_LATER[0], age / 4))
-        if self._stopping.is_set() and refusal.until is None:
-            later = time.time()
+        now = time.time()
+        age = max(0.0, now - call.due_ns / 1e9)
+        later = now + min(_BACK_LATER[1], max(_BACK_LATER[0], age / 4))
+        if refusal.until is not None:  # a rate's next token, a Retry-After: sooner is worth a look
+            later = min(later, refusal.until)
+        if self._stopping.is_set():  # handed to the workers that stay, at once
+            later = now
         again = replace(call, runs=attempt.number - 1, not_before_ns=max(call.not_before_ns, int(later * 1e9)))
         subject, headers = msg.subject, again.nats_headers()
         if self._schedules and later > time.time():

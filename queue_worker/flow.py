@@ -143,11 +143,15 @@ class FlowGate:
 
     def applies(self, call: QueuedCall) -> bool:
         """Whether ``call`` must pass the gate: it carries limits, or its function is paused or was answered 429."""
-        if call.limits:
-            return True
-        run = self._seen.get(run_scope(call.function, call.namespace))
-        paused = self._seen.get(paused_scope(call.function, call.namespace))
-        return (paused is not None and paused.value is not None) or (run is not None and run.value is not None)
+        return bool(call.limits) or self.paused(call) or self._adapting(run_scope(call.function, call.namespace))
+
+    def _adapting(self, run: str) -> bool:
+        """Whether a function's runs are limited since a 429 (its limit learnt, or its ``Retry-After``)."""
+        seen = self._seen.get(run)
+        if seen is None or seen.value is None:
+            return False
+        slots = Slots.decode(seen.value)
+        return slots.adaptive is not None or slots.backoff_until > time.time()
 
     def paused(self, call: QueuedCall) -> bool:
         """Whether the call's function is paused, as last seen."""
@@ -163,7 +167,7 @@ class FlowGate:
         lease = f"{self._worker}:{lease}"
         taken: list[str] = []
         run = run_scope(fn, ns)
-        scopes = [(run, limits.concurrency)] if limits.concurrency or self._seen.get(run, Seen(None, 0)).value else []
+        scopes = [(run, limits.concurrency)] if limits.concurrency or self._adapting(run) else []
         if limits.per_key and limits.key:
             scopes.append((key_scope(fn, ns, limits.key), limits.per_key))
         for scope, configured in scopes:
