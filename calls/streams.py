@@ -18,6 +18,7 @@ from nats.js.kv import KeyValue
 __all__ = [
     "StreamConfigError",
     "apply_stream_config",
+    "ensure_callback_stream",
     "ensure_dead_letter_stream",
     "ensure_stream",
     "open_bucket",
@@ -82,6 +83,23 @@ async def ensure_dead_letter_stream(js: JetStreamContext, stream: str, *, max_ag
         max_bytes=max_bytes,
         discard=DiscardPolicy.OLD,
         max_msgs_per_subject=1,
+    )
+    return await apply_stream_config(js, config)
+
+
+async def ensure_callback_stream(js: JetStreamContext, stream: str, *, replicas: int = 1) -> StreamInfo:
+    """Create the stream of pending callbacks, or bring an existing one to this configuration.
+
+    File storage, work-queue retention (a callback is deleted once delivered or given up on),
+    a duplicate window so that a result stored twice (its run redelivered) is delivered once.
+    """
+    config = StreamConfig(
+        name=stream,
+        subjects=[f"{stream}.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=120.0,
+        num_replicas=replicas,
     )
     return await apply_stream_config(js, config)
 

@@ -168,6 +168,29 @@ class HttpCallbackSender(SessionOwner):
             return await self._retry(call, outcome, attempt, exc)
         return None, self._answered(url, status)
 
+    async def post_once(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> tuple[str | None, str, bool]:
+        """One POST of the result, for a sender that schedules its own retries.
+
+        Returns:
+            Why it was not delivered (None: it was, or the receiver answered a 4xx, which is final),
+            its ``outcome`` label for the metrics, and whether another POST may succeed.
+        """
+        url = call.callback_url or ""
+        try:
+            if (refusal := self._guard.refuse_url(url)) is not None:
+                raise CallbackRefused(refusal)
+            status = await self._post(call, outcome, attempt)
+        except CallbackRefused as exc:
+            logger.warning("callback to %s refused: %s", url, exc)
+            return f"callback refused: {exc}", "refused", False
+        except _RETRYABLE as exc:
+            return str(exc) or type(exc).__name__, "failed", True
+        return None, self._answered(url, status), False
+
+    def counted(self, call: QueuedCall, result: str, seconds: float) -> None:
+        """Count one callback's end (``delivered``, ``rejected``, ``refused``, ``failed``) and how long it took."""
+        self._metrics.called_back(function_label(call.function, call.namespace), result, seconds)
+
     def _answered(self, url: str, status: int) -> str:
         if status < 400:
             return "delivered"

@@ -87,6 +87,16 @@ class WorkerSettings(CallSettings):
         "Annotation com.faasq.max_event_age and header X-Max-Event-Age override it.",
     )
     callback_attempts: int = Field(10, ge=1, description="Most POSTs of one callback (connection errors and 5xx).")
+    callback_stream: str = Field(
+        "faasq-callbacks",
+        description="The JetStream stream of pending callbacks: a run's result is stored here before its call "
+        "is acked, and delivered by the callback sender, never in a run slot.",
+    )
+    callback_concurrency: int = Field(32, ge=1, description="Callbacks this process delivers at once.")
+    callback_per_host: int = Field(4, ge=1, description="Callbacks this process delivers at once to one host.")
+    callback_backlog: int = Field(
+        1024, ge=1, description="Pending callbacks this process holds at most (waiting on their host, or on a retry)."
+    )
     callback_initial_wait: GoDuration = Field(
         timedelta(milliseconds=500), description="Wait before a callback's second POST; it doubles, with jitter."
     )
@@ -123,6 +133,11 @@ class WorkerSettings(CallSettings):
     @classmethod
     def _group_name(cls, value: str) -> str:
         return jetstream_name(value, "queue group")
+
+    @field_validator("callback_stream")
+    @classmethod
+    def _callback_stream(cls, value: str) -> str:
+        return jetstream_name(value, "stream")
 
     @field_validator("queue")
     @classmethod

@@ -4,7 +4,8 @@ One durable pull consumer per queue, shared by every worker process. The fetch l
 for only as many calls as there are free slots (``max_inflight``), and a fetch that times
 out just means "poll again". A single heartbeat task marks every call that has run for a
 third of ``ack_wait`` as in progress, so JetStream does not redeliver it while it runs.
-A call is settled only after its function finished and its callback was attempted.
+A call is settled only after its function finished and its callback was stored for the
+callback sender (:mod:`queue_worker.dispatcher`), so that no run slot waits on a callback.
 
 A call under flow control first passes the :class:`~queue_worker.flow.FlowGate`. One that
 may not start yet waits without a slot (up to ``max_waiting`` such calls a process); more
@@ -42,8 +43,9 @@ from queue_worker.config import WorkerSettings
 from queue_worker.flow import FlowGate, Refusal, Ticket
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import Invoker
+from queue_worker.outbox import Outbox
 
-__all__ = ["Consumer", "Summary", "subscribe"]
+__all__ = ["Consumer", "Summary", "quietly", "subscribe"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ class Consumer:
         metrics: counts the retries.
         gate: flow control; None: every call starts at once and a 429 is an ordinary failure.
         js: stores again a call that cannot wait here (with ``gate``).
+        outbox: where a final run's callback is stored for the callback sender; None: it is POSTed in the
+            run's slot by ``callbacks``.
     """
 
     def __init__(
@@ -132,7 +136,9 @@ class Consumer:
         metrics: CallMetrics | None = None,
         gate: FlowGate | None = None,
         js: JetStreamContext | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
+        self._outbox = outbox
         self._sub = sub
         self._gate = gate
         self._js = js
@@ -218,7 +224,7 @@ class Consumer:
             due = loop.time() - self._heartbeat_every
             for msg, started in list(self._inflight.values()):
                 if started <= due and not msg._ackd:  # nats-py has no public 'settled' flag
-                    await _quietly(msg.in_progress())
+                    await quietly(msg.in_progress())
 
     async def _drain(self, grace: float) -> None:
         if self._inflight:
@@ -234,7 +240,7 @@ class Consumer:
             await asyncio.wait(list(left))
         for msg, _ in left.values():
             if not msg._ackd:
-                await _quietly(msg.nak())  # redelivered now rather than after ack_wait
+                await quietly(msg.nak())  # redelivered now rather than after ack_wait
         self.summary.cancelled += len(left)
 
     async def _handle(self, msg: Msg) -> None:
@@ -277,7 +283,12 @@ class Consumer:
             refused = verdict  # answered 429: wait again, this run not counted
             self.summary.refused += 1
         # One callback per call: on its final outcome only.
-        if not isinstance(verdict, Retry) and (failure := await self._callbacks.send(call, outcome, attempt)):
+        if isinstance(verdict, Retry):
+            pass
+        elif self._outbox is not None:  # stored before the ack, delivered by the callback sender
+            if call.callback_url:
+                await self._outbox.store(call, outcome, attempt)
+        elif failure := await self._callbacks.send(call, outcome, attempt):
             self.summary.callbacks_failed += 1
             await self._hooks.callback_failed(call, attempt, outcome, failure)
         await self._hooks.call_finished(call, attempt, outcome, verdict)
@@ -439,10 +450,11 @@ def _seq(msg: Msg) -> str:
 
 
 async def _nak(msg: Msg) -> None:
-    await _quietly(msg.nak())
+    await quietly(msg.nak())
 
 
-async def _quietly(settling: Awaitable[None]) -> None:
+async def quietly(settling: Awaitable[None]) -> None:
+    """Settle a message (ack, nak, term, in progress); a failure is logged, never raised."""
     try:
         await settling
     except nats.errors.Error as exc:  # the lease lapses and JetStream redelivers: nothing is lost

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -20,7 +21,7 @@ from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
 from calls.retry_decision import DeadLetter, Verdict
 from calls.streams import ensure_dead_letter_stream
-from calls.wire import QueuedCall
+from calls.wire import MalformedCall, QueuedCall
 from queue_worker.hooks import WorkerHooks
 
 __all__ = ["DeadLetterHooks", "DeadLetterWriteFailed"]
@@ -74,6 +75,31 @@ class DeadLetterHooks(WorkerHooks):
         """Remember the failure: :meth:`call_finished` or :meth:`dead_letter` writes it, once the verdict is known."""
         self._undelivered[(call.call_id, attempt.number)] = reason
 
+    async def callback_undelivered(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+        """Dead-letter the callback the sender gave up on (its call finished before).
+
+        Raises:
+            DeadLetterWriteFailed: it was not stored; the callback is taken up again later.
+        """
+        entry = DeadLetterEntry(call, Kind.CALLBACK, reason, "callback", attempt.number, time.time_ns())
+        given_up = await self._given_up(entry)
+        if given_up is not None:  # the call was dead-lettered itself: one dead letter says both
+            entry = replace(given_up, reason=f"{given_up.reason}; and its {reason}", seq=0)
+        await self._write(entry, counted=given_up is None)
+
+    async def _given_up(self, entry: DeadLetterEntry) -> DeadLetterEntry | None:
+        """The dead letter this run of the call already has, if it has one."""
+        try:
+            msg = await self._js.get_msg(self._stream, subject=entry.subject(self._stream))
+        except (nats.errors.Error, OSError):  # none (or none readable): a dead letter of its own
+            return None
+        try:
+            stored = DeadLetterEntry.from_message(msg.headers, msg.data or b"", msg.seq or 0)
+        except MalformedCall:
+            return None
+        same = stored.call.enqueued_at_ns == entry.call.enqueued_at_ns and stored.kind is not Kind.CALLBACK
+        return stored if same else None
+
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Dead-letter an undelivered callback of a finished call (a given-up call is left to :meth:`dead_letter`)."""
         if isinstance(verdict, DeadLetter):
@@ -94,7 +120,7 @@ class DeadLetterHooks(WorkerHooks):
         status = kind.value if kind in _KINDS.values() else _status(outcome)
         await self._write(DeadLetterEntry(call, kind, reason, status, attempt.number, time.time_ns()))
 
-    async def _write(self, entry: DeadLetterEntry) -> None:
+    async def _write(self, entry: DeadLetterEntry, *, counted: bool = True) -> None:
         try:
             ack = await self._js.publish(
                 entry.subject(self._stream), entry.call.body, timeout=self._timeout, headers=entry.nats_headers()
@@ -105,7 +131,8 @@ class DeadLetterHooks(WorkerHooks):
                 "left on the queue for redelivery"
             ) from exc
         call = entry.call
-        self._metrics.dead_lettered(function_label(call.function, call.namespace), call.queue, entry.kind.value)
+        if counted:
+            self._metrics.dead_lettered(function_label(call.function, call.namespace), call.queue, entry.kind.value)
         logger.warning(
             "call %s dead-lettered (%s: %s) as %s #%d",
             entry.call.call_id,

@@ -46,6 +46,9 @@ class WorkerHooks:
     async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """The callback of ``call``'s final outcome could not be delivered after all its attempts."""
 
+    async def callback_undelivered(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+        """The callback sender gave up on the callback of ``call``, which finished before (its outcome ``outcome``)."""
+
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Run ``attempt`` ended in ``outcome`` and the policy chose ``verdict``; runs before the message is settled."""
 
@@ -80,6 +83,10 @@ class HookChain(WorkerHooks):
     async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         for hook in self.hooks:
             await hook.callback_failed(call, attempt, outcome, reason)
+
+    async def callback_undelivered(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+        for hook in self.hooks:
+            await hook.callback_undelivered(call, attempt, outcome, reason)
 
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         for hook in self.hooks:

@@ -36,10 +36,12 @@ from queue_worker.config import WorkerSettings
 from queue_worker.connection import connect
 from queue_worker.consumer import Consumer, Summary, subscribe
 from queue_worker.deadletters import DeadLetterHooks
+from queue_worker.dispatcher import CallbackDispatcher, subscribe_callbacks
 from queue_worker.flow import FlowGate
 from queue_worker.hooks import HookChain, WorkerHooks
 from queue_worker.instruments import InstrumentedInvoker
 from queue_worker.invoker import HttpInvoker
+from queue_worker.outbox import Outbox
 from queue_worker.status import StatusHooks
 
 __all__ = ["main", "run"]
@@ -105,15 +107,23 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         )
         await gate.start()
         stack.push_async_callback(gate.stop)
+        dispatcher = CallbackDispatcher(await subscribe_callbacks(nc.jetstream(), settings), callbacks, hooks, settings)
+        sending = asyncio.create_task(dispatcher.run(settings.shutdown_grace.total_seconds()))
+        outbox = Outbox(nc.jetstream(), settings.callback_stream)
         consumer = Consumer(
-            sub, settings, invoker, callbacks, hooks=hooks, metrics=metrics, gate=gate, js=nc.jetstream()
+            sub, settings, invoker, callbacks, hooks=hooks, metrics=metrics, gate=gate, js=nc.jetstream(), outbox=outbox
         )
         source = f"{settings.subject}.> (consumer {settings.durable}) from {settings.nats_url}"
         logger.info("pulling %s, %d calls at once", source, settings.max_inflight)
         waiter = asyncio.create_task(_first(stop, lost))
         waiter.add_done_callback(lambda _: consumer.stop())
-        summary = await consumer.run(settings.shutdown_grace.total_seconds())
+        try:
+            summary = await consumer.run(settings.shutdown_grace.total_seconds())
+        finally:
+            dispatcher.stop()
+            await sending
         waiter.cancel()
+        summary.callbacks_failed += dispatcher.undelivered
     if lost.is_set() and not stop.is_set():
         raise ConnectionError(f"lost the connection to NATS at {settings.nats_url}")
     return summary

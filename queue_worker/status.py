@@ -138,6 +138,16 @@ class StatusHooks(WorkerHooks):
         """Remember why the callback failed, for the final record."""
         self._callback_errors[call.call_id] = reason
 
+    async def callback_undelivered(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+        """Add why its callback could not be delivered to the finished call's record."""
+
+        def noted(current: CallRecord | None) -> CallRecord | None:
+            if current is None or current.callback_error == reason:
+                return None
+            return current.model_copy(update={"callback_error": reason, "updated_at": now()})
+
+        await self.store.transition(call.call_id, noted)
+
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Record ``succeeded``/``failed``, or ``retrying`` and when; ``dead`` is :meth:`dead_letter`'s."""
         callback_error = self._callback_errors.pop(call.call_id, None)

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.callbacks import Callback, Receiver, serving
 from tests.support.polling import until
+from tests.support.sockets import bound_socket
 from tests.support.stack import Stack, faasq
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -147,6 +148,27 @@ def test_a_paused_function_keeps_its_calls_until_resumed(flow: Flow) -> None:
     assert (resumed.returncode, resumed.stdout) == (0, b"Async calls of held resumed.\n")
     callbacks = flow.answers(ids, within=20)
     assert sorted(c.body for c in callbacks) == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_300_calls_whose_callback_host_never_answers_do_not_hold_up_an_ordinary_call(flow: Flow) -> None:
+    with bound_socket() as silent:  # listens, never accepts: every POST to it hangs until its timeout
+        unreachable = f"http://127.0.0.1:{silent.getsockname()[1]}/cb"
+        stuck = [
+            flow.http.post("/async-function/held", content=b"x", headers={"X-Callback-Url": unreachable})
+            for _ in range(300)
+        ]
+        assert {answer.status_code for answer in stuck} == {202}
+        ids = [answer.headers["x-call-id"] for answer in stuck]
+
+        def all_ran() -> bool | None:
+            states = {flow.http.get(f"/async-calls/{call_id}").json()["state"] for call_id in ids}
+            return True if states == {"succeeded"} else None
+
+        until(all_ran, within=60, every=1, what="300 calls run, their callbacks pending")
+        sent = time.monotonic()  # 300 callbacks are being tried now, none answered
+        (ordinary,) = flow.send("held", 1)
+        flow.answers([ordinary], within=10)
+        assert time.monotonic() - sent < 2
 
 
 def test_pausing_an_unknown_function_is_a_404(flow: Flow) -> None:

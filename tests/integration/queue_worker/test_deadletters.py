@@ -122,7 +122,12 @@ async def test_a_call_given_up_on_whose_callback_failed_too_has_one_dead_letter_
     settings = settings_for(nats_server, unique_stream, provider_url, callback_attempts=2)
     async with running(settings):
         await publish(js, unique_stream, call("both", failing, f"{url}/down", b"x"))
-        entry = await eventually(lambda: dead_letter_of(js, settings.dead_letter_stream, "both"))
+
+        async def said_both() -> DeadLetterEntry | None:
+            entry = await dead_letter_of(js, settings.dead_letter_stream, "both")
+            return entry if entry is not None and "callback" in entry.reason else None
+
+        entry = await eventually(said_both, within=20)
         await eventually(lambda: queue_empty(js, unique_stream))
     assert (entry.kind, entry.status) == (Kind.FUNCTION, "500")
     assert entry.reason == "HTTP 500 after 2 attempts; and its callback failed 2 times, last: HTTP 500"

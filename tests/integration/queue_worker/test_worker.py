@@ -266,6 +266,7 @@ async def test_a_callback_that_keeps_failing_is_given_up_and_the_call_acked(
     async with running(settings) as summaries:
         await publish(js, unique_stream, call("unheard", "cat", f"{url}/down", b"x"))
         await eventually(lambda: queue_empty(js, unique_stream))
+        await eventually(lambda: queue_empty(js, settings.callback_stream), within=20)
     assert (app.refused, app.calls) == (["/down"] * 3, [])
     assert await invocations(provider_url, "cat") - before == 1
     assert (summaries[0].done, summaries[0].callbacks_failed) == (1, 1)

@@ -1,0 +1,268 @@
+"""The callback sender: delivers pending callbacks with its own concurrency, never in a run slot.
+
+Pending callbacks (:mod:`queue_worker.outbox`) come from their own durable consumer, shared
+by every worker process. Each is queued behind its host (``host:port`` of its URL), in
+order: at most ``callback_concurrency`` POSTs at once in all, ``callback_per_host`` to one
+host. A POST that fails is tried again from the front of its host's line after a backoff
+(``callback_initial_wait`` doubling to ``callback_max_wait``), up to ``callback_attempts``
+POSTs; after five failures in a row a host's circuit opens: its callbacks wait, in order,
+and after the cool-down one POST probes it (the cool-down doubles while it keeps failing).
+A callback is acked once delivered or given up on; one that cannot be delivered is handed
+to the hooks (a dead letter of kind ``callback``, the call's ``callback_error``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from calls.streams import ensure_callback_stream
+from calls.wire import MalformedCall
+from queue_worker.callback import HttpCallbackSender
+from queue_worker.config import WorkerSettings
+from queue_worker.consumer import quietly
+from queue_worker.hooks import WorkerHooks
+from queue_worker.outbox import PendingCallback
+
+__all__ = ["CallbackDispatcher", "subscribe_callbacks"]
+
+logger = logging.getLogger(__name__)
+
+_POLL = 0.5
+_BREAK_AFTER = 5
+"""Failures in a row that open a host's circuit."""
+
+
+async def subscribe_callbacks(js: JetStreamContext, settings: WorkerSettings) -> JetStreamContext.PullSubscription:
+    """Make sure the stream of pending callbacks and its durable consumer exist; bind to it."""
+    stream = settings.callback_stream
+    await ensure_callback_stream(js, stream, replicas=settings.nats_stream_replicas)
+    durable = f"{settings.faas_nats_queue_group}-callbacks"
+    config = ConsumerConfig(
+        durable_name=durable,
+        name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait.total_seconds(),
+        max_ack_pending=-1,
+        max_waiting=512,
+    )
+    await js.add_consumer(stream, config)
+    return await js.pull_subscribe_bind(durable=durable, stream=stream)
+
+
+@dataclass(eq=False)
+class _Entry:
+    msg: Msg
+    pending: PendingCallback
+    started: float = field(default_factory=time.perf_counter)
+    tries: int = 0
+    due: float = 0.0
+    """Not tried again before this (monotonic seconds)."""
+
+
+@dataclass(eq=False)
+class _Host:
+    line: deque[_Entry] = field(default_factory=deque)
+    posting: int = 0
+    failures: int = 0
+    """Failures in a row."""
+    cooldown: float = 0.0
+    open_until: float = 0.0
+    timer: asyncio.TimerHandle | None = None
+
+
+class CallbackDispatcher:
+    """Delivers the pending callbacks of one subscription.
+
+    Args:
+        sub: the bound pull subscription (see :func:`subscribe_callbacks`).
+        sender: POSTs one callback.
+        hooks: told of a callback that could not be delivered.
+        settings: the callback settings and ``ack_wait``.
+    """
+
+    def __init__(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        sender: HttpCallbackSender,
+        hooks: WorkerHooks,
+        settings: WorkerSettings,
+    ) -> None:
+        self._sub = sub
+        self._sender = sender
+        self._hooks = hooks
+        self._concurrency = settings.callback_concurrency
+        self._per_host = settings.callback_per_host
+        self._backlog = settings.callback_backlog
+        self._attempts = settings.callback_attempts
+        self._first_wait = settings.callback_initial_wait.total_seconds()
+        self._max_wait = settings.callback_max_wait.total_seconds()
+        self._heartbeat_every = settings.ack_wait.total_seconds() / 3
+        self._pause = settings.faas_reconnect_delay.total_seconds()
+        self._hosts: dict[str, _Host] = {}
+        self._held: set[_Entry] = set()
+        self._posting = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.delivered = 0
+        self.undelivered = 0
+
+    def stop(self) -> None:
+        """Stop taking callbacks; :meth:`run` then lets the POSTs under way end and hands the rest back."""
+        self._stopping.set()
+        self._room.set()
+
+    async def run(self, grace: float) -> None:
+        """Take and deliver callbacks until :meth:`stop`."""
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._fetch_loop()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=grace)
+        finally:
+            heartbeat.cancel()
+            for host in self._hosts.values():
+                if host.timer is not None:
+                    host.timer.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            for entry in list(self._held):
+                if not entry.msg._ackd:  # nats-py has no public 'settled' flag
+                    await quietly(entry.msg.nak())  # another worker's sender takes it up at once
+
+    async def _fetch_loop(self) -> None:
+        while not self._stopping.is_set():
+            room = self._backlog - len(self._held)
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            for msg in await self._fetch(min(room, 64)):
+                await self._take(msg)
+
+    async def _fetch(self, batch: int) -> list[Msg]:
+        try:
+            return await self._sub.fetch(batch, timeout=_POLL)
+        except TimeoutError:
+            return []
+        except nats.errors.Error as exc:
+            logger.warning("fetching callbacks failed (%s); retrying in %gs", exc or type(exc).__name__, self._pause)
+            await asyncio.sleep(self._pause)
+            return []
+
+    async def _take(self, msg: Msg) -> None:
+        try:
+            pending = PendingCallback.decode(msg.headers, msg.data)
+        except (MalformedCall, ValueError, KeyError) as exc:
+            logger.error("terminating a malformed pending callback: %s", exc)
+            await quietly(msg.term())
+            return
+        entry = _Entry(msg, pending)
+        self._held.add(entry)
+        name = urlsplit(pending.call.callback_url or "").netloc.lower()
+        self._hosts.setdefault(name, _Host()).line.append(entry)
+        self._pump(name)
+
+    def _pump(self, name: str) -> None:
+        """Start what ``name``'s line may start now; come back when its circuit or its first callback is due."""
+        host = self._hosts.get(name)
+        if host is None:
+            return
+        now = time.monotonic()
+        while host.line and host.posting < self._per_host and self._posting < self._concurrency:
+            probing = host.failures >= _BREAK_AFTER
+            wake = max(host.open_until if probing else 0.0, host.line[0].due)
+            if wake > now:
+                self._come_back(name, host, wake - now)
+                return
+            if probing and host.posting:  # a circuit half open: one POST probes it
+                return
+            entry = host.line.popleft()
+            host.posting += 1
+            self._posting += 1
+            task = asyncio.create_task(self._deliver(name, host, entry))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if not host.line and not host.posting:
+            if host.timer is not None:
+                host.timer.cancel()
+            self._hosts.pop(name, None)
+
+    def _come_back(self, name: str, host: _Host, delay: float) -> None:
+        if host.timer is not None:
+            host.timer.cancel()
+        host.timer = asyncio.get_running_loop().call_later(delay, self._pump, name)
+
+    def _pump_all(self) -> None:
+        for name in list(self._hosts):
+            if self._posting >= self._concurrency:
+                return
+            self._pump(name)
+
+    async def _deliver(self, name: str, host: _Host, entry: _Entry) -> None:
+        pending = entry.pending
+        try:
+            failure, result, retryable = await self._sender.post_once(pending.call, pending.outcome, pending.attempt)
+        finally:
+            host.posting -= 1
+            self._posting -= 1
+        entry.tries += 1
+        if failure is None or not retryable:
+            if failure is None:
+                host.failures, host.cooldown = 0, 0.0
+            await self._finish(entry, failure, result)
+        else:
+            self._failed(host)
+            if entry.tries >= self._attempts:
+                reason = f"callback failed {entry.tries} times, last: {failure}"
+                logger.warning("%s (%s)", reason, pending.call.callback_url)
+                await self._finish(entry, reason, "failed")
+            else:
+                entry.due = time.monotonic() + self._backoff(entry.tries)
+                host.line.appendleft(entry)  # first in its host's line still: callbacks keep their order
+                if name not in self._hosts:
+                    self._hosts[name] = host
+        self._pump_all()
+
+    def _failed(self, host: _Host) -> None:
+        host.failures += 1
+        if host.failures >= _BREAK_AFTER:
+            host.cooldown = min(self._max_wait, max(self._first_wait, host.cooldown * 2))
+            host.open_until = time.monotonic() + host.cooldown
+
+    def _backoff(self, tries: int) -> float:
+        return min(self._max_wait, self._first_wait * 2.0 ** (tries - 1))
+
+    async def _finish(self, entry: _Entry, failure: str | None, result: str) -> None:
+        pending = entry.pending
+        self._sender.counted(pending.call, result, time.perf_counter() - entry.started)
+        self._held.discard(entry)
+        self._room.set()
+        if failure is None:
+            self.delivered += 1
+        else:
+            self.undelivered += 1
+            try:
+                await self._hooks.callback_undelivered(pending.call, pending.attempt, pending.outcome, failure)
+            except Exception:  # its dead letter not stored: the callback is taken up again later
+                logger.exception("call %s: its undelivered callback was not recorded", pending.call.call_id)
+                await quietly(entry.msg.nak(delay=self._max_wait))
+                return
+        await quietly(entry.msg.ack())
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_every)
+            for entry in list(self._held):
+                if not entry.msg._ackd:
+                    await quietly(entry.msg.in_progress())
