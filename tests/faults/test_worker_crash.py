@@ -1,5 +1,5 @@
 """``kill -9`` one of two workers in the middle of 1,000 calls: every call completes, and only the calls
-the killed worker had in flight may run (or call back) twice."""
+the killed worker had in flight (runs, or callbacks being POSTed) may run or call back twice."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults"), pytest.mark.ti
 CALLS = 1000
 MAX_INFLIGHT = 8
 # A short lease: JetStream hands the killed worker's calls to the other one 2 s after their last heartbeat.
-WORKER = {"ack_wait": "2s", "max_inflight": str(MAX_INFLIGHT), "fetch_batch": str(MAX_INFLIGHT)}
+WORKER = {
+    "ack_wait": "2s",
+    "max_inflight": str(MAX_INFLIGHT),
+    "fetch_batch": str(MAX_INFLIGHT),
+    "callback_concurrency": str(MAX_INFLIGHT),
+}
 
 
 async def test_a_killed_worker_loses_no_call_and_duplicates_only_its_calls_in_flight(
@@ -35,13 +40,14 @@ async def test_a_killed_worker_loses_no_call_and_duplicates_only_its_calls_in_fl
 
         tally = faults.tally(accepted)
         assert (tally.missing, tally.strangers) == (set(), set())
-        assert len(tally.duplicated) <= MAX_INFLIGHT, tally.duplicated
+        # Its runs under way, and the callbacks its sender was POSTing when it died.
+        assert len(tally.duplicated) <= 2 * MAX_INFLIGHT, tally.duplicated
         senders: dict[str, list[int | None]] = {call: [] for call in tally.duplicated}
         for callback in faults.receiver.calls:
             senders.get(callback.headers["x-call-id"], []).append(callback.sender)
         for call in tally.duplicated:
-            # The survivor finished it once; the killed worker ran it (and maybe called back) before it died.
-            assert (tally.runs[call], senders[call].count(survivor.pid)) == (2, 1), (call, tally.runs[call], senders)
+            # The survivor finished it once: it ran it again, or POSTed again a callback the killed one had sent.
+            assert (tally.runs[call] in (1, 2), senders[call].count(survivor.pid)) == (True, 1), (call, senders)
             assert set(senders[call]) <= {killed.pid, survivor.pid}, senders[call]
         assert all(count == 1 for call, count in tally.runs.items() if call not in tally.duplicated)
         report(
