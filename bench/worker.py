@@ -42,6 +42,7 @@ import nats
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from calls.flow import Limits
 from calls.streams import ensure_stream
 from calls.wire import QueuedCall, call_subject
 from faasq.natsserver import NatsServer
@@ -54,10 +55,13 @@ SIDES = {
     "x1 no status": ("bench-w1n", 1),
     "x1 bare": ("bench-w1b", 1),
     "x1 traced": ("bench-w1t", 1),
+    "x1 limited": ("bench-w1l", 1),
     "worker x2": ("bench-w2", 2),
     "reference": ("bench-ref", 1),
 }
-"""Each side: its stream and processes. ``x1 no status`` is ``worker x1`` with ``call_status=false``."""
+"""Each side: its stream and processes. ``x1 no status`` is ``worker x1`` with ``call_status=false``; ``x1 limited``
+runs calls under a concurrency limit (``com.faasq.concurrency``) high enough never to hold one back: its cost alone."""
+LIMIT = Limits(concurrency=10_000)
 TRACE = TraceContext("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
 
 
@@ -187,6 +191,8 @@ class Bench:
             "call_status": "false" if side == "x1 no status" else "true",
             "metrics": "false" if side == "x1 bare" else "true",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics),
+            "callback_stream": f"{stream}-cb",
+            "flow_bucket": f"{stream}-flow",
         }
         return [subprocess.Popen([str(BIN / "faasq-worker")], env=env, cwd=ROOT) for _ in range(count)]
 
@@ -205,6 +211,7 @@ class Bench:
                     headers=[("Content-Type", "text/plain")],
                     body=self.body,
                     trace=trace,
+                    limits=LIMIT if stream == SIDES["x1 limited"][0] else None,
                 )
                 sent[call.call_id] = call.enqueued_at_ns
                 subject = call_subject(f"{stream}.default", call.call_id)
@@ -282,6 +289,10 @@ class Bench:
         print(
             f"ratio metrics on / off (worker x1 / x1 bare): {median['worker x1'] / median['x1 bare']:.2f} "
             "(target >= 0.95)"
+        )
+        print(
+            f"ratio worker x1 / reference: {median['worker x1'] / reference_rate:.2f} (target >= 0.7); "
+            f"with a concurrency limit: {median['x1 limited'] / reference_rate:.2f} (target >= 0.6)"
         )
         print(f"ratio metrics and a trace context / neither (x1 traced / x1 bare): "
               f"{median['x1 traced'] / median['x1 bare']:.2f} (target >= 0.9)")  # fmt: skip

@@ -126,24 +126,29 @@ def concurrency_key_of(value: str | None) -> str:
     return hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
 
 
+def _function(function: str, namespace: str) -> str:
+    """``<namespace>.<function>`` as key tokens (``_`` for an empty namespace, which a token cannot be)."""
+    return f"{namespace or '_'}.{function}"
+
+
 def run_scope(function: str, namespace: str) -> str:
     """The key of a function's runs under way."""
-    return f"run.{namespace}.{function}"
+    return f"run.{_function(function, namespace)}"
 
 
 def key_scope(function: str, namespace: str, key: str) -> str:
     """The key of the runs under way of one concurrency key (``key``: its digest)."""
-    return f"key.{namespace}.{function}.{key}"
+    return f"key.{_function(function, namespace)}.{key}"
 
 
 def rate_scope(function: str, namespace: str) -> str:
     """The key of a function's rate."""
-    return f"rate.{namespace}.{function}"
+    return f"rate.{_function(function, namespace)}"
 
 
 def paused_scope(function: str, namespace: str) -> str:
     """The key present while a function's async calls are paused."""
-    return f"paused.{namespace}.{function}"
+    return f"paused.{_function(function, namespace)}"
 
 
 @dataclass(frozen=True)

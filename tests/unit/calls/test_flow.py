@@ -23,6 +23,7 @@ def test_a_concurrency_key_travels_as_a_digest_that_is_a_valid_bucket_key() -> N
     key = concurrency_key_of("a.b c/ü")
     assert (len(key), key.isalnum()) == (32, True)
     assert key_scope("fn", "ns", key) == f"key.ns.fn.{key}"
+    assert key_scope("fn", "", key) == f"key._.fn.{key}"  # a call without a namespace: still a valid key
     assert concurrency_key_of(None) == ""
     for bad in ("", "   ", "x" * 257):
         with pytest.raises(ValueError, match="X-Concurrency-Key must be 1 to 256 characters"):
