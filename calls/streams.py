@@ -91,7 +91,9 @@ async def ensure_callback_stream(js: JetStreamContext, stream: str, *, replicas:
     """Create the stream of pending callbacks, or bring an existing one to this configuration.
 
     File storage, work-queue retention (a callback is deleted once delivered or given up on),
-    a duplicate window so that a result stored twice (its run redelivered) is delivered once.
+    a duplicate window so that a result stored twice (its run redelivered) is delivered once,
+    and message schedules: a callback its worker is delivering waits as a schedule, which
+    JetStream hands to every worker's callback sender only if that worker never deletes it.
     """
     config = StreamConfig(
         name=stream,
@@ -100,6 +102,7 @@ async def ensure_callback_stream(js: JetStreamContext, stream: str, *, replicas:
         storage=StorageType.FILE,
         duplicate_window=120.0,
         num_replicas=replicas,
+        allow_msg_schedules=True,
     )
     return await apply_stream_config(js, config)
 

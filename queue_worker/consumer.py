@@ -43,7 +43,7 @@ from queue_worker.config import WorkerSettings
 from queue_worker.flow import FlowGate, Refusal, Ticket
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import Invoker
-from queue_worker.outbox import Outbox
+from queue_worker.outbox import Outbox, PendingCallback
 
 __all__ = ["Consumer", "Summary", "quietly", "subscribe"]
 
@@ -120,8 +120,9 @@ class Consumer:
         metrics: counts the retries.
         gate: flow control; None: every call starts at once and a 429 is an ordinary failure.
         js: stores again a call that cannot wait here (with ``gate``).
-        outbox: where a final run's callback is stored for the callback sender; None: it is POSTed in the
+        outbox: where a final run's callback is held for the callback sender; None: it is POSTed in the
             run's slot by ``callbacks``.
+        hand: gives a held callback (and its sequence) to the callback sender, once its call is settled.
     """
 
     def __init__(
@@ -137,8 +138,10 @@ class Consumer:
         gate: FlowGate | None = None,
         js: JetStreamContext | None = None,
         outbox: Outbox | None = None,
+        hand: Callable[[PendingCallback, int], None] | None = None,
     ) -> None:
         self._outbox = outbox
+        self._hand = hand
         self._sub = sub
         self._gate = gate
         self._js = js
@@ -283,16 +286,23 @@ class Consumer:
             refused = verdict  # answered 429: wait again, this run not counted
             self.summary.refused += 1
         # One callback per call: on its final outcome only.
-        if isinstance(verdict, Retry):
-            pass
-        elif self._outbox is not None:  # stored before the ack, delivered by the callback sender
-            if call.callback_url:
-                await self._outbox.store(call, outcome, attempt)
-        elif failure := await self._callbacks.send(call, outcome, attempt):
-            self.summary.callbacks_failed += 1
-            await self._hooks.callback_failed(call, attempt, outcome, failure)
+        held = None if isinstance(verdict, Retry) else await self._report(call, outcome, attempt)
         await self._hooks.call_finished(call, attempt, outcome, verdict)
         await self._settle(msg, call, attempt, outcome, verdict)
+        if held is not None and self._hand is not None:
+            self._hand(*held)  # its status says it finished: now its callback goes out
+
+    async def _report(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> tuple[PendingCallback, int] | None:
+        """Hold the callback of the call's final run for the callback sender (what to hand it), or POST it here."""
+        if self._outbox is not None:  # stored before the ack, delivered by the callback sender
+            if not call.callback_url:
+                return None
+            pending = PendingCallback(call, outcome, attempt)
+            return pending, await self._outbox.hold(pending)
+        if failure := await self._callbacks.send(call, outcome, attempt):
+            self.summary.callbacks_failed += 1
+            await self._hooks.callback_failed(call, attempt, outcome, failure)
+        return None
 
     def _flows(self, call: QueuedCall) -> bool:
         return self._gate is not None and self._gate.applies(call)

@@ -1,7 +1,9 @@
 """The callback sender: delivers pending callbacks with its own concurrency, never in a run slot.
 
-Pending callbacks (:mod:`queue_worker.outbox`) come from their own durable consumer, shared
-by every worker process. Each is queued behind its host (``host:port`` of its URL), in
+A callback held by the worker that ran its call (:meth:`CallbackDispatcher.hand`) is POSTed
+at once when its host has room; otherwise, or when that POST fails, it is handed over to
+the stream. Pending callbacks on the stream (:mod:`queue_worker.outbox`) come from their
+own durable consumer, shared by every worker process. Each is queued behind its host (``host:port`` of its URL), in
 order: at most ``callback_concurrency`` POSTs at once in all, ``callback_per_host`` to one
 host. A POST that fails is tried again from the front of its host's line after a backoff
 (``callback_initial_wait`` doubling to ``callback_max_wait``), up to ``callback_attempts``
@@ -17,7 +19,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import nats.errors
@@ -31,7 +34,7 @@ from queue_worker.callback import HttpCallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import quietly
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outbox import PendingCallback
+from queue_worker.outbox import Outbox, PendingCallback
 
 __all__ = ["CallbackDispatcher", "subscribe_callbacks"]
 
@@ -50,6 +53,7 @@ async def subscribe_callbacks(js: JetStreamContext, settings: WorkerSettings) ->
     config = ConsumerConfig(
         durable_name=durable,
         name=durable,
+        filter_subject=f"{stream}.*",  # not the callbacks held by their workers (<stream>.=held.<call>)
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait.total_seconds(),
         max_ack_pending=-1,
@@ -61,8 +65,11 @@ async def subscribe_callbacks(js: JetStreamContext, settings: WorkerSettings) ->
 
 @dataclass(eq=False)
 class _Entry:
-    msg: Msg
+    msg: Msg | None
+    """Its message, taken from the stream; None for a callback held by this worker."""
     pending: PendingCallback
+    held: int = 0
+    """The sequence of a callback held by this worker: deleted once it is delivered or handed over."""
     started: float = field(default_factory=time.perf_counter)
     tries: int = 0
     due: float = 0.0
@@ -88,6 +95,7 @@ class CallbackDispatcher:
         sender: POSTs one callback.
         hooks: told of a callback that could not be delivered.
         settings: the callback settings and ``ack_wait``.
+        outbox: hands a held callback over to the stream.
     """
 
     def __init__(
@@ -96,8 +104,10 @@ class CallbackDispatcher:
         sender: HttpCallbackSender,
         hooks: WorkerHooks,
         settings: WorkerSettings,
+        outbox: Outbox,
     ) -> None:
         self._sub = sub
+        self._outbox = outbox
         self._sender = sender
         self._hooks = hooks
         self._concurrency = settings.callback_concurrency
@@ -137,7 +147,7 @@ class CallbackDispatcher:
             for task in list(self._tasks):
                 task.cancel()
             for entry in list(self._held):
-                if not entry.msg._ackd:  # nats-py has no public 'settled' flag
+                if entry.msg is not None and not entry.msg._ackd:  # nats-py has no public 'settled' flag
                     await quietly(entry.msg.nak())  # another worker's sender takes it up at once
 
     async def _fetch_loop(self) -> None:
@@ -167,11 +177,41 @@ class CallbackDispatcher:
             logger.error("terminating a malformed pending callback: %s", exc)
             await quietly(msg.term())
             return
-        entry = _Entry(msg, pending)
+        entry = _Entry(msg, pending, tries=pending.tries)
         self._held.add(entry)
         name = urlsplit(pending.call.callback_url or "").netloc.lower()
         self._hosts.setdefault(name, _Host()).line.append(entry)
         self._pump(name)
+
+    def hand(self, pending: PendingCallback, held: int) -> None:
+        """Deliver a callback held by this worker (at ``held`` in the stream): at once, or by the stream."""
+        name = urlsplit(pending.call.callback_url or "").netloc.lower()
+        host = self._hosts.get(name)
+        busy = host is not None and (host.line or host.posting >= self._per_host or host.failures >= _BREAK_AFTER)
+        entry = _Entry(None, pending, held=held)
+        if busy or self._stopping.is_set() or self._posting >= self._concurrency:
+            self._spawn(self._hand_over(entry))
+            return
+        if host is None:
+            host = self._hosts[name] = _Host()
+        host.posting += 1
+        self._posting += 1
+        self._spawn(self._deliver(name, host, entry))
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hand_over(self, entry: _Entry) -> None:
+        """Store a held callback for every sender, then delete the held one; if that fails, it falls due later."""
+        try:
+            await self._outbox.store(replace(entry.pending, tries=entry.tries))
+            await self._outbox.release(entry.held)
+        except nats.errors.Error as exc:
+            logger.warning(
+                "call %s: callback not handed over (%s); it falls due later", entry.pending.call.call_id, exc
+            )
 
     def _pump(self, name: str) -> None:
         """Start what ``name``'s line may start now; come back when its circuit or its first callback is due."""
@@ -190,9 +230,7 @@ class CallbackDispatcher:
             entry = host.line.popleft()
             host.posting += 1
             self._posting += 1
-            task = asyncio.create_task(self._deliver(name, host, entry))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._deliver(name, host, entry))
         if not host.line and not host.posting:
             if host.timer is not None:
                 host.timer.cancel()
@@ -223,7 +261,9 @@ class CallbackDispatcher:
             await self._finish(entry, failure, result)
         else:
             self._failed(host)
-            if entry.tries >= self._attempts:
+            if entry.msg is None and entry.tries < self._attempts:  # held here: the stream has it retried
+                await self._hand_over(entry)
+            elif entry.tries >= self._attempts:
                 reason = f"callback failed {entry.tries} times, last: {failure}"
                 logger.warning("%s (%s)", reason, pending.call.callback_url)
                 await self._finish(entry, reason, "failed")
@@ -246,8 +286,9 @@ class CallbackDispatcher:
     async def _finish(self, entry: _Entry, failure: str | None, result: str) -> None:
         pending = entry.pending
         self._sender.counted(pending.call, result, time.perf_counter() - entry.started)
-        self._held.discard(entry)
-        self._room.set()
+        if entry.msg is not None:
+            self._held.discard(entry)
+            self._room.set()
         if failure is None:
             self.delivered += 1
         else:
@@ -256,13 +297,20 @@ class CallbackDispatcher:
                 await self._hooks.callback_undelivered(pending.call, pending.attempt, pending.outcome, failure)
             except Exception:  # its dead letter not stored: the callback is taken up again later
                 logger.exception("call %s: its undelivered callback was not recorded", pending.call.call_id)
-                await quietly(entry.msg.nak(delay=self._max_wait))
-                return
-        await quietly(entry.msg.ack())
+                if entry.msg is not None:
+                    await quietly(entry.msg.nak(delay=self._max_wait))
+                return  # a held one falls due later
+        if entry.msg is not None:
+            await quietly(entry.msg.ack())
+        else:
+            try:
+                await self._outbox.release(entry.held)
+            except nats.errors.Error as exc:  # it falls due later and goes out once more
+                logger.warning("call %s: delivered callback not released: %s", pending.call.call_id, exc)
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_every)
             for entry in list(self._held):
-                if not entry.msg._ackd:
+                if entry.msg is not None and not entry.msg._ackd:
                     await quietly(entry.msg.in_progress())

@@ -107,11 +107,21 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         )
         await gate.start()
         stack.push_async_callback(gate.stop)
-        dispatcher = CallbackDispatcher(await subscribe_callbacks(nc.jetstream(), settings), callbacks, hooks, settings)
+        outbox = Outbox(nc.jetstream(), settings.callback_stream, hold_for=_hold_for(settings))
+        deliveries = await subscribe_callbacks(nc.jetstream(), settings)
+        dispatcher = CallbackDispatcher(deliveries, callbacks, hooks, settings, outbox)
         sending = asyncio.create_task(dispatcher.run(settings.shutdown_grace.total_seconds()))
-        outbox = Outbox(nc.jetstream(), settings.callback_stream)
         consumer = Consumer(
-            sub, settings, invoker, callbacks, hooks=hooks, metrics=metrics, gate=gate, js=nc.jetstream(), outbox=outbox
+            sub,
+            settings,
+            invoker,
+            callbacks,
+            hooks=hooks,
+            metrics=metrics,
+            gate=gate,
+            js=nc.jetstream(),
+            outbox=outbox,
+            hand=dispatcher.hand,
         )
         source = f"{settings.subject}.> (consumer {settings.durable}) from {settings.nats_url}"
         logger.info("pulling %s, %d calls at once", source, settings.max_inflight)
@@ -127,6 +137,11 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
     if lost.is_set() and not stop.is_set():
         raise ConnectionError(f"lost the connection to NATS at {settings.nats_url}")
     return summary
+
+
+def _hold_for(settings: WorkerSettings) -> float:
+    """Seconds a callback its worker delivers waits before any other may: its first POST, and a margin."""
+    return settings.callback_timeout.total_seconds() + settings.shutdown_grace.total_seconds() + _LEASE_MARGIN
 
 
 def _callback_sender(settings: WorkerSettings, metrics: CallMetrics, tracing: Tracing) -> HttpCallbackSender:

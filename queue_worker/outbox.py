@@ -1,5 +1,11 @@
 """Pending callbacks: a run's result, stored durably before its call is acked, for the callback sender to deliver.
 
+The worker that ran the call delivers its callback itself, at once (:meth:`Outbox.hold`):
+the callback is stored as a message schedule on ``<callback-stream>.=held.<call-token>``,
+due on ``<callback-stream>.<call-token>`` some time later, and deleted once delivered. Only
+if that worker dies first does JetStream put it where every worker's callback sender takes
+it up. A callback whose first POST fails is handed over at once (:meth:`Outbox.store`).
+
 One message per callback on ``<callback-stream>.<call-token>`` of a work-queue stream: its
 headers are the call's (:meth:`calls.wire.QueuedCall.nats_headers`) and the run's outcome
 and attempt; its body is the function's response body followed by the call's own (kept for
@@ -11,14 +17,16 @@ is delivered once. :mod:`queue_worker.dispatcher` takes them from there.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
 from calls.outcome import Attempt, Failure, Outcome
-from calls.wire import MSG_ID, QueuedCall, call_token
+from calls.timing import rfc3339
+from calls.wire import MSG_ID, SCHEDULE, SCHEDULE_TARGET, QueuedCall, call_token
 
-__all__ = ["Outbox", "PendingCallback"]
+__all__ = ["HELD_PART", "Outbox", "PendingCallback"]
 
 _STATUS = "Faasq-Outcome-Status"
 _FAILURE = "Faasq-Outcome-Failure"
@@ -28,6 +36,8 @@ _HEADERS = "Faasq-Outcome-Headers"
 _ATTEMPT = "Faasq-Attempt"
 _ATTEMPT_LIMIT = "Faasq-Attempt-Limit"
 _LENGTH = "Faasq-Outcome-Length"
+_TRIES = "Faasq-Callback-Tries"
+HELD_PART = "=held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +47,15 @@ class PendingCallback:
     call: QueuedCall
     outcome: Outcome
     attempt: Attempt
+    tries: int = 0
+    """POSTs of it made already."""
 
     def message(self) -> tuple[dict[str, str], bytes]:
         """The NATS headers and body that store it."""
         headers = self.call.nats_headers()
-        headers[MSG_ID] = f"callback:{self.call.call_id}:{self.call.enqueued_at_ns}"
+        headers[MSG_ID] = f"callback:{self.call.call_id}:{self.call.enqueued_at_ns}:{self.tries}"
+        if self.tries:
+            headers[_TRIES] = str(self.tries)
         headers |= {
             _DURATION: repr(self.outcome.duration),
             _HEADERS: json.dumps(self.outcome.headers, separators=(",", ":")),
@@ -76,7 +90,8 @@ class PendingCallback:
             failure=Failure[headers[_FAILURE]] if _FAILURE in headers else None,
             detail=str(json.loads(headers[_DETAIL])) if _DETAIL in headers else "",
         )
-        return cls(call, outcome, Attempt(int(headers[_ATTEMPT]), int(headers[_ATTEMPT_LIMIT])))
+        attempt = Attempt(int(headers[_ATTEMPT]), int(headers[_ATTEMPT_LIMIT]))
+        return cls(call, outcome, attempt, int(headers.get(_TRIES, "0")))
 
 
 class Outbox:
@@ -85,17 +100,44 @@ class Outbox:
     Args:
         js: the JetStream context.
         stream: the stream of pending callbacks (see :func:`calls.streams.ensure_callback_stream`).
+        hold_for: seconds a callback held by its worker (:meth:`hold`) waits before any sender may take it.
     """
 
-    def __init__(self, js: JetStreamContext, stream: str) -> None:
+    def __init__(self, js: JetStreamContext, stream: str, hold_for: float = 60.0) -> None:
         self._js = js
-        self._stream = stream
+        self.stream = stream
+        self._hold_for = hold_for
 
-    async def store(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> None:
-        """Store the callback of ``call``'s final run; returns once JetStream has it.
+    async def store(self, pending: PendingCallback) -> None:
+        """Store ``pending`` for every worker's callback sender; returns once JetStream has it.
+
+        Raises:
+            nats.errors.Error: it could not be stored.
+        """
+        headers, body = pending.message()
+        await self._js.publish(f"{self.stream}.{call_token(pending.call.call_id)}", body, headers=headers)
+
+    async def hold(self, pending: PendingCallback) -> int:
+        """Store ``pending`` for this worker to deliver, due to every sender if it is not deleted in time.
+
+        Returns:
+            Its sequence in the stream, to delete once it is delivered or handed over.
 
         Raises:
             nats.errors.Error: it could not be stored (the call is then left for redelivery).
         """
-        headers, body = PendingCallback(call, outcome, attempt).message()
-        await self._js.publish(f"{self._stream}.{call_token(call.call_id)}", body, headers=headers)
+        headers, body = pending.message()
+        headers[MSG_ID] += ":held"  # not the id of its copy handed over, which would be dropped as a duplicate
+        token = call_token(pending.call.call_id)
+        headers[SCHEDULE] = f"@at {rfc3339(time.time_ns() + int(self._hold_for * 1e9))}"
+        headers[SCHEDULE_TARGET] = f"{self.stream}.{token}"
+        ack = await self._js.publish(f"{self.stream}.{HELD_PART}.{token}", body, headers=headers)
+        return ack.seq
+
+    async def release(self, seq: int) -> None:
+        """Delete a held callback (delivered, given up on, or handed over): it will not fall due.
+
+        Raises:
+            nats.errors.Error: it could not be deleted (it falls due later, and is delivered again).
+        """
+        await self._js.delete_msg(self.stream, seq)
