@@ -92,8 +92,8 @@ class WorkerSettings(CallSettings):
         description="The JetStream stream of pending callbacks: a run's result is stored here before its call "
         "is acked, and delivered by the callback sender, never in a run slot.",
     )
-    callback_concurrency: int = Field(32, ge=1, description="Callbacks this process delivers at once.")
-    callback_per_host: int = Field(4, ge=1, description="Callbacks this process delivers at once to one host.")
+    callback_concurrency: int = Field(256, ge=1, description="Callbacks this process delivers at once.")
+    callback_per_host: int = Field(64, ge=1, description="Callbacks this process delivers at once to one host.")
     callback_backlog: int = Field(
         1024, ge=1, description="Pending callbacks this process holds at most (waiting on their host, or on a retry)."
     )

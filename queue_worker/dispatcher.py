@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 _POLL = 0.5
 _BREAK_AFTER = 5
 """Failures in a row that open a host's circuit."""
+_LOCAL_LINE = 4
+"""A host's line holds up to this many times ``callback_per_host`` callbacks held by this worker."""
 
 
 async def subscribe_callbacks(js: JetStreamContext, settings: WorkerSettings) -> JetStreamContext.PullSubscription:
@@ -184,19 +186,20 @@ class CallbackDispatcher:
         self._pump(name)
 
     def hand(self, pending: PendingCallback, held: int) -> None:
-        """Deliver a callback held by this worker (at ``held`` in the stream): at once, or by the stream."""
+        """Deliver a callback held by this worker (at ``held`` in the stream), in its host's line.
+
+        It goes to the stream instead when its host's circuit is open, its line is long (it
+        must go out well before it falls due), or the sender is stopping.
+        """
         name = urlsplit(pending.call.callback_url or "").netloc.lower()
         host = self._hosts.get(name)
-        busy = host is not None and (host.line or host.posting >= self._per_host or host.failures >= _BREAK_AFTER)
         entry = _Entry(None, pending, held=held)
-        if busy or self._stopping.is_set() or self._posting >= self._concurrency:
+        crowded = host is not None and (host.failures >= _BREAK_AFTER or len(host.line) >= _LOCAL_LINE * self._per_host)
+        if crowded or self._stopping.is_set():
             self._spawn(self._hand_over(entry))
             return
-        if host is None:
-            host = self._hosts[name] = _Host()
-        host.posting += 1
-        self._posting += 1
-        self._spawn(self._deliver(name, host, entry))
+        self._hosts.setdefault(name, _Host()).line.append(entry)
+        self._pump(name)
 
     def _spawn(self, work: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(work)

@@ -20,7 +20,8 @@ import json
 import time
 from dataclasses import dataclass
 
-from nats.js import JetStreamContext
+import nats.errors
+from nats.aio.client import Client
 
 from calls.outcome import Attempt, Failure, Outcome
 from calls.timing import rfc3339
@@ -98,14 +99,16 @@ class Outbox:
     """Stores pending callbacks on their stream.
 
     Args:
-        js: the JetStream context.
+        nc: the NATS connection.
         stream: the stream of pending callbacks (see :func:`calls.streams.ensure_callback_stream`).
         hold_for: seconds a callback held by its worker (:meth:`hold`) waits before any sender may take it.
     """
 
-    def __init__(self, js: JetStreamContext, stream: str, hold_for: float = 60.0) -> None:
-        self._js = js
+    def __init__(self, nc: Client, stream: str, hold_for: float = 60.0) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
         self.stream = stream
+        self._delete = f"$JS.API.STREAM.MSG.DELETE.{stream}"
         self._hold_for = hold_for
 
     async def store(self, pending: PendingCallback) -> None:
@@ -137,7 +140,12 @@ class Outbox:
     async def release(self, seq: int) -> None:
         """Delete a held callback (delivered, given up on, or handed over): it will not fall due.
 
+        Not erased, only deleted: erasing (nats-py's ``delete_msg``) costs the server ten times as much.
+
         Raises:
             nats.errors.Error: it could not be deleted (it falls due later, and is delivered again).
         """
-        await self._js.delete_msg(self.stream, seq)
+        reply = await self._nc.request(self._delete, json.dumps({"seq": seq, "no_erase": True}).encode(), timeout=5)
+        answer = json.loads(reply.data)
+        if not answer.get("success"):
+            raise nats.errors.Error(f"held callback {seq} not deleted: {answer.get('error')}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+import nats
 import pytest
-from nats.js import JetStreamContext
 
 from calls.outcome import Attempt, Failure, Outcome
 from calls.streams import ensure_callback_stream
@@ -23,15 +23,16 @@ def test_a_pending_callback_keeps_the_call_the_outcome_and_the_tries() -> None:
 
 
 async def test_a_callback_held_by_a_worker_that_died_falls_due_and_another_worker_delivers_it(
-    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
-    receiver: tuple[Receiver, str],
-) -> None:  # fmt: skip
+    nats_server: NatsServer, unique_stream: str, provider_url: str, receiver: tuple[Receiver, str]
+) -> None:
     app, url = receiver
     settings = worker_settings(nats_server, unique_stream, provider_url)
-    await ensure_callback_stream(js, settings.callback_stream)
+    nc = await nats.connect(nats_server.url)
+    await ensure_callback_stream(nc.jetstream(), settings.callback_stream)
     orphan = PendingCallback(call("orphan", "cat", f"{url}/cb", b"x"), Outcome(200, body=b"done"), Attempt(1, 3))
     held_at = time.monotonic()
-    await Outbox(js, settings.callback_stream, hold_for=1.5).hold(orphan)  # its worker dies: never delivered
+    await Outbox(nc, settings.callback_stream, hold_for=1.5).hold(orphan)  # its worker dies: never delivered
+    await nc.close()
     async with running(settings):
         received = await app.wait_for({"orphan"}, within=15)
     assert time.monotonic() - held_at >= 1.5
