@@ -12,6 +12,9 @@ the callback, ack, with nats-py and aiohttp); and ``faasq-worker`` with 1 proces
 Then, with one process of each side running, it sends calls one at a time and reports the
 p50/p99 time from publish to callback. Run: ``.venv/bin/python bench/worker.py``.
 
+``x1 limited`` runs calls under a concurrency limit that never holds one back: what a limit costs
+per call. ``--sides`` picks the sides (the reference always runs).
+
 The workers count into a metrics folder, as under ``faasq up``. The cost of instrumentation is
 measured in the same run: ``x1 bare`` is ``worker x1`` with ``metrics=false``, and ``x1 traced``
 runs calls that each carry a W3C trace context (no exporter configured).
