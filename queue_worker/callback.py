@@ -155,18 +155,11 @@ class HttpCallbackSender(SessionOwner):
 
     async def _deliver(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> tuple[str | None, str]:
         """Why the callback was not delivered (None: it was), and its ``outcome`` label."""
-        url = call.callback_url or ""
-        try:
-            if (refusal := self._guard.refuse_url(url)) is not None:
-                raise CallbackRefused(refusal)
-            # The first POST goes without tenacity: its bookkeeping costs about as much as a POST on loopback.
-            status = await self._post(call, outcome, attempt)
-        except CallbackRefused as exc:
-            logger.warning("callback to %s refused: %s", url, exc)
-            return f"callback refused: {exc}", "refused"
-        except _RETRYABLE as exc:
-            return await self._retry(call, outcome, attempt, exc)
-        return None, self._answered(url, status)
+        # The first POST goes without tenacity: its bookkeeping costs about as much as a POST on loopback.
+        failure, result, retryable = await self.post_once(call, outcome, attempt)
+        if retryable:
+            return await self._retry(call, outcome, attempt, failure or "")
+        return failure, result
 
     async def post_once(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> tuple[str | None, str, bool]:
         """One POST of the result, for a sender that schedules its own retries.
@@ -197,9 +190,7 @@ class HttpCallbackSender(SessionOwner):
         logger.warning("callback to %s refused: HTTP %d; not retried", url, status)
         return "rejected"
 
-    async def _retry(
-        self, call: QueuedCall, outcome: Outcome, attempt: Attempt, failure: BaseException
-    ) -> tuple[str | None, str]:
+    async def _retry(self, call: QueuedCall, outcome: Outcome, attempt: Attempt, last: str) -> tuple[str | None, str]:
         if self._attempts > 1:
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(self._attempts - 1),
@@ -211,13 +202,13 @@ class HttpCallbackSender(SessionOwner):
                 await asyncio.sleep(self._first_wait)
                 status: int = await retrying(self._post, call, outcome, attempt)
             except _RETRYABLE as exc:
-                failure = exc
+                last = str(exc) or type(exc).__name__
             except CallbackRefused as exc:  # the name now resolves to a refused address
                 logger.warning("callback to %s refused: %s", call.callback_url, exc)
                 return f"callback refused: {exc}", "refused"
             else:
                 return None, self._answered(call.callback_url or "", status)
-        reason = f"callback failed {self._attempts} times, last: {str(failure) or type(failure).__name__}"
+        reason = f"callback failed {self._attempts} times, last: {last}"
         logger.warning("%s (%s)", reason, call.callback_url)
         return reason, "failed"
 
