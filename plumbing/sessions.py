@@ -17,6 +17,11 @@ import aiohttp.abc
 __all__ = ["SessionOwner"]
 
 
+_KEEPALIVE = 4.0
+"""Seconds an idle connection is kept for reuse: under uvicorn's 5 s (the servers faasq talks to most), so a
+request never goes out on a connection the server is closing, which fails it with "Server disconnected"."""
+
+
 class SessionOwner:
     """Opens its aiohttp session on ``async with`` and closes it on the way out.
 
@@ -47,7 +52,9 @@ class SessionOwner:
 
     async def __aenter__(self) -> Self:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True, resolver=self._resolver),
+            connector=aiohttp.TCPConnector(
+                limit=0, enable_cleanup_closed=True, resolver=self._resolver, keepalive_timeout=_KEEPALIVE
+            ),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=self._auto_decompress,
             skip_auto_headers=self._skip_auto_headers,
