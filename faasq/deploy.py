@@ -13,6 +13,7 @@ from faasq.client import Gateway
 from faasq.context import Console, Context, add_gateway_options, parse_pairs
 from faasq.errors import CliError, GatewayError
 from faasq.stack import Resources, Stack, StackFunction
+from plumbing.settings import describe_validation_error
 from provider.types import (
     WORKDIR_ANNOTATION,
     DeleteFunctionRequest,
@@ -36,9 +37,21 @@ def build_deployment(
     local provider runs it from the image's build. Another function read from a stack file
     names the file's folder (``com.faasq.workdir``): the local provider runs its replicas
     there, so relative paths in ``fprocess`` work.
+
+    Raises:
+        CliError: the function does not make a valid deployment (a bad flow-control annotation).
     """
     here = function.folder is not None and function.lang is None
     annotations = {WORKDIR_ANNOTATION: str(function.folder)} if here else {}
+    try:
+        return _deployment(function, namespace, build, annotations)
+    except ValidationError as exc:
+        raise CliError(f"function {function.name!r}: {describe_validation_error(exc)}") from None
+
+
+def _deployment(
+    function: StackFunction, namespace: str | None, build: LocalBuild | None, annotations: dict[str, str]
+) -> FunctionDeployment:
     return FunctionDeployment(
         service=function.name,
         image=function.image or (build.image if build else ""),

@@ -175,6 +175,11 @@ def test_bad_flags_are_one_line(cli: Cli) -> None:
     assert cli.stderr == "faasq: invalid function name 'Rev': use lowercase letters, digits and '-'\n"
     assert cli("deploy", "--name", "rev", "--fprocess", "rev", "-e", "novalue") == 1
     assert cli.stderr == "faasq: invalid --env 'novalue': use key=value\n"
+    assert cli("deploy", "--name", "rev", "--fprocess", "rev", "--annotation", "com.faasq.rate=fast") == 1
+    assert cli.stderr == (
+        "faasq: function 'rev': annotations: annotation com.faasq.rate must be a rate such as 5/s, 100/m "
+        "or 1000/h, got 'fast'\n"
+    )
     assert cli.requests == []
 
 
