@@ -40,7 +40,7 @@ from calls.wire import MSG_ID, MalformedCall, QueuedCall, queue_filters, schedul
 from plumbing.logs import current_call_id
 from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
-from queue_worker.flow import FlowGate, Refusal, Ticket
+from queue_worker.flow import FlowGate, Place, Refusal, Ticket
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import Invoker
 from queue_worker.outbox import Outbox, PendingCallback
@@ -358,34 +358,43 @@ class Consumer:
         if gate is None or task is None:  # pragma: no cover - only called with a gate, from a task
             raise RuntimeError("flow control without a gate")
         state: CallState | None = None
+        place = Place()
         try:
             while True:
                 if _late(call, policy) is not None:
                     return True
+                if refused is None and place.scope is None:  # not in line yet: behind those who are
+                    refused = gate.behind(call)
                 admitted = refused or await gate.admit(call, call.call_id)
                 refused = None
                 if isinstance(admitted, Ticket):
                     if task in self._waiting:
                         await self._take_slot(task)
                     return admitted
-                if task not in self._waiting:
-                    # Without message schedules a copy could only be due at once: wait here however many wait.
-                    full = self._schedules and len(self._waiting) >= self._max_waiting
-                    if full or self._stopping.is_set():
-                        await self._store_again(msg, call, attempt, admitted)
-                        return False
-                    self._waiting.add(task)
-                    self._slot_free.set()
-                    self.summary.waited += 1
+                if task not in self._waiting and not self._leave_slot(task):
+                    await self._store_again(msg, call, attempt, admitted)
+                    return False
                 if state is not CallState(admitted.why.value):
                     state = CallState(admitted.why.value)
                     await self._hooks.call_waiting(call, state)
-                await gate.wait(admitted, _give_up_at(call, policy))
+                await gate.wait(admitted, _give_up_at(call, policy), place)
                 if self._stopping.is_set():
                     await self._store_again(msg, call, attempt, admitted)
                     return False
         finally:
+            gate.leave(place)
             self._waiting.discard(task)
+
+    def _leave_slot(self, task: asyncio.Task[None]) -> bool:
+        """Let ``task`` wait without its slot; False if there is no room to wait here, or the worker is stopping."""
+        # Without message schedules a copy could only be due at once: wait here however many wait.
+        full = self._schedules and len(self._waiting) >= self._max_waiting
+        if full or self._stopping.is_set():
+            return False
+        self._waiting.add(task)
+        self._slot_free.set()
+        self.summary.waited += 1
+        return True
 
     async def _take_slot(self, task: asyncio.Task[None]) -> None:
         while len(self._inflight) - len(self._waiting) >= self._max:  # this task is among the waiting

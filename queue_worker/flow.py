@@ -27,7 +27,7 @@ from calls.flow import Limits, Slots, Tokens, Wait, key_scope, paused_scope, rat
 from calls.flow_store import KEEP, FlowStore, Keep, Seen
 from calls.wire import QueuedCall
 
-__all__ = ["FlowGate", "Refusal", "Ticket"]
+__all__ = ["FlowGate", "Place", "Refusal", "Ticket"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,10 @@ class Refusal:
 
 
 @dataclass(eq=False)
-class _Waiter:
+class Place:
+    """A waiting call's place in the line of the scope it waits on (on this worker), kept across its waits."""
+
+    scope: str | None = None
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -80,7 +83,7 @@ class FlowGate:
         self._worker = worker
         self._lease_for = lease_for
         self._seen: dict[str, Seen] = {}
-        self._lines: dict[str, deque[_Waiter]] = {}
+        self._lines: dict[str, deque[Place]] = {}
         self._pending: dict[str, list[tuple[_Rule, asyncio.Future[tuple[object, Seen]]]]] = {}
         self._committing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -271,22 +274,53 @@ class FlowGate:
             for waiter in line:
                 waiter.woken.set()
 
-    async def wait(self, refusal: Refusal, until: float | None) -> None:
-        """Wait for ``refusal``'s scope to change (first in line on this worker), its own time, or ``until``."""
-        if self._revision(refusal.scope) > refusal.revision:
+    def behind(self, call: QueuedCall) -> Refusal | None:
+        """Why ``call`` must queue behind calls already waiting on this worker, if any wait on one of its scopes.
+
+        A call that comes while others wait takes its turn after them rather than the next slot
+        or token they are waiting for.
+        """
+        limits = call.limits or Limits()
+        fn, ns = call.function, call.namespace
+        scopes = [(paused_scope(fn, ns), Wait.PAUSED), (run_scope(fn, ns), Wait.CONCURRENCY)]
+        if limits.per_key and limits.key:
+            scopes.append((key_scope(fn, ns, limits.key), Wait.CONCURRENCY))
+        if limits.rate:
+            scopes.append((rate_scope(fn, ns), Wait.RATE))
+        for scope, why in scopes:
+            if self._lines.get(scope):
+                return Refusal(why, scope, None, self._revision(scope))
+        return None
+
+    async def wait(self, refusal: Refusal, until: float | None, place: Place) -> None:
+        """Wait in line on ``refusal``'s scope for it to change, for its own time (first in line only), or ``until``."""
+        if place.scope != refusal.scope:
+            self.leave(place)
+            self._lines.setdefault(refusal.scope, deque()).append(place)
+            place.scope = refusal.scope
+        if self._revision(refusal.scope) > refusal.revision or place.woken.is_set():
+            place.woken.clear()
             return  # it changed since the refusal was decided
-        moments = [m for m in (refusal.until, until) if m is not None]
+        first = self._lines[refusal.scope][0] is place
+        moments = [m for m in (refusal.until if first else None, until) if m is not None]
         timeout = min([_SAFETY_POLL, *(max(0.0, m - time.time()) for m in moments)])
-        line = self._lines.setdefault(refusal.scope, deque())
-        waiter = _Waiter()
-        line.append(waiter)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.woken.wait(), timeout)
-        finally:
-            line.remove(waiter)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(place.woken.wait(), timeout)
+        place.woken.clear()
+
+    def leave(self, place: Place) -> None:
+        """Take ``place`` out of its line (the call starts, or waits no more); the next in line looks again."""
+        if place.scope is None:
+            return
+        line = self._lines.get(place.scope)
+        if line is not None:
+            with contextlib.suppress(ValueError):
+                line.remove(place)
             if not line:
-                self._lines.pop(refusal.scope, None)
+                self._lines.pop(place.scope, None)
+            else:
+                self._wake(place.scope)
+        place.scope = None
 
 
 def _released(value: bytes | None, *, lease: str, now: float, succeeded: bool, keep: bool) -> tuple[bytes | None, None]:
