@@ -47,6 +47,11 @@ _LOCAL_LINE = 4
 """A host's line holds up to this many times ``callback_per_host`` callbacks held by this worker."""
 
 
+def _host_of(pending: PendingCallback) -> str:
+    """The ``host:port`` a callback goes to: callbacks are lined up, limited and broken off by it."""
+    return urlsplit(pending.call.callback_url or "").netloc.lower()
+
+
 async def subscribe_callbacks(js: JetStreamContext, settings: WorkerSettings) -> JetStreamContext.PullSubscription:
     """Make sure the stream of pending callbacks and its durable consumer exist; bind to it."""
     stream = settings.callback_stream
@@ -181,9 +186,7 @@ class CallbackDispatcher:
             return
         entry = _Entry(msg, pending, tries=pending.tries)
         self._held.add(entry)
-        name = urlsplit(pending.call.callback_url or "").netloc.lower()
-        self._hosts.setdefault(name, _Host()).line.append(entry)
-        self._pump(name)
+        self._line_up(_host_of(pending), entry)
 
     def hand(self, pending: PendingCallback, held: int) -> None:
         """Deliver a callback held by this worker (at ``held`` in the stream), in its host's line.
@@ -191,13 +194,17 @@ class CallbackDispatcher:
         It goes to the stream instead when its host's circuit is open, its line is long (it
         must go out well before it falls due), or the sender is stopping.
         """
-        name = urlsplit(pending.call.callback_url or "").netloc.lower()
+        name = _host_of(pending)
         host = self._hosts.get(name)
         entry = _Entry(None, pending, held=held)
         crowded = host is not None and (host.failures >= _BREAK_AFTER or len(host.line) >= _LOCAL_LINE * self._per_host)
         if crowded or self._stopping.is_set():
             self._spawn(self._hand_over(entry))
             return
+        self._line_up(name, entry)
+
+    def _line_up(self, name: str, entry: _Entry) -> None:
+        """Put ``entry`` at the end of its host's line, and start what the line may start."""
         self._hosts.setdefault(name, _Host()).line.append(entry)
         self._pump(name)
 
@@ -233,7 +240,7 @@ class CallbackDispatcher:
             entry = host.line.popleft()
             host.posting += 1
             self._posting += 1
-            self._spawn(self._deliver(name, host, entry))
+            self._spawn(self._deliver(host, entry))
         if not host.line and not host.posting:
             if host.timer is not None:
                 host.timer.cancel()
@@ -250,7 +257,7 @@ class CallbackDispatcher:
                 return
             self._pump(name)
 
-    async def _deliver(self, name: str, host: _Host, entry: _Entry) -> None:
+    async def _deliver(self, host: _Host, entry: _Entry) -> None:
         pending = entry.pending
         try:
             failure, result, retryable = await self._sender.post_once(pending.call, pending.outcome, pending.attempt)
@@ -264,17 +271,17 @@ class CallbackDispatcher:
             await self._finish(entry, failure, result)
         else:
             self._failed(host)
-            if entry.msg is None and entry.tries < self._attempts:  # held here: the stream has it retried
-                await self._hand_over(entry)
-            elif entry.tries >= self._attempts:
+            if entry.tries >= self._attempts:
                 reason = f"callback failed {entry.tries} times, last: {failure}"
                 logger.warning("%s (%s)", reason, pending.call.callback_url)
                 await self._finish(entry, reason, "failed")
+            elif entry.msg is None:  # held here: the stream has it retried
+                await self._hand_over(entry)
             else:
                 entry.due = time.monotonic() + self._backoff(entry.tries)
-                host.line.appendleft(entry)  # first in its host's line still: callbacks keep their order
-                if name not in self._hosts:
-                    self._hosts[name] = host
+                # First in its host's line still: callbacks keep their order. The host is still
+                # known: a line is let go only when nothing of it is posting, and this one was.
+                host.line.appendleft(entry)
         self._pump_all()
 
     def _failed(self, host: _Host) -> None:
