@@ -238,6 +238,9 @@ class CallbackDispatcher:
             if probing and host.posting:  # a circuit half open: one POST probes it
                 return
             entry = host.line.popleft()
+            if entry.msg is None and time.perf_counter() - entry.started > self._outbox.hold_for / 2:
+                self._spawn(self._hand_over(entry))  # held here too long: it must not fall due while it is POSTed
+                continue
             host.posting += 1
             self._posting += 1
             self._spawn(self._deliver(host, entry))

@@ -140,8 +140,12 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
 
 
 def _hold_for(settings: WorkerSettings) -> float:
-    """Seconds a callback its worker delivers waits before any other may: its first POST, and a margin."""
-    return settings.callback_timeout.total_seconds() + settings.shutdown_grace.total_seconds() + _LEASE_MARGIN
+    """Seconds a callback its worker delivers waits before any other may: a lease (``ack_wait``) and a POST.
+
+    As long as a call's own lease, so that a worker that dies leaves its callbacks to the others
+    as soon as its calls; the sender hands over, rather than POSTs, a callback it held for half of it.
+    """
+    return settings.ack_wait.total_seconds() + settings.callback_timeout.total_seconds()
 
 
 def _callback_sender(settings: WorkerSettings, metrics: CallMetrics, tracing: Tracing) -> HttpCallbackSender:

@@ -109,7 +109,7 @@ class Outbox:
         self._js = nc.jetstream()
         self.stream = stream
         self._delete = f"$JS.API.STREAM.MSG.DELETE.{stream}"
-        self._hold_for = hold_for
+        self.hold_for = hold_for
 
     async def store(self, pending: PendingCallback) -> None:
         """Store ``pending`` for every worker's callback sender; returns once JetStream has it.
@@ -132,7 +132,7 @@ class Outbox:
         headers, body = pending.message()
         headers[MSG_ID] += ":held"  # not the id of its copy handed over, which would be dropped as a duplicate
         token = call_token(pending.call.call_id)
-        headers[SCHEDULE] = f"@at {rfc3339(time.time_ns() + int(self._hold_for * 1e9))}"
+        headers[SCHEDULE] = f"@at {rfc3339(time.time_ns() + int(self.hold_for * 1e9))}"
         headers[SCHEDULE_TARGET] = f"{self.stream}.{token}"
         ack = await self._js.publish(f"{self.stream}.{HELD_PART}.{token}", body, headers=headers)
         return ack.seq
