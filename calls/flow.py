@@ -27,8 +27,10 @@ __all__ = [
     "ADAPTIVE_LAPSE",
     "CONCURRENCY",
     "CONCURRENCY_KEY",
+    "PRIORITY",
     "RATE",
     "Limits",
+    "Priority",
     "Slots",
     "Tokens",
     "Wait",
@@ -44,6 +46,7 @@ CONCURRENCY_PER_KEY = "Faasq-Concurrency-Per-Key"
 CONCURRENCY_KEY = "Faasq-Concurrency-Key"
 RATE = "Faasq-Rate"
 RATE_BURST = "Faasq-Rate-Burst"
+PRIORITY = "Faasq-Priority"
 
 ADAPTIVE_LAPSE = 60.0
 """Seconds without a 429 after which a function's adaptive limit is dropped."""
@@ -56,6 +59,34 @@ class Wait(StrEnum):
     CONCURRENCY = "waiting for concurrency"
     RATE = "rate limited"
     PAUSED = "paused"
+
+
+class Priority(StrEnum):
+    """How soon a call starts among the calls waiting with it: ``high`` ones first, ``low`` ones last."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for ``high``, 1 for ``normal``, 2 for ``low``: lower starts sooner."""
+        return _RANKS[self]
+
+    @classmethod
+    def parse(cls, value: str, source: str) -> Priority:
+        """The priority ``value`` names (any case), ``source`` being where it came from, for the error.
+
+        Raises:
+            ValueError: not one of ``high``, ``normal``, ``low``.
+        """
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            raise ValueError(f"{source} must be one of high, normal, low (got {value!r})") from None
+
+
+_RANKS = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """The queue's wire format: how an async call travels on JetStream from the gateway to the workers.
 
 One message per call on subject ``<stream>.<queue>.<call-token>`` of stream ``<stream>``
-(default ``faas-request``): a queue's consumer filters ``<stream>.<queue>.>``, and the call
+(default ``faas-request``; ``<stream>.<queue>=high.<call-token>`` for a high-priority call,
+``=low`` for a low one): a queue's consumer filters ``<stream>.<queue>.>`` (one more consumer
+per other priority filters its own), and the call
 id in the subject lets anyone find a call still waiting on the queue with one get of the
 last message on ``<stream>.*.<call-token>`` (its status before a worker takes it up).
 The payload is the request body byte for byte; the call's metadata is in NATS headers,
@@ -18,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from calls.flow import Limits
+from calls.flow import PRIORITY, Limits, Priority
 from calls.retry_settings import RetryOverrides
 from calls.timing import rfc3339
 from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
@@ -95,9 +97,17 @@ def call_token(call_id: str) -> str:
     return call_id.replace(".", "/").replace(":", "=")
 
 
-def call_subject(queue_prefix: str, call_id: str) -> str:
-    """The subject of one call on the queue whose subject is ``queue_prefix`` (see :func:`queue_subject`)."""
-    return f"{queue_prefix}.{call_token(call_id)}"
+def call_subject(queue_prefix: str, call_id: str, priority: Priority = Priority.NORMAL) -> str:
+    """The subject of one call on the queue whose subject is ``queue_prefix`` (see :func:`queue_subject`).
+
+    A ``normal`` call's is ``<queue_prefix>.<call-token>``; a ``high`` or ``low`` one's
+    ``<queue_prefix>=<priority>.<call-token>``, which the queue's consumer for that priority takes.
+    """
+    return f"{queue_prefix}{_level(priority)}.{call_token(call_id)}"
+
+
+def _level(priority: Priority) -> str:
+    return "" if priority is Priority.NORMAL else f"={priority.value}"
 
 
 def waiting_subject(stream: str, call_id: str) -> str:
@@ -105,9 +115,14 @@ def waiting_subject(stream: str, call_id: str) -> str:
     return f"{stream}.*.{call_token(call_id)}"
 
 
-def queue_filters(stream: str, queue: str) -> list[str]:
-    """The subjects a queue's consumer takes: its calls, and bare ``<stream>.<queue>`` as earlier versions sent."""
+def queue_filters(stream: str, queue: str, priority: Priority = Priority.NORMAL) -> list[str]:
+    """The subjects a queue's consumer for ``priority`` takes.
+
+    A ``normal`` one also takes bare ``<stream>.<queue>``, as earlier versions sent.
+    """
     subject = queue_subject(stream, queue)
+    if priority is not Priority.NORMAL:
+        return [f"{subject}{_level(priority)}.>"]
     return [subject, f"{subject}.>"]
 
 
@@ -139,6 +154,8 @@ class QueuedCall:
     """When the call is due (``X-Delay``, ``X-Not-Before``), in ns since the epoch; 0: at once."""
     limits: Limits | None = None
     """The limits it runs under (its function's annotations, its ``X-Concurrency-Key``), if any."""
+    priority: Priority = Priority.NORMAL
+    """How soon it starts among the calls waiting with it (``X-Priority``, or its function's annotation)."""
     runs: int = 0
     """Runs made before this message was stored: a call that waited for its limits is stored again, and
     its attempt number is these runs plus JetStream's deliveries of the new message."""
@@ -179,6 +196,8 @@ class QueuedCall:
             headers.update(self.limits.nats_headers())
         if self.runs:
             headers[RUNS] = str(self.runs)
+        if self.priority is not Priority.NORMAL:
+            headers[PRIORITY] = self.priority.value
         return headers
 
     @classmethod
@@ -199,6 +218,7 @@ class QueuedCall:
             retry = RetryOverrides.from_nats_headers(headers)
             limits = Limits.from_nats_headers(headers)
             runs = int(headers.get(RUNS, "0"))
+            priority = Priority.parse(headers[PRIORITY], PRIORITY) if PRIORITY in headers else Priority.NORMAL
         except (ValueError, TypeError) as exc:
             raise MalformedCall(f"call {headers[CALL_ID]}: undecodable metadata: {exc}") from None
         return cls(
@@ -219,6 +239,7 @@ class QueuedCall:
             deadline_ns=deadline,
             not_before_ns=not_before,
             limits=limits,
+            priority=priority,
             runs=runs,
         )
 

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from calls.batch import BatchRecord, item_call_id, new_batch
 from calls.callback_guard import CallbackGuard
-from calls.flow import Limits
+from calls.flow import Limits, Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
 from calls.wire import CALL_ID_PATTERN, DEFAULT_QUEUE, QueuedCall, call_subject
@@ -38,6 +38,7 @@ from gateway.validation import (
     concurrency_key,
     effective_retry,
     function_of,
+    priority_of,
     retry_of,
     timing_headers,
 )
@@ -95,6 +96,8 @@ class _Submission:
     """``X-Delay``, ``X-Not-Before``: no item is due before then."""
     limits: Limits | None = None
     """The function's limits, with the batch's ``X-Concurrency-Key``: every item runs under them."""
+    priority: Priority = Priority.NORMAL
+    """``X-Priority``, or the function's: every item's."""
 
     def record(self, total: int, created_at: datetime) -> BatchRecord:
         return new_batch(self.batch_id, self.function, self.namespace, total, created_at, self.batch_callback_url)
@@ -220,6 +223,7 @@ class BatchSubmitter:
         )
         key = _header(scope, b"x-concurrency-key")
         limits = destination.limits_for(concurrency_key(key) if key is not None else "")
+        priority = priority_of(_header(scope, b"x-priority"), destination.priority)
         return _Submission(
             batch_id,
             function,
@@ -233,6 +237,7 @@ class BatchSubmitter:
             deadline,
             due,
             limits,
+            priority,
         )
 
     def _checked_url(self, value: str | None) -> str | None:
@@ -283,7 +288,8 @@ class BatchSubmitter:
 
         async def one(index: int, call: QueuedCall) -> None:
             try:
-                await self._link.publish(call_subject(prefix, call.call_id), call, self._limits.enqueue_timeout)
+                subject = call_subject(prefix, call.call_id, call.priority)
+                await self._link.publish(subject, call, self._limits.enqueue_timeout)
                 stored[index] = 1
             except GatewayError as exc:
                 failures.append(str(exc))
@@ -342,6 +348,7 @@ def _item(
         deadline_ns=submission.deadline_ns,
         not_before_ns=submission.not_before_ns,
         limits=submission.limits,
+        priority=submission.priority,
     )
 
 

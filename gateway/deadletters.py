@@ -94,7 +94,7 @@ class DeadLetterAdmin:
         call = replace(entry.call, enqueued_at_ns=time.time_ns())
         await self._requeue_status(call.call_id, datetime.fromtimestamp(call.enqueued_at_ns / 1e9, UTC))
         headers = call.nats_headers() | {MSG_ID: f"{call.call_id}:redrive:{entry.seq}"}
-        subject = call_subject(queue_subject(self._calls_stream, call.queue), call.call_id)
+        subject = call_subject(queue_subject(self._calls_stream, call.queue), call.call_id, call.priority)
         try:
             await js.publish(subject, call.body, timeout=self._timeout, headers=headers)
         except (nats.errors.Error, OSError) as exc:

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from starlette.types import Receive, Scope, Send
 
 from calls.callback_guard import CallbackGuard
+from calls.flow import Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
 from calls.wire import DEFAULT_QUEUE, QueuedCall, call_subject
@@ -35,6 +36,7 @@ from gateway.validation import (
     concurrency_key,
     effective_retry,
     function_of,
+    priority_of,
     retry_of,
     timing_headers,
 )
@@ -50,8 +52,8 @@ logger = logging.getLogger(__name__)
 _PREFIX = (ASYNC_FUNCTION + "/").encode()
 _TRACE = frozenset({TRACEPARENT.encode(), TRACESTATE.encode()})
 """Carried as the call's trace context, not among its headers."""
-_KEY = b"x-concurrency-key"
-_COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length", _KEY}) | _TRACE
+_KEY, _PRIORITY = b"x-concurrency-key", b"x-priority"
+_COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length", _KEY, _PRIORITY}) | _TRACE
 _DEADLINE, _DELAY, _NOT_BEFORE = b"x-deadline", b"x-delay", b"x-not-before"
 _TIMING = frozenset({_DEADLINE, _DELAY, _NOT_BEFORE})
 _WATCHED = _COMMON | RETRY_HEADERS.keys() | _TIMING
@@ -87,6 +89,7 @@ class _Head(NamedTuple):
     not_before_ns: int
     deadline_ns: int
     concurrency_key: str
+    priority: Priority | None
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
@@ -132,13 +135,16 @@ def _parse(scope: Scope, default_namespace: str, max_body: int, guard: CallbackG
             else (0, 0)
         )
         key = concurrency_key(watched[_KEY]) if _KEY in watched else ""
+        priority = priority_of(watched[_PRIORITY], Priority.NORMAL) if _PRIORITY in watched else None
     except GatewayError as exc:
         exc.call_id = call_id
         raise
     path = "/" + rest.decode("latin-1") if slash else "/"
     query = scope.get("query_string", b"").decode("latin-1")
     trace = TraceContext.parse(watched.get(b"traceparent"), watched.get(b"tracestate"))
-    return _Head(call_id, function, namespace, path, query, callback_url, headers, retry, trace, due, deadline, key)
+    return _Head(
+        call_id, function, namespace, path, query, callback_url, headers, retry, trace, due, deadline, key, priority
+    )
 
 
 def _retry(head: _Head, destination: Destination) -> RetryOverrides | None:
@@ -173,6 +179,7 @@ def _call(
         deadline_ns=head.deadline_ns,
         not_before_ns=head.not_before_ns,
         limits=destination.limits_for(head.concurrency_key),
+        priority=head.priority or destination.priority,
     )
 
 
@@ -278,7 +285,7 @@ class EnqueueRoute:
         attributes = _attributes(head, queue) if self._tracing.enabled else None
         with self._tracing.start(f"enqueue {head.function}", head.trace, Kind.PRODUCER, attributes, started_ns) as span:
             call = _call(head, scope["method"], destination, retry, started_ns, body, span.context)
-            subject = call_subject(destination.subject, call.call_id)
+            subject = call_subject(destination.subject, call.call_id, call.priority)
             receipt = await self._link.publish(subject, call, self._limits.enqueue_timeout)
         self._metrics.enqueued(function_label(head.function, head.namespace), queue)
         if receipt.duplicate:

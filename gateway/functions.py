@@ -17,7 +17,7 @@ from typing import Protocol
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
-from calls.flow import Limits
+from calls.flow import Limits, Priority
 from calls.retry_settings import RetryOverrides
 from calls.wire import QUEUE_ANNOTATION, queue_of, queue_subject
 from gateway.errors import FunctionNotFound, InvalidRequest, ProviderUnavailable, QueueMisconfigured
@@ -80,14 +80,18 @@ def retry_of(status: FunctionStatus) -> tuple[RetryOverrides | None, str]:
         return None, f"function {status.name!r} has an invalid annotation {exc}"
 
 
-def limits_of(status: FunctionStatus) -> tuple[Limits | None, str]:
-    """The function's flow-control annotations, parsed (None: no limit); else None and why they are refused."""
+def limits_of(status: FunctionStatus) -> tuple[Limits | None, Priority, str]:
+    """The function's flow-control annotations: its limits (None: none), its calls' default priority, and "".
+
+    Annotations that do not read give no limits, ``normal``, and why they are refused.
+    """
     try:
         flow = flow_annotations(status.annotations)
     except ValueError as exc:
-        return None, f"function {status.name!r} has an invalid {exc}"
+        return None, Priority.NORMAL, f"function {status.name!r} has an invalid {exc}"
     limits = Limits(flow.concurrency, flow.concurrency_per_key, "", flow.rate, flow.rate_burst)
-    return (limits if limits.concurrency or limits.per_key or limits.rate else None), ""
+    priority = Priority(flow.priority or Priority.NORMAL)
+    return (limits if limits.concurrency or limits.per_key or limits.rate else None), priority, ""
 
 
 class ProviderLookup(SessionOwner):
@@ -180,6 +184,8 @@ class Destination:
     """Why the function's retry or flow annotations are refused; its calls get 400 until they are fixed."""
     limits: Limits | None = None
     """The function's limits, from its ``com.faasq.*`` flow-control annotations; None: none."""
+    priority: Priority = Priority.NORMAL
+    """Its calls' priority where they do not set ``X-Priority`` (``com.faasq.priority``)."""
 
     def limits_for(self, key: str) -> Limits | None:
         """The limits of a call with concurrency key ``key`` (a digest; empty: none)."""
@@ -262,10 +268,10 @@ class FunctionDirectory:
         except ValueError as exc:
             raise QueueMisconfigured(f"function {name!r}: {QUEUE_ANNOTATION}: {exc}", function=name) from None
         retry, annotation_error = retry_of(status)
-        limits, flow_error = limits_of(status)
+        limits, priority, flow_error = limits_of(status)
         annotation_error = annotation_error or flow_error
         if annotation_error:
             logger.warning("%s; its async calls are refused", annotation_error)
-        destination = Destination(queue, subject, retry, annotation_error, limits)
+        destination = Destination(queue, subject, retry, annotation_error, limits, priority)
         self._entries[name, namespace] = _Entry(destination, self._clock() + self._ttl)
         return destination

@@ -31,14 +31,18 @@ __all__ = ["Scraper", "queue_of_consumer"]
 logger = logging.getLogger(__name__)
 
 
-def queue_of_consumer(stream: str, consumer: ConsumerInfo) -> str | None:
-    """The queue a worker consumer takes calls of (its filter is ``<stream>.<queue>[.>]``), or None."""
+def queue_of_consumer(stream: str, consumer: ConsumerInfo) -> tuple[str, str] | None:
+    """The queue and the priority of the calls a worker consumer takes, or None.
+
+    Its filter is ``<stream>.<queue>[.>]`` for normal calls, ``<stream>.<queue>=<priority>.>`` for others.
+    """
     config = consumer.config
     filters = list(config.filter_subjects or []) or ([config.filter_subject] if config.filter_subject else [])
     prefix = stream + "."
     for subject in filters:
         if subject.startswith(prefix):
-            return subject[len(prefix) :].split(".", 1)[0]
+            queue, _, priority = subject[len(prefix) :].split(".", 1)[0].partition("=")
+            return queue, priority or "normal"
     return None
 
 
@@ -83,15 +87,18 @@ class Scraper:
 
     async def _queues(self) -> Metric:
         js = self._link.jetstream()
-        pending: dict[str, int] = {}
+        pending: dict[tuple[str, str], int] = {}
         for consumer in await _consumers(js.consumers_info(self._stream)):
-            queue = queue_of_consumer(self._stream, consumer)
-            if queue is not None:
+            level = queue_of_consumer(self._stream, consumer)
+            if level is not None:
                 count = (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
-                # Consumers of one queue see the same calls: never add them up.
-                pending[queue] = max(pending.get(queue, 0), count)
+                # Consumers of one queue and priority (one per group) see the same calls: never add them up.
+                pending[level] = max(pending.get(level, 0), count)
+        queues: dict[str, int] = {}
+        for (queue, _), count in pending.items():  # each priority holds calls of its own
+            queues[queue] = queues.get(queue, 0) + count
         family = GaugeMetricFamily("faasq_queue_pending_calls", SCRAPED["faasq_queue_pending_calls"], labels=["queue"])
-        for queue, count in sorted(pending.items()):
+        for queue, count in sorted(queues.items()):
             family.add_metric([queue], count)
         return family
 

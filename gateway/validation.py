@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from calls.flow import concurrency_key_of
+from calls.flow import Priority, concurrency_key_of
 from calls.retry_settings import RETRY_SETTINGS, RetryOverrides
 from calls.timing import DEADLINE_HEADER, deadline_of, due_of
 from calls.wire import CALL_ID_PATTERN
@@ -22,6 +22,7 @@ __all__ = [
     "check_length",
     "effective_retry",
     "function_of",
+    "priority_of",
     "retry_of",
 ]
 
@@ -119,6 +120,20 @@ def concurrency_key(value: str | None) -> str:
     """
     try:
         return concurrency_key_of(value)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def priority_of(value: str | None, default: Priority) -> Priority:
+    """A request's ``X-Priority``, or ``default`` without one.
+
+    Raises:
+        InvalidRequest: it is not high, normal or low.
+    """
+    if value is None:
+        return default
+    try:
+        return Priority.parse(value, "X-Priority")
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
 

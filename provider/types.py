@@ -30,6 +30,8 @@ __all__ = [
     "FUNCTION_LABEL",
     "LOCAL_BUILD_FILE",
     "NETWORK_ANNOTATION",
+    "PRIORITIES",
+    "PRIORITY_ANNOTATION",
     "RATE_ANNOTATION",
     "RATE_BURST_ANNOTATION",
     "SCALE_FACTOR",
@@ -459,6 +461,9 @@ RATE_ANNOTATION = "com.faasq.rate"
 """faasq's annotation: runs started at most this often, ``<n>/s``, ``<n>/m`` or ``<n>/h``, shared by every worker."""
 RATE_BURST_ANNOTATION = "com.faasq.rate-burst"
 """faasq's annotation: runs that may start at once after a quiet spell (the rate's bucket size); default 1."""
+PRIORITY_ANNOTATION = "com.faasq.priority"
+"""faasq's annotation: the priority of the function's calls that do not set ``X-Priority``: high, normal or low."""
+PRIORITIES = ("high", "normal", "low")
 
 _RATE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*\Z")
 _PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -474,6 +479,8 @@ class FlowAnnotations:
     rate: float = 0.0
     """Runs per second."""
     rate_burst: int = 0
+    priority: str = ""
+    """Its calls' default priority (one of :data:`PRIORITIES`); empty: normal."""
 
 
 def parse_rate(text: str) -> float:
@@ -503,7 +510,7 @@ def flow_annotations(annotations: Mapping[str, str] | None) -> FlowAnnotations:
 
     Raises:
         ValueError: naming the annotation: a count that is not a whole number from 1, a rate
-            that does not read, a burst without a rate.
+            that does not read, a burst without a rate, a priority not in :data:`PRIORITIES`.
     """
     annotations = annotations or {}
     rate = 0.0
@@ -515,9 +522,14 @@ def flow_annotations(annotations: Mapping[str, str] | None) -> FlowAnnotations:
     burst = _count(annotations, RATE_BURST_ANNOTATION)
     if burst and not rate:
         raise ValueError(f"annotation {RATE_BURST_ANNOTATION} needs {RATE_ANNOTATION}")
+    priority = annotations.get(PRIORITY_ANNOTATION, "").strip().lower()
+    if PRIORITY_ANNOTATION in annotations and priority not in PRIORITIES:
+        text = annotations[PRIORITY_ANNOTATION]
+        raise ValueError(f"annotation {PRIORITY_ANNOTATION} must be one of high, normal, low, got {text!r}")
     return FlowAnnotations(
         concurrency=_count(annotations, CONCURRENCY_ANNOTATION),
         concurrency_per_key=_count(annotations, CONCURRENCY_PER_KEY_ANNOTATION),
         rate=rate,
         rate_burst=burst,
+        priority=priority,
     )

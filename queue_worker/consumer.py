@@ -1,9 +1,10 @@
 """The queue's consumer: fetch calls in batches, run each in its own task, settle it by the policy's verdict.
 
-One durable pull consumer per queue, shared by every worker process. The fetch loop asks
-for only as many calls as there are free slots (``max_inflight``), and a fetch that times
-out just means "poll again". A single heartbeat task marks every call that has run for a
-third of ``ack_wait`` as in progress, so JetStream does not redeliver it while it runs.
+Durable pull consumers per queue (one per priority, see :mod:`queue_worker.intake`), shared
+by every worker process. The fetch loop asks for only as many calls as there are free slots
+(``max_inflight``), high priority first, and a fetch that brings nothing just means "poll
+again". A single heartbeat task marks every call that has run for a third of ``ack_wait``
+as in progress, so JetStream does not redeliver it while it runs.
 A call is settled only after its function finished and its callback was stored for the
 callback sender (:mod:`queue_worker.dispatcher`), so that no run slot waits on a callback.
 
@@ -22,14 +23,16 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import nats.errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from calls.flow import Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide, retry_after
@@ -42,10 +45,11 @@ from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.flow import FlowGate, Place, Refusal, Ticket
 from queue_worker.hooks import WorkerHooks
+from queue_worker.intake import Intake, PullConsumer
 from queue_worker.invoker import Invoker
 from queue_worker.outbox import Outbox, PendingCallback
 
-__all__ = ["Consumer", "Summary", "quietly", "subscribe"]
+__all__ = ["Consumer", "Source", "Summary", "quietly", "subscribe"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,28 +60,45 @@ _BACK_LATER = (1.0, 30.0)
 """Seconds until a call stored again for want of room to wait is due: a quarter of its age, within these."""
 
 
-async def subscribe(js: JetStreamContext, settings: WorkerSettings) -> JetStreamContext.PullSubscription:
-    """Make sure the stream and this queue's durable consumer exist (the consumer updated to ``settings``); bind to it.
+async def subscribe(nc: Client, settings: WorkerSettings) -> Intake:
+    """Make sure the stream and this queue's durable consumers exist (updated to ``settings``); take calls from them.
 
-    An existing stream is left as it is: its duplicate window is the gateway's setting.
+    One consumer per priority: ``<group>-<queue>`` for normal calls, ``<group>-<queue>-high`` and
+    ``-low`` for the others. An existing stream is left as it is: its duplicate window is the gateway's setting.
     """
+    js = nc.jetstream()
     stream = settings.faas_nats_channel
     try:
         await js.stream_info(stream)
     except NotFoundError:  # the worker started before any gateway: create it as a gateway would
         await ensure_stream(js, stream, replicas=settings.nats_stream_replicas, schedules=settings.message_schedules)
-    config = ConsumerConfig(
-        durable_name=settings.durable,
-        name=settings.durable,
-        filter_subjects=queue_filters(stream, settings.queue),
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=settings.ack_wait.total_seconds(),
-        max_ack_pending=settings.max_ack_pending,
-        # Every process of the queue pulls at once, each with one request out at a time.
-        max_waiting=512,
-    )
-    await js.add_consumer(stream, config)  # creates it, or updates the editable fields of an existing one
-    return await js.pull_subscribe_bind(durable=settings.durable, stream=stream)
+    consumers: dict[Priority, PullConsumer] = {}
+    for priority in Priority:
+        name = settings.durable if priority is Priority.NORMAL else f"{settings.durable}-{priority.value}"
+        config = ConsumerConfig(
+            durable_name=name,
+            name=name,
+            filter_subjects=queue_filters(stream, settings.queue, priority),
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=settings.ack_wait.total_seconds(),
+            max_ack_pending=settings.max_ack_pending,
+            # Every process of the queue pulls at once, each with one request out at a time.
+            max_waiting=512,
+        )
+        await js.add_consumer(stream, config)  # creates it, or updates the editable fields of an existing one
+        consumers[priority] = PullConsumer(nc, stream, name)
+        await consumers[priority].start()
+    return Intake(consumers, poll=_POLL)
+
+
+class Source(Protocol):
+    """Where the consumer takes its calls from (an :class:`~queue_worker.intake.Intake`)."""
+
+    async def take(self, wanted: int) -> list[Msg]: ...
+
+    def held(self) -> list[Msg]: ...
+
+    async def close(self) -> list[Msg]: ...
 
 
 @dataclass
@@ -109,7 +130,7 @@ class Consumer:
     """Runs the calls of one pull subscription, up to ``max_inflight`` at once.
 
     Args:
-        sub: the bound pull subscription (see :func:`subscribe`).
+        source: the queue's intake (see :func:`subscribe`).
         settings: ``max_inflight``, ``fetch_batch``, ``ack_wait`` and ``faas_reconnect_delay`` come from here.
         invoker: runs a call's function.
         callbacks: reports a call's result.
@@ -127,7 +148,7 @@ class Consumer:
 
     def __init__(
         self,
-        sub: JetStreamContext.PullSubscription,
+        source: Source,
         settings: WorkerSettings,
         invoker: Invoker,
         callbacks: CallbackSender,
@@ -142,7 +163,7 @@ class Consumer:
     ) -> None:
         self._outbox = outbox
         self._hand = hand
-        self._sub = sub
+        self._source = source
         self._gate = gate
         self._js = js
         self._schedules = settings.message_schedules
@@ -198,12 +219,12 @@ class Consumer:
                 continue
             for msg in await self._fetch(min(free, self._batch)):
                 self._start(msg)
+        for msg in await self._source.close():  # taken as the stop came: handed back for another worker
+            await quietly(msg.nak())
 
     async def _fetch(self, batch: int) -> list[Msg]:
         try:
-            return await self._sub.fetch(batch, timeout=_POLL)
-        except TimeoutError:  # nats-py raises its own and, on some paths, asyncio's
-            return []  # nothing queued: poll again
+            return await self._source.take(batch)
         except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
             logger.warning("fetch failed (%s); retrying in %gs", exc or type(exc).__name__, self._pause)
             await asyncio.sleep(self._pause)
@@ -228,6 +249,8 @@ class Consumer:
             for msg, started in list(self._inflight.values()):
                 if started <= due and not msg._ackd:  # nats-py has no public 'settled' flag
                     await quietly(msg.in_progress())
+            for msg in self._source.held():  # taken, waiting for a slot
+                await quietly(msg.in_progress())
 
     async def _drain(self, grace: float) -> None:
         if self._inflight:
@@ -358,7 +381,7 @@ class Consumer:
         if gate is None or task is None:  # pragma: no cover - only called with a gate, from a task
             raise RuntimeError("flow control without a gate")
         state: CallState | None = None
-        place = Place()
+        place = Place(call.priority.rank)
         try:
             while True:
                 if _late(call, policy) is not None:

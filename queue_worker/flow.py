@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from nats.js.kv import KV_DEL, KV_PURGE
 
-from calls.flow import Limits, Slots, Tokens, Wait, key_scope, paused_scope, rate_scope, run_scope
+from calls.flow import Limits, Priority, Slots, Tokens, Wait, key_scope, paused_scope, rate_scope, run_scope
 from calls.flow_store import KEEP, FlowStore, Keep, Seen
 from calls.wire import QueuedCall
 
@@ -63,8 +63,13 @@ class Refusal:
 
 @dataclass(eq=False)
 class Place:
-    """A waiting call's place in the line of the scope it waits on (on this worker), kept across its waits."""
+    """A waiting call's place in the line of the scope it waits on (on this worker), kept across its waits.
 
+    A line is in order of priority, then of arrival: a high-priority call queues ahead of every
+    normal and low one waiting with it.
+    """
+
+    rank: int = Priority.NORMAL.rank
     scope: str | None = None
     woken: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -275,10 +280,10 @@ class FlowGate:
                 waiter.woken.set()
 
     def behind(self, call: QueuedCall) -> Refusal | None:
-        """Why ``call`` must queue behind calls already waiting on this worker, if any wait on one of its scopes.
+        """Why ``call`` must queue behind calls waiting here: some of its priority or higher wait on its scopes.
 
         A call that comes while others wait takes its turn after them rather than the next slot
-        or token they are waiting for.
+        or token they are waiting for, unless it comes first by priority.
         """
         limits = call.limits or Limits()
         fn, ns = call.function, call.namespace
@@ -287,8 +292,10 @@ class FlowGate:
             scopes.append((key_scope(fn, ns, limits.key), Wait.CONCURRENCY))
         if limits.rate:
             scopes.append((rate_scope(fn, ns), Wait.RATE))
+        rank = call.priority.rank
         for scope, why in scopes:
-            if self._lines.get(scope):
+            line = self._lines.get(scope)
+            if line and line[0].rank <= rank:
                 return Refusal(why, scope, None, self._revision(scope))
         return None
 
@@ -296,7 +303,9 @@ class FlowGate:
         """Wait in line on ``refusal``'s scope for it to change, for its own time (first in line only), or ``until``."""
         if place.scope != refusal.scope:
             self.leave(place)
-            self._lines.setdefault(refusal.scope, deque()).append(place)
+            line = self._lines.setdefault(refusal.scope, deque())
+            ahead = next((at for at, other in enumerate(line) if other.rank > place.rank), len(line))
+            line.insert(ahead, place)
             place.scope = refusal.scope
         if self._revision(refusal.scope) > refusal.revision or place.woken.is_set():
             place.woken.clear()

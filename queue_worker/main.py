@@ -86,7 +86,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         stack.push_async_callback(close)
         if settings.metrics and settings.metrics_port:
             await stack.enter_async_context(MetricsServer(settings.metrics_bind_address, settings.metrics_port))
-        sub = await subscribe(nc.jetstream(), settings)
+        intake = await subscribe(nc, settings)
         http = await stack.enter_async_context(
             HttpInvoker(
                 settings.invoke_base_url,
@@ -112,7 +112,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         dispatcher = CallbackDispatcher(deliveries, callbacks, hooks, settings, outbox)
         sending = asyncio.create_task(dispatcher.run(settings.shutdown_grace.total_seconds()))
         consumer = Consumer(
-            sub,
+            intake,
             settings,
             invoker,
             callbacks,

@@ -158,7 +158,10 @@ async def running(settings: WorkerSettings, hooks: WorkerHooks | None = None) ->
 async def publish(js: JetStreamContext, stream: str, call: QueuedCall) -> None:
     """Store ``call`` on its queue's subject, as the gateway does."""
     await js.publish(
-        call_subject(queue_subject(stream, call.queue), call.call_id), call.body, headers=call.nats_headers(), timeout=5
+        call_subject(queue_subject(stream, call.queue), call.call_id, call.priority),
+        call.body,
+        headers=call.nats_headers(),
+        timeout=5,
     )
 
 

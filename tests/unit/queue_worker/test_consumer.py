@@ -13,17 +13,25 @@ from queue_worker.consumer import Consumer
 
 
 class FakeSubscription:
-    """Fetches that time out in each way nats-py has, then lose the connection, then stop the consumer."""
+    """Takes that find nothing, then fail as a lost connection does, then stop the consumer."""
 
     def __init__(self) -> None:
         self.fetches: list[int] = []
         self.consumer: Consumer | None = None
 
-    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
-        self.fetches.append(batch)
-        failures: list[Exception] = [TimeoutError(), nats.errors.TimeoutError(), nats.errors.ConnectionClosedError()]
-        if len(self.fetches) <= len(failures):
-            raise failures[len(self.fetches) - 1]
+    def held(self) -> list[Any]:
+        return []
+
+    async def close(self) -> list[Any]:
+        return []
+
+    async def take(self, wanted: int) -> list[Any]:
+        self.fetches.append(wanted)
+        if len(self.fetches) == 1:
+            return []
+        failures: list[Exception] = [nats.errors.ConnectionClosedError(), nats.errors.ConnectionReconnectingError()]
+        if len(self.fetches) <= len(failures) + 1:
+            raise failures[len(self.fetches) - 2]
         assert self.consumer is not None
         self.consumer.stop()
         return []
@@ -37,7 +45,7 @@ class Unused:
         raise AssertionError("no call was fetched")
 
 
-async def test_fetch_timeouts_and_errors_mean_poll_again_until_stopped() -> None:
+async def test_empty_takes_and_connection_errors_mean_poll_again_until_stopped() -> None:
     sub = FakeSubscription()
     settings = WorkerSettings(max_inflight=8, fetch_batch=5, faas_reconnect_delay=timedelta(milliseconds=10))
     consumer = Consumer(cast(Any, sub), settings, Unused(), Unused())

@@ -53,14 +53,24 @@ class FakeMsg:
         self.settled.append((how, delay))
 
 
-class OneBatch:
+class FakeSource:
+    """A source that holds nothing back."""
+
+    def held(self) -> list[Any]:
+        return []
+
+    async def close(self) -> list[Any]:
+        return []
+
+
+class OneBatch(FakeSource):
     """Hands out ``msgs`` once, then stops the consumer once they are settled."""
 
     def __init__(self, msgs: list[FakeMsg]) -> None:
         self.msgs = msgs
         self.consumer: Consumer | None = None
 
-    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
+    async def take(self, wanted: int) -> list[Any]:
         msgs, self.msgs = self.msgs, []
         if msgs:
             return msgs
@@ -169,14 +179,14 @@ async def test_a_malformed_message_is_terminated_without_running_anything() -> N
     assert (msg.settled, fakes.invoked, fakes.events, summary.malformed) == ([("term", None)], [], [], 1)
 
 
-class FailingAfterOneBatch:
+class FailingAfterOneBatch(FakeSource):
     """Hands out ``msg``, then fails the way a bug would, while the call still runs."""
 
     def __init__(self, msg: FakeMsg, running: asyncio.Event) -> None:
         self.msg: FakeMsg | None = msg
         self.running = running
 
-    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 - nats-py's signature
+    async def take(self, wanted: int) -> list[Any]:
         if self.msg is not None:
             msg, self.msg = self.msg, None
             return [msg]
