@@ -170,13 +170,15 @@ class Intake:
                 self._held[level].extend(task.result())
 
     async def _wait(self) -> None:
-        """Wait for a waiting request to bring a call, or for ``poll`` seconds."""
-        for level in self._levels:
-            if level not in self._waiting and not self._held[level]:
-                self._waiting[level] = asyncio.create_task(self._consumers[level].pull(1, self._poll))
-        if any(self._held.values()):
-            return
-        await asyncio.wait(list(self._waiting.values()), timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
+        """Wait for a waiting request to bring a call, for up to ``poll`` seconds."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._poll
+        while not any(self._held.values()) and (left := until - loop.time()) > 0:
+            for level in self._levels:
+                if level not in self._waiting:  # its last request ended empty
+                    self._waiting[level] = asyncio.create_task(self._consumers[level].pull(1, self._poll))
+            await asyncio.wait(list(self._waiting.values()), timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            self._collect()
 
     async def close(self) -> list[Msg]:
         """Let the waiting requests end; every call taken and not handed out (to be handed back)."""

@@ -41,6 +41,9 @@ functions:
     annotations: {{com.faasq.rate: 5/s}}
   held:
     fprocess: cat
+  single:
+    fprocess: sh -c 'date +%s.%N; sleep 0.05'
+    annotations: {{com.faasq.concurrency: "1", com.faasq.priority: low}}
 """
 
 
@@ -131,6 +134,16 @@ def test_a_rate_of_5_a_second_spreads_40_calls_over_at_least_6_seconds(flow: Flo
     starts = sorted(float(c.body) for c in flow.answers(flow.send("rated", 40), within=60))
     assert starts[-1] - starts[0] >= 6, starts
     assert max(b - a for a, b in zip(starts, starts[5:], strict=False)) < 3  # spread, not stalled
+
+
+def test_high_priority_calls_sent_behind_40_low_ones_start_before_most_of_them(flow: Flow) -> None:
+    low = flow.send("single", 40)  # low by the function's annotation
+    high = flow.send("single", 5, {"X-Priority": "High"})
+    ids = low + high
+    started = dict(zip(ids, (float(c.body) for c in flow.answers(ids, within=60)), strict=True))
+    for call_id in high:
+        after = sum(started[other] > started[call_id] for other in low)
+        assert after >= 25, f"{40 - after} of the 40 low calls started before high call {call_id}"
 
 
 def test_a_paused_function_keeps_its_calls_until_resumed(flow: Flow) -> None:

@@ -11,6 +11,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from calls.flow import Priority
 from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
 from tests.support.gateway_process import message_count, running_gateway, settings_for, stored
@@ -136,3 +137,12 @@ async def test_a_batchs_deadline_is_every_items(gateway: httpx.AsyncClient, nc: 
     assert answer.status_code == 202, answer.text
     calls = [QueuedCall.from_message(message.headers, message.data) for message in await stored(nc, unique_stream)]
     assert [call.deadline_ns for call in calls] == [4070908800 * 10**9] * 2
+
+
+async def test_a_batchs_priority_is_every_items(gateway: httpx.AsyncClient, nc: Client, unique_stream: str) -> None:
+    answer = await gateway.post("/async-batches/echo", json=["a", "b"], headers={"X-Priority": "high"})
+    assert answer.status_code == 202, answer.text
+    stored_calls = await stored(nc, unique_stream)
+    assert [message.subject.split(".")[1] for message in stored_calls] == ["default=high"] * 2
+    calls = [QueuedCall.from_message(message.headers, message.data) for message in stored_calls]
+    assert [call.priority for call in calls] == [Priority.HIGH] * 2

@@ -7,9 +7,9 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from calls.flow import Limits, Slots, Tokens, concurrency_key_of, key_scope
+from calls.flow import Limits, Priority, Slots, Tokens, concurrency_key_of, key_scope
 from calls.wire import QueuedCall
-from provider.types import FlowAnnotations, FunctionDeployment, flow_annotations, parse_rate
+from provider.types import PRIORITIES, FlowAnnotations, FunctionDeployment, flow_annotations, parse_rate
 
 
 def test_a_call_carries_its_limits_and_runs_through_the_queue() -> None:
@@ -86,6 +86,7 @@ def test_a_token_bucket_starts_full_refills_at_its_rate_and_says_how_long_to_wai
         ({"com.faasq.rate": "5/s", "com.faasq.rate-burst": "10"}, FlowAnnotations(rate=5, rate_burst=10)),
         ({"com.faasq.rate": "90/m"}, FlowAnnotations(rate=1.5)),
         ({"com.faasq.rate": "36 / h"}, FlowAnnotations(rate=0.01)),
+        ({"com.faasq.priority": " High"}, FlowAnnotations(priority="high")),
     ],
 )
 def test_flow_annotations_read(annotations: dict[str, str], expected: FlowAnnotations) -> None:
@@ -102,6 +103,8 @@ def test_flow_annotations_read(annotations: dict[str, str], expected: FlowAnnota
         ({"com.faasq.rate": "0/s"}, "annotation com.faasq.rate must be a rate such as 5/s"),
         ({"com.faasq.rate": "5/d"}, "annotation com.faasq.rate must be a rate such as 5/s"),
         ({"com.faasq.rate-burst": "5"}, "annotation com.faasq.rate-burst needs com.faasq.rate"),
+        ({"com.faasq.priority": "urgent"}, "annotation com.faasq.priority must be one of high, normal, low"),
+        ({"com.faasq.priority": ""}, "annotation com.faasq.priority must be one of high, normal, low"),
     ],
 )
 def test_a_bad_flow_annotation_is_refused_naming_it(annotations: dict[str, str], message: str) -> None:
@@ -109,6 +112,14 @@ def test_a_bad_flow_annotation_is_refused_naming_it(annotations: dict[str, str],
         flow_annotations(annotations)
     with pytest.raises(ValueError, match="must be a rate"):
         parse_rate("5 per second")
+
+
+def test_the_priorities_an_annotation_may_name_are_the_ones_a_call_may_have() -> None:
+    assert tuple(Priority) == PRIORITIES
+    assert sorted(Priority, key=lambda p: p.rank) == [Priority.HIGH, Priority.NORMAL, Priority.LOW]
+    assert Priority.parse(" LOW", "X-Priority") is Priority.LOW
+    with pytest.raises(ValueError, match=re.escape("X-Priority must be one of high, normal, low (got 'top')")):
+        Priority.parse("top", "X-Priority")
 
 
 def test_a_deployment_with_a_bad_flow_annotation_does_not_validate() -> None:

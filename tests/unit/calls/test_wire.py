@@ -6,6 +6,7 @@ import pytest
 from nats.js.api import RetentionPolicy, StorageType
 from pydantic import ValidationError
 
+from calls.flow import Priority
 from calls.retry_settings import RetryOverrides
 from calls.streams import stream_config
 from calls.wire import (
@@ -121,6 +122,22 @@ def test_each_call_has_its_own_subject_under_its_queue() -> None:
     assert call_token("a..b") == "a//b"
     assert waiting_subject("faas-request", "order.7:a") == "faas-request.*.order/7=a"
     assert queue_filters("faas-request", "slow") == ["faas-request.slow", "faas-request.slow.>"]
+
+
+def test_a_high_or_low_call_has_a_subject_only_its_prioritys_consumer_takes() -> None:
+    prefix = queue_subject("faas-request", "slow")
+    high = call_subject(prefix, "c.1", Priority.HIGH)
+    assert high == "faas-request.slow=high.c/1"
+    assert call_subject(prefix, "c.1", Priority.LOW) == "faas-request.slow=low.c/1"
+    assert queue_filters("faas-request", "slow", Priority.HIGH) == ["faas-request.slow=high.>"]
+    assert not any(fnmatch.fnmatchcase(high, f.replace(">", "*")) for f in queue_filters("faas-request", "slow"))
+    assert fnmatch.fnmatchcase(high, waiting_subject("faas-request", "c.1"))  # status still finds it waiting
+    call = QueuedCall("c.1", "echo", "ns", priority=Priority.LOW)
+    assert call.nats_headers()["Faasq-Priority"] == "low"
+    assert QueuedCall.from_message(call.nats_headers(), b"") == call
+    assert "Faasq-Priority" not in QueuedCall("c.1", "echo", "ns").nats_headers()
+    with pytest.raises(MalformedCall, match="Faasq-Priority must be one of high, normal, low"):
+        QueuedCall.from_message(call.nats_headers() | {"Faasq-Priority": "soon"}, b"")
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
