@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
+from calls.outcome import Kind
 from calls.wire import MSG_ID, MalformedCall, QueuedCall, call_token
 
 __all__ = [
@@ -39,19 +39,6 @@ DEAD_AT = "Faasq-Dead-At"
 
 _PLAIN = re.compile(r"[A-Za-z0-9_:-]")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
-
-
-class Kind(StrEnum):
-    """Why a call was given up on."""
-
-    FUNCTION = "function"
-    """The function kept failing (or could not be reached) until the attempts ran out."""
-    MAX_AGE = "max-age"
-    """The call was older than its maximum event age: it was not run again."""
-    CALLBACK = "callback"
-    """The function ran, but its callback could not be delivered after all its attempts."""
-    DEADLINE = "deadline"
-    """The call's deadline passed before it could start: it was not run."""
 
 
 def subject_token(value: str) -> str:

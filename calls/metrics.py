@@ -87,7 +87,7 @@ RETRIES = Counter(
 DEAD_LETTERS = Counter(
     "faasq_dead_letters_total",
     "Async calls given up on, by why: function (its runs failed), max-age (too old to run), deadline (not "
-    "started by its X-Deadline), callback.",
+    "started by its X-Deadline), retry-budget (failed past its function's retry budget), callback.",
     ["function_name", "queue", "kind"],
 )
 CALLBACK_SECONDS = Histogram(

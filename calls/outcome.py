@@ -1,11 +1,11 @@
-"""Which run of a call this is (:class:`Attempt`, the one attempt counter), and what it came to (:class:`Outcome`)."""
+"""Which run of a call this is (:class:`Attempt`), what it came to (:class:`Outcome`), and why one is given up on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
-__all__ = ["Attempt", "Failure", "Outcome"]
+__all__ = ["Attempt", "Failure", "Kind", "Outcome"]
 
 
 class Failure(Enum):
@@ -19,6 +19,21 @@ class Failure(Enum):
     """Not run: the call was older than its maximum event age."""
     DEADLINE = "deadline"
     """Not run: its deadline (``X-Deadline``) passed before it could start."""
+
+
+class Kind(StrEnum):
+    """Why a call was given up on."""
+
+    FUNCTION = "function"
+    """The function kept failing (or could not be reached) until the attempts ran out."""
+    MAX_AGE = "max-age"
+    """The call was older than its maximum event age: it was not run again."""
+    CALLBACK = "callback"
+    """The function ran, but its callback could not be delivered after all its attempts."""
+    DEADLINE = "deadline"
+    """The call's deadline passed before it could start: it was not run."""
+    RETRY_BUDGET = "retry-budget"
+    """The function failed while its retries were over their budget (:mod:`calls.retry_budget`): not retried."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
-from calls.outcome import Attempt, Outcome
+from calls.outcome import Attempt, Kind, Outcome
 from calls.retry_settings import RETRY_HTTP_CODES, RetryOverrides
 
 __all__ = [
@@ -48,6 +48,8 @@ class DeadLetter:
     """Give up on the call: report it, keep it aside with ``reason``, remove it from the queue."""
 
     reason: str
+    kind: Kind | None = None
+    """Why, where the outcome does not say (:meth:`calls.outcome.Failure` does for a deadline or an age)."""
 
 
 Verdict = Ack | Retry | DeadLetter

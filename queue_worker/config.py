@@ -86,6 +86,17 @@ class WorkerSettings(CallSettings):
         description="A call older than this since its enqueue is dead-lettered rather than run (0: no limit). "
         "Annotation com.faasq.max_event_age and header X-Max-Event-Age override it.",
     )
+    retry_budget: float = Field(
+        0.2,
+        ge=0,
+        description="Retries of a function may be at most this share of its first attempts over "
+        "retry_budget_window, on each worker (0: no budget); past it, a failure is dead-lettered with kind "
+        "retry-budget rather than retried.",
+    )
+    retry_budget_window: GoDuration = Field(timedelta(seconds=60), description="The retry budget's sliding window.")
+    retry_budget_min: int = Field(
+        10, ge=0, description="Retries per retry_budget_window a function always has, however few its first attempts."
+    )
     callback_attempts: int = Field(10, ge=1, description="Most POSTs of one callback (connection errors and 5xx).")
     callback_stream: str = Field(
         "faasq-callbacks",

@@ -32,9 +32,11 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from calls.deadletters import Kind
 from calls.flow import Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
+from calls.retry_budget import RetryBudgets
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide, retry_after
 from calls.status import CallState
 from calls.streams import ensure_stream
@@ -178,6 +180,9 @@ class Consumer:
         self._invoker = invoker
         self._callbacks = callbacks
         self._policy = policy or settings.retry_policy
+        self._budgets = RetryBudgets(
+            settings.retry_budget, settings.retry_budget_window.total_seconds(), settings.retry_budget_min
+        )
         self._hooks = hooks or WorkerHooks()
         self._rand = rand
         self._inflight: dict[asyncio.Task[None], tuple[Msg, float]] = {}
@@ -358,7 +363,12 @@ class Consumer:
             logger.info("function %s answered 429: call %s waits, its limit lowered", call.function, call.call_id)
             return outcome, await self._gate.refused(lease, asked, running)
         await self._give_back(ticket, succeeded=outcome.status is not None and 200 <= outcome.status < 300)
-        verdict = decide(outcome, attempt, policy, now=time.time(), rand=self._rand)
+        now = time.time()
+        if attempt.number == 1:
+            self._budgets.first_attempt(call.function, call.namespace, now)
+        verdict: Verdict = decide(outcome, attempt, policy, now=now, rand=self._rand)
+        if isinstance(verdict, Retry) and (spent := self._budgets.refusal(call.function, call.namespace, now)):
+            verdict = DeadLetter(f"{outcome.summary} on attempt {attempt.number}; {spent}", Kind.RETRY_BUDGET)
         took = f"{outcome.summary} in {outcome.duration:.3f}s"
         logger.debug("%s %s%s: %s, %s", call.method, call.function, call.path, took, verdict)
         if outcome.failure is not None:
@@ -461,7 +471,7 @@ class Consumer:
             await msg.nak(delay=verdict.delay)
         elif isinstance(verdict, DeadLetter):
             self.summary.dead_lettered += 1
-            await self._hooks.dead_letter(call, attempt, outcome, verdict.reason)
+            await self._hooks.dead_letter(call, attempt, outcome, verdict.reason, verdict.kind)
             await msg.term()
             self._metrics.settled(label, call.queue)
 

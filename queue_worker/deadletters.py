@@ -108,13 +108,16 @@ class DeadLetterHooks(WorkerHooks):
         if reason is not None:
             await self._write(DeadLetterEntry(call, Kind.CALLBACK, reason, "callback", attempt.number, time.time_ns()))
 
-    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
-        """Write the dead letter of a call given up on.
+    async def dead_letter(
+        self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None
+    ) -> None:
+        """Write the dead letter of a call given up on, of ``kind`` if given, else as ``outcome`` says.
 
         Raises:
             DeadLetterWriteFailed: it was not stored; the call must not be terminated.
         """
-        kind = _KINDS.get(outcome.failure, Kind.FUNCTION) if outcome.failure is not None else Kind.FUNCTION
+        if kind is None:
+            kind = _KINDS.get(outcome.failure, Kind.FUNCTION) if outcome.failure is not None else Kind.FUNCTION
         if (callback := self._undelivered.pop((call.call_id, attempt.number), None)) is not None:
             reason = f"{reason}; and its {callback}"
         status = kind.value if kind in _KINDS.values() else _status(outcome)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from calls.deadletters import Kind
 from calls.outcome import Attempt, Outcome
 from calls.retry_decision import Verdict
 from calls.status import CallState
@@ -52,8 +53,13 @@ class WorkerHooks:
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Run ``attempt`` ended in ``outcome`` and the policy chose ``verdict``; runs before the message is settled."""
 
-    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
-        """``call`` is given up on; keep it aside with ``reason`` (before the message is terminated)."""
+    async def dead_letter(
+        self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None
+    ) -> None:
+        """``call`` is given up on; keep it aside with ``reason`` (before the message is terminated).
+
+        ``kind``: why, where ``outcome`` does not say (a spent retry budget).
+        """
 
 
 class HookChain(WorkerHooks):
@@ -92,6 +98,8 @@ class HookChain(WorkerHooks):
         for hook in self.hooks:
             await hook.call_finished(call, attempt, outcome, verdict)
 
-    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(
+        self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None
+    ) -> None:
         for hook in self.hooks:
-            await hook.dead_letter(call, attempt, outcome, reason)
+            await hook.dead_letter(call, attempt, outcome, reason, kind)

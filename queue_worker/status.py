@@ -13,6 +13,7 @@ from functools import partial
 
 from nats.js import JetStreamContext
 
+from calls.deadletters import Kind
 from calls.outcome import Attempt, Outcome
 from calls.retry_decision import Ack, Retry, Verdict
 from calls.status import CallRecord, CallResult, CallState, claim, now, queued_record, waiting
@@ -166,7 +167,9 @@ class StatusHooks(WorkerHooks):
         else:
             await self._finished(new)
 
-    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(
+        self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None
+    ) -> None:
         """Record ``dead`` with ``reason``."""
         claimed = self._claimed.pop(call.call_id, None)
         base = claimed.record if claimed else queued_record(call)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -212,3 +213,26 @@ async def test_a_call_whose_deadline_passed_while_it_waited_is_dead_lettered_unr
     assert callbacks["late"][0].headers["x-function-status"] == "410"
     assert (callbacks["on-time"][0].headers["x-function-status"], callbacks["on-time"][0].body) == ("200", b"y")
     assert await invocations(provider_url, "cat") == before + 1
+
+
+async def test_failures_past_the_retry_budget_are_dead_lettered_as_retry_budget_and_called_back(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str, failing: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    # One retry allowed for every two first attempts, none for free: of 6 failing calls, 3 are retried.
+    settings = settings_for(nats_server, unique_stream, provider_url, retry_budget=0.5, retry_budget_min=0)
+    ids = [f"broken.{n}" for n in range(6)]
+    async with running(settings) as summaries:
+        for call_id in ids:  # one at a time, so the count goes first attempt, decision, first attempt, ...
+            await publish(js, unique_stream, call(call_id, failing, f"{url}/cb", b"x"))
+            await app.wait_for({call_id})
+        entries = [await eventually(partial(dead_letter_of, js, settings.dead_letter_stream, c)) for c in ids]
+    kinds = [entry.kind for entry in entries]
+    assert kinds.count(Kind.RETRY_BUDGET) == 3, [e.reason for e in entries]
+    assert kinds.count(Kind.FUNCTION) == 3  # retried, and out of attempts
+    assert summaries[0].retried == 3
+    spent = next(entry for entry in entries if entry.kind is Kind.RETRY_BUDGET)
+    assert (spent.status, spent.attempts) == ("500", 1)
+    assert spent.reason.startswith(f"HTTP 500 on attempt 1; not retried: the retry budget of {failing} is spent")
+    assert all(len(app.by_call_id()[call_id]) == 1 for call_id in ids)

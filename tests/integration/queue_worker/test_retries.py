@@ -13,6 +13,7 @@ import pytest
 from nats.js import JetStreamContext
 from starlette.types import Receive, Scope, Send
 
+from calls.deadletters import Kind
 from calls.outcome import Attempt, Outcome
 from calls.retry_settings import RetryOverrides
 from calls.wire import QueuedCall
@@ -53,7 +54,9 @@ def flaky(provider_url: str, counters: Path) -> str:
 class DeadLetters(WorkerHooks):
     reasons: dict[str, str] = field(default_factory=dict)
 
-    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(
+        self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None
+    ) -> None:
         self.reasons[call.call_id] = reason
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from calls.deadletters import Kind
 from calls.outcome import Attempt, Outcome
 from calls.retry_decision import Ack
 from calls.wire import QueuedCall
@@ -34,7 +35,9 @@ class Recorder(WorkerHooks):
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: object) -> None:
         self.log.append(f"{self.name}.finished")
 
-    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(
+        self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None
+    ) -> None:
         self.log.append(f"{self.name}.dead_letter:{reason}")
 
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 
+from calls.deadletters import Kind
 from calls.outcome import Attempt, Outcome
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict
 from calls.retry_settings import RetryOverrides
@@ -92,6 +93,7 @@ class Fakes(WorkerHooks):
     events: list[tuple[str, Any]] = field(default_factory=list)
     cancelled: bool = False
     callback_failure: str | None = None
+    kinds: list[Kind | None] = field(default_factory=list)
 
     async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
         self.invoked.append(call.call_id)
@@ -113,14 +115,17 @@ class Fakes(WorkerHooks):
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         self.events.append(("finished", verdict))
 
-    async def dead_letter(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
+    async def dead_letter(
+        self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None
+    ) -> None:
         self.events.append(("dead_letter", reason))
+        self.kinds.append(kind)
 
 
-async def consume(msg: FakeMsg, fakes: Fakes) -> Summary:
-    sub = OneBatch([msg])
+async def consume(msg: FakeMsg | list[FakeMsg], fakes: Fakes, settings: WorkerSettings | None = None) -> Summary:
+    sub = OneBatch(msg if isinstance(msg, list) else [msg])
     policy = RetryPolicy(max_attempts=3, min_wait=10, max_wait=60)
-    consumer = Consumer(cast(Any, sub), WorkerSettings(), fakes, fakes, policy, fakes, rand=lambda: 0.5)
+    consumer = Consumer(cast(Any, sub), settings or WorkerSettings(), fakes, fakes, policy, fakes, rand=lambda: 0.5)
     sub.consumer = consumer
     return await asyncio.wait_for(consumer.run(grace=1), 5)
 
@@ -170,6 +175,29 @@ async def test_a_call_past_its_max_event_age_is_dead_lettered_without_running_an
     assert (msg.settled, fakes.invoked, fakes.called_back) == ([("term", None)], [], [("call-7", 410)])
     assert fakes.events == [("started", 2), ("finished", DeadLetter(reason)), ("dead_letter", reason)]
     assert (fakes.attempts, summary.dead_lettered) == ([Attempt(2, 3)], 1)
+
+
+async def test_a_failure_past_its_functions_retry_budget_is_dead_lettered_not_retried() -> None:
+    # Every fifth first attempt earns one retry (20%): the 5th and the 10th failure are retried, no other.
+    firsts = [replace(CALL, call_id=f"call-{n}") for n in range(10)]
+    msgs = [FakeMsg(call.nats_headers(), call.body, Metadata(1)) for call in firsts]
+    fakes = Fakes(Outcome(503))
+    summary = await consume(msgs, fakes, WorkerSettings(retry_budget_min=0))
+    assert [m.settled[0][0] for m in msgs] == ["term"] * 4 + ["nak"] + ["term"] * 4 + ["nak"]
+    assert (summary.retried, summary.dead_lettered) == (2, 8)
+    assert fakes.kinds == [Kind.RETRY_BUDGET] * 8
+    reasons = [event[1] for event in fakes.events if event[0] == "dead_letter"]
+    assert reasons[-1] == (
+        "HTTP 503 on attempt 1; not retried: the retry budget of fn is spent (1 retries in the last 60s, "
+        "for 9 first attempts: at most 20% of them, or 0)"
+    )
+    assert ("call-0", 503) in fakes.called_back  # its callback says how it ended
+
+
+async def test_a_retry_budget_of_0_is_no_budget() -> None:
+    msgs = [FakeMsg(replace(CALL, call_id=f"c{n}").nats_headers(), b"", Metadata(1)) for n in range(5)]
+    summary = await consume(msgs, Fakes(Outcome(503)), WorkerSettings(retry_budget=0, retry_budget_min=0))
+    assert (summary.retried, summary.dead_lettered) == (5, 0)
 
 
 async def test_a_malformed_message_is_terminated_without_running_anything() -> None:
