@@ -13,7 +13,8 @@ Then, with one process of each side running, it sends calls one at a time and re
 p50/p99 time from publish to callback. Run: ``.venv/bin/python bench/worker.py``.
 
 ``x1 limited`` runs calls under a concurrency limit that never holds one back: what a limit costs
-per call. ``--sides`` picks the sides (the reference always runs).
+per call; ``x1 keyed`` and ``x1 rated`` do the same for a limit per concurrency key and a rate.
+``--sides`` picks the sides (the reference always runs).
 
 The workers count into a metrics folder, as under ``faasq up``. The cost of instrumentation is
 measured in the same run: ``x1 bare`` is ``worker x1`` with ``metrics=false``, and ``x1 traced``
@@ -45,7 +46,7 @@ import nats
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from calls.flow import Limits
+from calls.flow import Limits, concurrency_key_of
 from calls.streams import ensure_stream
 from calls.wire import QueuedCall, call_subject
 from faasq.natsserver import NatsServer
@@ -59,16 +60,26 @@ SIDES = {
     "x1 bare": ("bench-w1b", 1),
     "x1 traced": ("bench-w1t", 1),
     "x1 limited": ("bench-w1l", 1),
+    "x1 keyed": ("bench-w1k", 1),
+    "x1 rated": ("bench-w1r", 1),
     "worker x2": ("bench-w2", 2),
     "reference": ("bench-ref", 1),
 }
 """Each side: its stream and processes. ``x1 no status`` is ``worker x1`` with ``call_status=false``; ``x1 limited``
-runs calls under a concurrency limit (``com.faasq.concurrency``) high enough never to hold one back: its cost alone."""
-LIMIT = Limits(concurrency=10_000)
+runs calls under a concurrency limit (``com.faasq.concurrency``) high enough never to hold one back: its cost alone;
+``x1 keyed`` under a limit per concurrency key (16 keys), ``x1 rated`` under a rate that never runs out."""
+KEYS = [concurrency_key_of(f"tenant-{n}") for n in range(16)]
+LIMITS = {
+    "x1 limited": lambda n: Limits(concurrency=10_000),
+    "x1 keyed": lambda n: Limits(per_key=10_000, key=KEYS[n % len(KEYS)]),
+    "x1 rated": lambda n: Limits(rate=1e6, burst=100_000),
+}
 RATIOS = (
     ("one worker process", "worker x1", "reference", 0.7),
     ("two worker processes", "worker x2", "reference", 0.6),
     ("under a concurrency limit", "x1 limited", "reference", 0.6),
+    ("under a limit per concurrency key", "x1 keyed", "reference", 0.6),
+    ("under a rate", "x1 rated", "reference", 0.6),
     ("call status on / off", "worker x1", "x1 no status", 0.5),
     ("metrics on / off", "worker x1", "x1 bare", 0.95),
     ("metrics and a trace context / neither", "x1 traced", "x1 bare", 0.9),
@@ -210,10 +221,11 @@ class Bench:
 
     async def publish(self, js: Any, stream: str, count: int) -> dict[str, int]:
         trace = TRACE if stream == SIDES["x1 traced"][0] else None
+        limits = next((LIMITS[side] for side in LIMITS if SIDES[side][0] == stream), None)
         sent: dict[str, int] = {}
         for start in range(0, count, 500):
             calls = []
-            for _ in range(min(500, count - start)):
+            for n in range(min(500, count - start)):
                 call = QueuedCall(
                     call_id=str(uuid.uuid4()),
                     function="noop",
@@ -223,7 +235,7 @@ class Bench:
                     headers=[("Content-Type", "text/plain")],
                     body=self.body,
                     trace=trace,
-                    limits=LIMIT if stream == SIDES["x1 limited"][0] else None,
+                    limits=limits(n) if limits is not None else None,
                 )
                 sent[call.call_id] = call.enqueued_at_ns
                 subject = call_subject(f"{stream}.default", call.call_id)

@@ -123,7 +123,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
             outbox=outbox,
             hand=dispatcher.hand,
         )
-        source = f"{settings.subject}.> (consumer {settings.durable}) from {settings.nats_url}"
+        source = f"{settings.subject}.> (consumers {settings.durable}, -high, -low) from {settings.nats_url}"
         logger.info("pulling %s, %d calls at once", source, settings.max_inflight)
         waiter = asyncio.create_task(_first(stop, lost))
         waiter.add_done_callback(lambda _: consumer.stop())
