@@ -1,4 +1,4 @@
-"""The worker's NATS connection: reconnects per the settings, parses message headers cheaply."""
+"""The worker's NATS connection: reconnects per the settings; parses headers and answers requests cheaply."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import logging
 import re
 from typing import Any
 
+from nats import errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from queue_worker.config import WorkerSettings
 
@@ -19,13 +21,25 @@ _SPACE = re.compile(rb"\s")
 
 
 class _Client(Client):
-    """nats-py's client with a header parser that costs a fifth of its own.
+    """nats-py's client with a header parser that costs a fifth of its own, and cheaper requests.
 
     nats-py tests every character of every header name in a Python generator: with the
     dozen headers of a call, that took about 50 us per message, a sixth of a call's cost.
     The rules are the same: lines without a colon, and names that are not ASCII or hold
     white space, are skipped; values are stripped and decoded as UTF-8 with replacement.
+
+    A request (every JetStream publish and key-value write is one) costs about 30 us in
+    nats-py: two random bytes from the OS for its reply subject, ``asyncio.wait_for``, and
+    its answer queued to a task of its own. Here the reply subject ends in a counter (the
+    prefix is already unique to the connection), one timer bounds the wait, and an answer
+    resolves its request as it is read.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._requests = 0
+        self._reply_sid = 0
+        self._reply_prefix = ""
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
@@ -37,6 +51,53 @@ class _Client(Client):
                 continue
             out[name.decode("ascii")] = value.strip().decode("utf-8", "replace")
         return out
+
+    async def _init_request_sub(self) -> None:
+        await super()._init_request_sub()
+        self._reply_sid = self._sid  # the subscription it just made
+        self._reply_prefix = (self._resp_sub_prefix or b"").decode()
+
+    async def _request_new_style(
+        self,
+        subject: str,
+        payload: bytes,
+        timeout: float = 1,  # noqa: ASYNC109 - nats-py's signature
+        headers: dict[str, Any] | None = None,
+    ) -> Msg:
+        if self.is_draining_pubs:
+            raise errors.ConnectionDrainingError
+        if not self._resp_sub_prefix:
+            await self._init_request_sub()
+        self._requests += 1
+        token = str(self._requests)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Msg] = loop.create_future()
+        self._resp_map[token] = answer
+        try:
+            await self.publish(subject, payload, reply=self._reply_prefix + token, headers=headers)
+            timer = loop.call_later(timeout, _time_out, answer)
+            try:
+                return await answer
+            finally:
+                timer.cancel()
+        finally:
+            self._resp_map.pop(token, None)
+
+    async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        if sid != self._reply_sid or not sid:
+            await super()._process_msg(sid, subject, reply, data, headers)
+            return
+        self.stats["in_msgs"] += 1
+        self.stats["in_bytes"] += len(data)
+        answer = self._resp_map.get(subject[len(self._reply_prefix) :].decode())
+        if answer is not None and not answer.done():
+            parsed = await self._process_headers(headers) if headers else None
+            answer.set_result(self._build_message(sid, subject, reply, data, parsed))
+
+
+def _time_out(answer: asyncio.Future[Msg]) -> None:
+    if not answer.done():
+        answer.set_exception(errors.TimeoutError())
 
 
 async def connect(settings: WorkerSettings, lost: asyncio.Event, closing: asyncio.Event) -> Client:
