@@ -10,6 +10,7 @@ from typing import Any
 from nats import errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.protocol import command as prot_command
 
 from queue_worker.config import WorkerSettings
 
@@ -18,6 +19,11 @@ __all__ = ["connect"]
 logger = logging.getLogger(__name__)
 
 _SPACE = re.compile(rb"\s")
+_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""A header name NATS takes (nats-py's rule)."""
+_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
+_KNOWN_NAMES = 256
+"""Header names checked once and remembered, at most: faasq's own are a few dozen."""
 
 
 class _Client(Client):
@@ -27,6 +33,9 @@ class _Client(Client):
     dozen headers of a call, that took about 50 us per message, a sixth of a call's cost.
     The rules are the same: lines without a colon, and names that are not ASCII or hold
     white space, are skipped; values are stripped and decoded as UTF-8 with replacement.
+
+    Headers are encoded in one string, each name checked once (nats-py checks every name of
+    every message with a regular expression and encodes each piece on its own).
 
     A request (every JetStream publish and key-value write is one) costs about 30 us in
     nats-py: two random bytes from the OS for its reply subject, ``asyncio.wait_for``, and
@@ -40,6 +49,7 @@ class _Client(Client):
         self._requests = 0
         self._reply_sid = 0
         self._reply_prefix = ""
+        self._names: set[str] = set()
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
@@ -51,6 +61,31 @@ class _Client(Client):
                 continue
             out[name.decode("ascii")] = value.strip().decode("utf-8", "replace")
         return out
+
+    async def _send_publish(
+        self, subject: str, reply: str, payload: bytes, payload_size: int, headers: dict[str, Any] | None
+    ) -> None:
+        if headers is None or not subject:
+            await super()._send_publish(subject, reply, payload, payload_size, headers)
+            return
+        lines = ["NATS/1.0\r\n"]
+        for name, value in headers.items():
+            key = name.strip()
+            if key not in self._names:
+                if not key:
+                    continue
+                if not _NAME.fullmatch(key):
+                    raise errors.BadHeaderError(key)
+                if len(self._names) < _KNOWN_NAMES:
+                    self._names.add(key)
+            lines.append(f"{key}: {value.strip().translate(_NEWLINES)}\r\n")
+        lines.append("\r\n")
+        header = "".join(lines).encode()
+        self.stats["out_msgs"] += 1
+        self.stats["out_bytes"] += payload_size
+        await self._send_command(prot_command.hpub_cmd(subject, reply, header, payload))
+        if self._flush_queue is not None and self._flush_queue.empty():
+            await self._flush_pending()
 
     async def _init_request_sub(self) -> None:
         await super()._init_request_sub()

@@ -19,3 +19,31 @@ CALL = QueuedCall("id-1", "fn", "ns", callback_url="http://h/cb", headers=[("x-a
 )
 def test_the_fast_header_parser_agrees_with_nats_pys(raw: bytes) -> None:
     assert _Client._parse_header_lines(raw) == Client._parse_header_lines(raw)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        CALL.nats_headers(),
+        {" A ": " 1 ", "B": "two\r\nlines\n", "": "skipped", "é-ok": "x"},
+        {"Nats-Expected-Last-Subject-Sequence": "0"},
+    ],
+)
+async def test_the_fast_header_encoder_agrees_with_nats_pys(
+    headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: dict[str, bytes] = {}
+
+    async def publish(client: Client, name: str) -> None:
+        async def capture(command: bytes, priority: bool = False) -> None:
+            sent[name] = command
+
+        monkeypatch.setattr(client, "_send_command", capture)
+        try:
+            await client._send_publish("subject", "reply", b"body", 4, dict(headers))
+        except Exception as exc:
+            sent[name] = repr(exc).encode()
+
+    await publish(Client(), "nats-py")
+    await publish(_Client(), "fast")
+    assert sent["fast"] == sent["nats-py"]
