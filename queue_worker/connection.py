@@ -41,7 +41,8 @@ class _Client(Client):
     nats-py: two random bytes from the OS for its reply subject, ``asyncio.wait_for``, and
     its answer queued to a task of its own. Here the reply subject ends in a counter (the
     prefix is already unique to the connection), one timer bounds the wait, and an answer
-    resolves its request as it is read.
+    resolves its request as it is read. The event loop is looked up once: in Python 3.11 every
+    ``asyncio.get_running_loop()`` is a ``getpid`` system call.
     """
 
     def __init__(self) -> None:
@@ -49,6 +50,7 @@ class _Client(Client):
         self._requests = 0
         self._reply_sid = 0
         self._reply_prefix = ""
+        self._replies_loop: asyncio.AbstractEventLoop | None = None
         self._names: set[str] = set()
 
     @staticmethod
@@ -91,6 +93,7 @@ class _Client(Client):
         await super()._init_request_sub()
         self._reply_sid = self._sid  # the subscription it just made
         self._reply_prefix = (self._resp_sub_prefix or b"").decode()
+        self._replies_loop = asyncio.get_running_loop()
 
     async def _request_new_style(
         self,
@@ -101,11 +104,11 @@ class _Client(Client):
     ) -> Msg:
         if self.is_draining_pubs:
             raise errors.ConnectionDrainingError
-        if not self._resp_sub_prefix:
+        if not self._resp_sub_prefix or self._replies_loop is None:
             await self._init_request_sub()
+        loop = self._replies_loop or asyncio.get_running_loop()
         self._requests += 1
         token = str(self._requests)
-        loop = asyncio.get_running_loop()
         answer: asyncio.Future[Msg] = loop.create_future()
         self._resp_map[token] = answer
         try:
