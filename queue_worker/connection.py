@@ -18,7 +18,9 @@ __all__ = ["connect"]
 
 logger = logging.getLogger(__name__)
 
-_SPACE = re.compile(rb"\s")
+_SPACE = re.compile(r"\s")
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+"""What ``bytes.strip()`` strips, which nats-py's parser does before it decodes."""
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """A header name NATS takes (nats-py's rule)."""
 _NEWLINES = str.maketrans({"\r": " ", "\n": " "})
@@ -56,12 +58,13 @@ class _Client(Client):
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
         out: dict[str, str] = {}
-        for line in raw.split(b"\r\n"):
-            name, sep, value = line.partition(b":")
-            name = name.strip()
+        # Decoded at once: CR and LF are ASCII, so no bad byte takes them along.
+        for line in raw.decode("utf-8", "replace").split("\r\n"):
+            name, sep, value = line.partition(":")
+            name = name.strip(_ASCII_SPACE)
             if not sep or not name.isascii() or _SPACE.search(name):
                 continue
-            out[name.decode("ascii")] = value.strip().decode("utf-8", "replace")
+            out[name] = value.strip(_ASCII_SPACE)
         return out
 
     async def _send_publish(

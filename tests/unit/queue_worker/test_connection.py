@@ -14,6 +14,7 @@ CALL = QueuedCall("id-1", "fn", "ns", callback_url="http://h/cb", headers=[("x-a
     [
         "".join(f"{k}: {v}\r\n" for k, v in CALL.nats_headers().items()).encode() + b"\r\n",
         b"A:1\r\nB:\t2 \r\nno colon\r\nbad name: x\r\n\xc3\xa9: y\r\nC: \xff\r\nD: e: f\r\n\r\n",
+        b"E: \xc2\xa0nbsp\xc2\xa0\r\nF\x1c: x\r\nG: \x1cy\x1c\r\n H : \xe2\x80\r\nI: \xe2\r\n\xff\xfe: z\r\n\r\n",
         b"",
     ],
 )
