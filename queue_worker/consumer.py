@@ -343,8 +343,9 @@ class Consumer:
             return outcome, await self._gate.refused(lease, asked, running)
         await self._give_back(ticket, succeeded=outcome.status is not None and 200 <= outcome.status < 300)
         verdict = decide(outcome, attempt, policy, now=time.time(), rand=self._rand)
-        took = f"{outcome.summary} in {outcome.duration:.3f}s"
-        logger.debug("%s %s%s: %s, %s", call.method, call.function, call.path, took, verdict)
+        if logger.isEnabledFor(logging.DEBUG):
+            took = f"{outcome.summary} in {outcome.duration:.3f}s"
+            logger.debug("%s %s%s: %s, %s", call.method, call.function, call.path, took, verdict)
         if outcome.failure is not None:
             logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
         return outcome, verdict

@@ -28,10 +28,11 @@ def test_the_fast_header_parser_agrees_with_nats_pys(raw: bytes) -> None:
         CALL.nats_headers(),
         {" A ": " 1 ", "B": "two\r\nlines\n", "": "skipped", "é-ok": "x"},
         {"Nats-Expected-Last-Subject-Sequence": "0"},
+        None,
     ],
 )
 async def test_the_fast_header_encoder_agrees_with_nats_pys(
-    headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    headers: dict[str, str] | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: dict[str, bytes] = {}
 
@@ -41,7 +42,7 @@ async def test_the_fast_header_encoder_agrees_with_nats_pys(
 
         monkeypatch.setattr(client, "_send_command", capture)
         try:
-            await client._send_publish("subject", "reply", b"body", 4, dict(headers))
+            await client._send_publish("subject", "reply", b"body", 4, None if headers is None else dict(headers))
         except Exception as exc:
             sent[name] = repr(exc).encode()
 
