@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import APIError
 
 from calls.wire import QueuedCall
-from queue_worker.connection import _Client
+from queue_worker.connection import _Client, _JetStream
 
 CALL = QueuedCall("id-1", "fn", "ns", callback_url="http://h/cb", headers=[("x-a", "é ü"), ("b", "c:d")])
 
@@ -49,3 +54,33 @@ async def test_the_fast_header_encoder_agrees_with_nats_pys(
     await publish(Client(), "nats-py")
     await publish(_Client(), "fast")
     assert sent["fast"] == sent["nats-py"]
+
+
+class _Answering:
+    """A connection whose every request is answered ``data``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def request(self, subject: str, payload: bytes, timeout: float, headers: Any) -> Any:  # noqa: ASYNC109
+        return SimpleNamespace(data=self.data, headers=None)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"stream":"KV_calls","seq":12}',
+        b'{"stream":"cb","seq":3,"duplicate":true}',
+        b'{"stream":"s","seq":4,"batch":"b1","count":2}',
+        b'{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 1"}}',
+    ],
+)
+async def test_the_jetstream_publish_reads_answers_as_nats_pys_does(answer: bytes) -> None:
+    async def publish(js: JetStreamContext) -> object:
+        try:
+            return await js.publish("subject", b"body", headers={"A": "1"})
+        except APIError as exc:
+            return (type(exc), exc.err_code, exc.description)
+
+    connection: Any = _Answering(answer)
+    assert await publish(_JetStream(connection)) == await publish(JetStreamContext(connection))
