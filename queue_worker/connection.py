@@ -110,10 +110,17 @@ class _Client(Client):
         return _JetStream(self, **opts)
 
     async def _init_request_sub(self) -> None:
-        await super()._init_request_sub()
-        self._reply_sid = self._sid  # the subscription it just made
-        self._reply_prefix = (self._resp_sub_prefix or b"").decode()
+        """nats-py's, keeping the subscription's id: until it is known, answers go nats-py's way."""
+        self._resp_map = {}
+        prefix = self._inbox_prefix[:]
+        prefix.extend(b".")
+        prefix.extend(self._nuid.next())
+        prefix.extend(b".")
+        self._resp_sub_prefix = prefix  # before the subscription: a request meanwhile uses it, as in nats-py
+        self._reply_prefix = prefix.decode()
         self._replies_loop = asyncio.get_running_loop()
+        replies = await self.subscribe(f"{self._reply_prefix}*", cb=self._request_sub_callback)
+        self._reply_sid = replies._id
 
     async def _request_new_style(
         self,
@@ -124,7 +131,7 @@ class _Client(Client):
     ) -> Msg:
         if self.is_draining_pubs:
             raise errors.ConnectionDrainingError
-        if not self._resp_sub_prefix or self._replies_loop is None:
+        if not self._resp_sub_prefix:
             await self._init_request_sub()
         loop = self._replies_loop or asyncio.get_running_loop()
         self._requests += 1
