@@ -152,7 +152,6 @@ class Consumer:
         self._metrics = metrics or NoMetrics()
         self._max = settings.max_inflight
         self._batch = settings.fetch_batch
-        self._refill = max(1, min(self._max, self._batch) // 4)
         self._heartbeat_every = settings.ack_wait.total_seconds() / 3
         self._pause = settings.faas_reconnect_delay.total_seconds()
         self._invoker = invoker
@@ -196,9 +195,7 @@ class Consumer:
     async def _fetch_loop(self) -> None:
         while not self._stopping.is_set():
             free = self._max - len(self._inflight) + len(self._waiting)
-            # While calls run, wait until a quarter of the slots are free: one fetch for several
-            # calls, not one each (each fetch is a pull request, and a task per message, both ends).
-            if free <= 0 or (free < self._refill and len(self._inflight) > len(self._waiting)):
+            if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
