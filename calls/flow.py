@@ -228,9 +228,11 @@ class Slots:
 
     def admit(self, lease: str, configured: int, now: float, until: float) -> Slots | None:
         """These slots with ``lease`` taken until ``until``, or None if the scope is full."""
-        if self.full(configured, now):
+        live = self.live(now)
+        if now < self.backoff_until or len(live) >= self.limit(configured, now):  # full
             return None
-        return replace(self, leases=self.live(now) | {lease: until})
+        live[lease] = until
+        return replace(self, leases=live)
 
     def release(self, lease: str, now: float, *, succeeded: bool = False) -> Slots:
         """These slots without ``lease``; a success grows the adaptive limit by one per window of successes."""

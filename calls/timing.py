@@ -11,6 +11,7 @@ deadline passes is not run but dead-lettered with kind ``deadline``, and its cal
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from calls.retry_decision import DeadLetter
 from provider.types import parse_go_duration
@@ -97,4 +98,10 @@ def rfc3339(ns: int) -> str:
     Rounded up so that a schedule due at the result never fires before ``ns``.
     """
     ms = -(-ns // 1_000_000)
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    return f"{_second(ms // 1000)}.{ms % 1000:03d}Z"
+
+
+@lru_cache(maxsize=8)
+def _second(seconds: int) -> str:
+    """The whole-second part of :func:`rfc3339`: many a second, a worker's held callbacks all share one."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")

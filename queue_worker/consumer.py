@@ -188,6 +188,8 @@ class Consumer:
         self._inflight: dict[asyncio.Task[None], tuple[Msg, float]] = {}
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """Looked up once: each ``asyncio.get_running_loop()`` is a system call in Python 3.11."""
         self.summary = Summary()
 
     @property
@@ -204,7 +206,8 @@ class Consumer:
 
     async def run(self, grace: float) -> Summary:
         """Pull and run calls until :meth:`stop`, then give running calls ``grace`` seconds and cancel the rest."""
-        heartbeat = asyncio.create_task(self._heartbeat())
+        self._loop = asyncio.get_running_loop()
+        heartbeat = self._loop.create_task(self._heartbeat())
         try:
             await self._fetch_loop()
             await self._drain(grace)
@@ -238,8 +241,9 @@ class Consumer:
     def _start(self, msg: Msg) -> None:
         # Fetched as the stop came: hand it straight back for another worker.
         work = _nak(msg) if self._stopping.is_set() else self._handle(msg)
-        task = asyncio.create_task(work)
-        self._inflight[task] = (msg, asyncio.get_running_loop().time())
+        loop = self._loop or asyncio.get_running_loop()
+        task = loop.create_task(work)
+        self._inflight[task] = (msg, loop.time())
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -369,8 +373,9 @@ class Consumer:
         verdict: Verdict = decide(outcome, attempt, policy, now=now, rand=self._rand)
         if isinstance(verdict, Retry) and (spent := self._budgets.refusal(call.function, call.namespace, now)):
             verdict = DeadLetter(f"{outcome.summary} on attempt {attempt.number}; {spent}", Kind.RETRY_BUDGET)
-        took = f"{outcome.summary} in {outcome.duration:.3f}s"
-        logger.debug("%s %s%s: %s, %s", call.method, call.function, call.path, took, verdict)
+        if logger.isEnabledFor(logging.DEBUG):
+            took = f"{outcome.summary} in {outcome.duration:.3f}s"
+            logger.debug("%s %s%s: %s, %s", call.method, call.function, call.path, took, verdict)
         if outcome.failure is not None:
             logger.warning("function %s: %s (%s)", call.function, outcome.failure.value, outcome.detail)
         return outcome, verdict

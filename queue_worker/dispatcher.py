@@ -131,6 +131,8 @@ class CallbackDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """Looked up once: each ``asyncio.get_running_loop()`` is a system call in Python 3.11."""
         self.delivered = 0
         self.undelivered = 0
 
@@ -141,7 +143,8 @@ class CallbackDispatcher:
 
     async def run(self, grace: float) -> None:
         """Take and deliver callbacks until :meth:`stop`."""
-        heartbeat = asyncio.create_task(self._heartbeat())
+        self._loop = asyncio.get_running_loop()
+        heartbeat = self._loop.create_task(self._heartbeat())
         try:
             await self._fetch_loop()
             if self._tasks:
@@ -209,7 +212,7 @@ class CallbackDispatcher:
         self._pump(name)
 
     def _spawn(self, work: Coroutine[None, None, None]) -> None:
-        task = asyncio.create_task(work)
+        task = (self._loop or asyncio.get_running_loop()).create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -252,7 +255,7 @@ class CallbackDispatcher:
     def _come_back(self, name: str, host: _Host, delay: float) -> None:
         if host.timer is not None:
             host.timer.cancel()
-        host.timer = asyncio.get_running_loop().call_later(delay, self._pump, name)
+        host.timer = (self._loop or asyncio.get_running_loop()).call_later(delay, self._pump, name)
 
     def _pump_all(self) -> None:
         for name in list(self._hosts):

@@ -32,7 +32,9 @@ __all__ = ["FlowGate", "Place", "Refusal", "Ticket"]
 logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
-_Rule = Callable[[bytes | None], tuple[bytes | Keep | None, Any]]
+_Value = bytes | Slots | Tokens | None
+"""A scope's value as a group's rules pass it on: decoded once, by the first rule, and encoded once, at the end."""
+_Rule = Callable[[_Value], tuple[_Value | Keep, Any]]
 
 _AFTER_429 = 1.0
 """Seconds a call answered 429 waits at most for a run of its function to end before it tries again."""
@@ -136,14 +138,12 @@ class FlowGate:
                 if not everyone:
                     return
 
-    async def _change(
-        self, scope: str, rule: Callable[[bytes | None], tuple[bytes | Keep | None, R]]
-    ) -> tuple[R, Seen]:
+    async def _change(self, scope: str, rule: Callable[[_Value], tuple[_Value | Keep, R]]) -> tuple[R, Seen]:
         """Apply ``rule`` to ``scope``, together with every change of it asked for meanwhile on this worker.
 
         Changes of one scope are committed as a group: while one write is under way, the next
         ones queue, and then go in one revision-checked write, each rule applied in turn to
-        what the one before left. Calls of one function on one worker never conflict with
+        what the one before left (decoded once, encoded once). Calls of one function on one worker never conflict with
         each other, and a busy scope costs one write per round trip, not one per call.
         """
         done: asyncio.Future[tuple[object, Seen]] = asyncio.get_running_loop().create_future()
@@ -222,10 +222,10 @@ class FlowGate:
     async def _take(self, scope: str, lease: str, configured: int) -> Refusal | None:
         now = time.time()
 
-        def rule(value: bytes | None) -> tuple[bytes | Keep, Slots | None]:
-            slots = Slots.decode(value)
+        def rule(value: _Value) -> tuple[Slots | Keep, Slots | None]:
+            slots = _slots(value)
             taken = slots.admit(lease, configured, now, now + self._lease_for)
-            return (KEEP, slots) if taken is None else (taken.encode(), None)
+            return (KEEP, slots) if taken is None else (taken, None)
 
         full, seen = await self._change(scope, rule)
         return None if full is None else Refusal(Wait.CONCURRENCY, scope, full.wakes_at(now), seen.revision)
@@ -233,9 +233,9 @@ class FlowGate:
     async def _token(self, scope: str, rate: float, burst: int) -> float:
         now = time.time()
 
-        def rule(value: bytes | None) -> tuple[bytes | Keep, float]:
-            tokens, wait = Tokens.decode(value, burst, now).take(rate, burst, now)
-            return (KEEP if wait else tokens.encode()), wait
+        def rule(value: _Value) -> tuple[Tokens | Keep, float]:
+            tokens, wait = _tokens(value, burst, now).take(rate, burst, now)
+            return (KEEP if wait else tokens), wait
 
         wait, _ = await self._change(scope, rule)
         return wait
@@ -266,8 +266,8 @@ class FlowGate:
         await self._return([scope for scope in ticket.scopes if scope != run], ticket.lease)
         now = time.time()
 
-        def rule(value: bytes | None) -> tuple[bytes, None]:
-            return Slots.decode(value).refused(ticket.lease, now, retry_after, running).encode(), None
+        def rule(value: _Value) -> tuple[Slots, None]:
+            return _slots(value).refused(ticket.lease, now, retry_after, running), None
 
         _, seen = await self._change(run, rule)
         until = max(Slots.decode(seen.value).backoff_until, now + _AFTER_429)
@@ -332,21 +332,34 @@ class FlowGate:
         place.scope = None
 
 
-def _released(value: bytes | None, *, lease: str, now: float, succeeded: bool, keep: bool) -> tuple[bytes | None, None]:
+def _released(value: _Value, *, lease: str, now: float, succeeded: bool, keep: bool) -> tuple[Slots | None, None]:
     """A scope's value without ``lease``; a concurrency key's scope (not ``keep``) goes with its last run."""
-    slots = Slots.decode(value).release(lease, now, succeeded=succeeded)
+    slots = _slots(value).release(lease, now, succeeded=succeeded)
     if not slots.leases and slots.adaptive is None and not keep:
         return None, None
-    return slots.encode(), None
+    return slots, None
+
+
+def _slots(value: _Value) -> Slots:
+    return value if isinstance(value, Slots) else Slots.decode(value if isinstance(value, bytes) else None)
+
+
+def _tokens(value: _Value, burst: int, now: float) -> Tokens:
+    return (
+        value if isinstance(value, Tokens) else Tokens.decode(value if isinstance(value, bytes) else None, burst, now)
+    )
 
 
 def _in_turn(group: Sequence[tuple[_Rule, object]], value: bytes | None) -> tuple[bytes | Keep | None, list[object]]:
     """The rules of a group applied in turn, each to what the one before left; their results in order."""
     results: list[object] = []
-    current, changed = value, False
+    current: _Value = value
+    changed = False
     for rule, _ in group:
         new, result = rule(current)
         results.append(result)
         if not isinstance(new, Keep):
             current, changed = new, True
-    return (current if changed else KEEP), results
+    if not changed:
+        return KEEP, results
+    return (current.encode() if isinstance(current, Slots | Tokens) else current), results

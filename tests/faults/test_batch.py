@@ -95,6 +95,7 @@ async def test_a_batch_completes_exactly_through_a_flaky_function_and_a_killed_w
         listed = await batch_status(faults, items="dead", limit=1000)
         assert {entry["call_id"] for entry in listed["items"]} == dead_now
         assert all("503" in entry["reason"] for entry in listed["items"])
+
         # The killed worker's held callbacks fall due to the other one after ack_wait + callback_timeout.
         async def every_item_called_back() -> bool | None:
             called = {call.headers["x-call-id"] for call in faults.receiver.calls if call.path == "/item"}

@@ -26,10 +26,12 @@ from typing import Any
 
 import httpx
 import nats
+from nats.js.errors import NotFoundError
 
 from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
 from calls.wire import DEFAULT_STREAM
 from faasq.natsserver import NatsServer
+from queue_worker.config import WorkerSettings
 from tests.support.callbacks import Receiver, ReceiverServer
 from tests.support.paths import ROOT
 from tests.support.polling import eventually, until
@@ -39,6 +41,7 @@ from tests.support.stack import ENVIRON, Stack
 FUNCTION = "record"
 RECORDER = Path(__file__).with_name("recorder.py")
 CONSUMER = "faas-default"
+CALLBACK_STREAM = WorkerSettings.model_fields["callback_stream"].default
 # python -P: the recorder imports the standard library alone, whatever sits beside it in tests/support/.
 _STACK = """\
 version: 1.0
@@ -268,15 +271,25 @@ class Faults:
         return {entry.call.call_id: entry for entry in entries}
 
     async def settled(self, within: float = 30.0) -> None:
-        """Wait until the queue has nothing pending and nothing unacknowledged: no run or callback can follow."""
+        """Wait until the queue has nothing pending and nothing unacknowledged, and no callback is stored:
+        no run or callback can follow.
+
+        A callback held by a worker that was killed after its call was acked is delivered by another
+        worker once it falls due (``ack_wait`` + ``callback_timeout`` after it was stored).
+        """
 
         async def idle() -> bool | None:
             nc = await nats.connect(self.nats.url)
             try:
-                info = await nc.jetstream().consumer_info(DEFAULT_STREAM, CONSUMER)
+                js = nc.jetstream()
+                info = await js.consumer_info(DEFAULT_STREAM, CONSUMER)
+                try:
+                    stored = (await js.stream_info(CALLBACK_STREAM)).state.messages
+                except NotFoundError:  # no worker started
+                    stored = 0
             finally:
                 await nc.close()
-            return True if info.num_pending == 0 and info.num_ack_pending == 0 else None
+            return True if info.num_pending == 0 and info.num_ack_pending == 0 and stored == 0 else None
 
         await eventually(idle, within=within, every=0.2)
 
