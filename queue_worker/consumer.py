@@ -210,7 +210,11 @@ class Consumer:
         heartbeat = self._loop.create_task(self._heartbeat())
         try:
             await self._fetch_loop()
+            # The intake's waiting requests end (up to a poll) while the calls in flight drain.
+            closing = asyncio.create_task(self._source.close())
             await self._drain(grace)
+            for msg in await closing:  # taken as the stop came: handed back for another worker
+                await quietly(msg.nak())
         finally:
             heartbeat.cancel()
             # Whatever still runs (after the grace period, or because the loop failed) is cancelled
@@ -227,8 +231,6 @@ class Consumer:
                 continue
             for msg in await self._fetch(min(free, self._batch)):
                 self._start(msg)
-        for msg in await self._source.close():  # taken as the stop came: handed back for another worker
-            await quietly(msg.nak())
 
     async def _fetch(self, batch: int) -> list[Msg]:
         try:
