@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from calls.flow import Priority
-from gateway.app import create_app
-from tests.support.gateway_fakes import FakeLink, FakeLookup, function, serve, settings_with
+from tests.support.gateway_fakes import FakeLink, FakeLookup, function
 
 
 @pytest.fixture
-def link() -> FakeLink:
-    return FakeLink()
-
-
-@pytest.fixture
-async def client(tmp_path: Path, link: FakeLink) -> AsyncIterator[httpx.AsyncClient]:
-    lookup = FakeLookup(
+def lookup() -> FakeLookup:
+    return FakeLookup(
         function("echo"),
         function("bulk", annotations={"com.faasq.priority": "low"}),
         function("odd", annotations={"com.faasq.priority": "urgent"}),
     )
-    async with serve(create_app(settings_with(tmp_path), link=link, lookup=lookup)) as served:
-        yield served
 
 
 @pytest.mark.parametrize(

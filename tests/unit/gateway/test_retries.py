@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from calls.retry_settings import RetryOverrides
-from gateway.app import create_app
 from gateway.errors import InvalidRequest
 from gateway.functions import retry_of as annotated_retry
 from gateway.validation import effective_retry, retry_of
-from tests.support.gateway_fakes import FakeLink, FakeLookup, function, serve, settings_with
+from tests.support.gateway_fakes import FakeLink, FakeLookup, function
 
 ALL_ANNOTATIONS = {
     "com.openfaas.retry.attempts": "5",
@@ -129,19 +125,12 @@ def test_a_functions_retry_annotations(
 
 
 @pytest.fixture
-def link() -> FakeLink:
-    return FakeLink()
-
-
-@pytest.fixture
-async def client(tmp_path: Path, link: FakeLink) -> AsyncIterator[httpx.AsyncClient]:
-    lookup = FakeLookup(
+def lookup() -> FakeLookup:
+    return FakeLookup(
         function("echo"),
         function("patient", annotations=ALL_ANNOTATIONS),
         function("broken", annotations={"com.openfaas.retry.codes": "5xx"}),
     )
-    async with serve(create_app(settings_with(tmp_path), link=link, lookup=lookup)) as served:
-        yield served
 
 
 async def test_a_call_without_retry_settings_carries_none(client: httpx.AsyncClient, link: FakeLink) -> None:
