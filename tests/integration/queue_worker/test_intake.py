@@ -88,7 +88,8 @@ async def test_an_idle_intake_takes_a_call_of_any_priority_as_soon_as_it_is_publ
         began = time.monotonic()
         await _publish(js, unique_stream, priority, 1)
         msgs = await taking
-        assert (_ids(msgs), time.monotonic() - began < 0.2) == ([f"{priority.value}-0"], True)
+        took = time.monotonic() - began
+        assert (_ids(msgs), took < 0.4) == ([f"{priority.value}-0"], True)  # well within a poll (0.5 s)
         await msgs[0].ack()
     await intake.close()
 
