@@ -43,12 +43,10 @@ class RetryBudget:
 
     def retry(self, now: float) -> bool:
         """Whether one more retry is within the budget; if so, it is counted."""
-        current = self._slice(now)
-        firsts = sum(s[1] for s in self._slices)
-        retries = sum(s[2] for s in self._slices)
+        retries, firsts = self.spent(now)
         if retries >= max(self.floor, math.floor(firsts * self.share)):
             return False
-        current[2] += 1
+        self._slices[-1][2] += 1  # the current slice, which spent() made the last
         return True
 
     def spent(self, now: float) -> tuple[int, int]:

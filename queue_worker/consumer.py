@@ -26,71 +26,32 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import nats.errors
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
-from nats.js.errors import NotFoundError
 
 from calls.deadletters import Kind
-from calls.flow import Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.outcome import Attempt, Failure, Outcome
 from calls.retry_budget import RetryBudgets
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide, retry_after
 from calls.status import CallState
-from calls.streams import ensure_stream
 from calls.timing import past_deadline
-from calls.wire import MSG_ID, MalformedCall, QueuedCall, queue_filters, scheduled
+from calls.wire import MSG_ID, MalformedCall, QueuedCall, scheduled
 from plumbing.logs import current_call_id
 from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.flow import FlowGate, Place, Refusal, Ticket
 from queue_worker.hooks import WorkerHooks
-from queue_worker.intake import Intake, PullConsumer
 from queue_worker.invoker import Invoker
 from queue_worker.outbox import Outbox, PendingCallback
 
-__all__ = ["Consumer", "Source", "Summary", "quietly", "subscribe"]
+__all__ = ["Consumer", "Source", "Summary", "quietly"]
 
 logger = logging.getLogger(__name__)
 
-_POLL = 0.5
-"""Seconds one fetch waits for calls; short, so that a stop is noticed soon."""
 _TOO_MANY = 429
 _BACK_LATER = (1.0, 30.0)
 """Seconds until a call stored again for want of room to wait is due: a quarter of its age, within these."""
-
-
-async def subscribe(nc: Client, settings: WorkerSettings) -> Intake:
-    """Make sure the stream and this queue's durable consumers exist (updated to ``settings``); take calls from them.
-
-    One consumer per priority: ``<group>-<queue>`` for normal calls, ``<group>-<queue>-high`` and
-    ``-low`` for the others. An existing stream is left as it is: its duplicate window is the gateway's setting.
-    """
-    js = nc.jetstream()
-    stream = settings.faas_nats_channel
-    try:
-        await js.stream_info(stream)
-    except NotFoundError:  # the worker started before any gateway: create it as a gateway would
-        await ensure_stream(js, stream, replicas=settings.nats_stream_replicas, schedules=settings.message_schedules)
-    consumers: dict[Priority, PullConsumer] = {}
-    for priority in Priority:
-        name = settings.durable if priority is Priority.NORMAL else f"{settings.durable}-{priority.value}"
-        config = ConsumerConfig(
-            durable_name=name,
-            name=name,
-            filter_subjects=queue_filters(stream, settings.queue, priority),
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=settings.ack_wait.total_seconds(),
-            max_ack_pending=settings.max_ack_pending,
-            # Every process of the queue pulls at once, each with one request out at a time.
-            max_waiting=512,
-        )
-        await js.add_consumer(stream, config)  # creates it, or updates the editable fields of an existing one
-        consumers[priority] = PullConsumer(nc, stream, name)
-        await consumers[priority].start()
-    return Intake(consumers, poll=_POLL)
 
 
 class Source(Protocol):
@@ -132,7 +93,7 @@ class Consumer:
     """Runs the calls of one pull subscription, up to ``max_inflight`` at once.
 
     Args:
-        source: the queue's intake (see :func:`subscribe`).
+        source: the queue's intake (see :func:`queue_worker.intake.subscribe`).
         settings: ``max_inflight``, ``fetch_batch``, ``ack_wait`` and ``faas_reconnect_delay`` come from here.
         invoker: runs a call's function.
         callbacks: reports a call's result.

@@ -143,8 +143,9 @@ class FlowGate:
 
         Changes of one scope are committed as a group: while one write is under way, the next
         ones queue, and then go in one revision-checked write, each rule applied in turn to
-        what the one before left (decoded once, encoded once). Calls of one function on one worker never conflict with
-        each other, and a busy scope costs one write per round trip, not one per call.
+        what the one before left (decoded once, encoded once). Calls of one function on one
+        worker never conflict with each other, and a busy scope costs one write per round trip,
+        not one per call.
         """
         done: asyncio.Future[tuple[object, Seen]] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(scope, []).append((rule, done))

@@ -1,7 +1,8 @@
 """The queue's intake: calls taken from its consumers, one per priority, high first.
 
-A queue has three durable pull consumers, one per :class:`~calls.flow.Priority`, each
-filtering that priority's subjects (:func:`calls.wire.queue_filters`). :meth:`Intake.take`
+A queue has three durable pull consumers (:func:`subscribe` makes sure they exist), one per
+:class:`~calls.flow.Priority`, each filtering that priority's subjects
+(:func:`calls.wire.queue_filters`). :meth:`Intake.take`
 asks for calls in order of priority with pull requests that do not wait (``no_wait``), so
 a high-priority call published behind thousands of others is the next one taken. A
 priority found empty keeps one waiting pull request (for one call, expiring after
@@ -26,14 +27,20 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import Header, StatusCode
+from nats.js.api import AckPolicy, ConsumerConfig, Header, StatusCode
+from nats.js.errors import NotFoundError
 
 from calls.flow import Priority
+from calls.streams import ensure_stream
+from calls.wire import queue_filters
+from queue_worker.config import WorkerSettings
 
-__all__ = ["Intake", "PullConsumer"]
+__all__ = ["Intake", "PullConsumer", "subscribe"]
 
 logger = logging.getLogger(__name__)
 
+_POLL = 0.5
+"""Seconds a waiting pull request lasts; short, so that a stop is noticed soon."""
 _SHARE = 0.1
 """Of the calls taken from higher priorities, the share owed to each lower one."""
 _MARGIN = 1.0
@@ -145,13 +152,17 @@ class Intake:
                 got += more
                 if len(got) < want:  # none left there: a waiting request watches for the next
                     self._owed[level] = 0.0
-                    self._waiting[level] = asyncio.create_task(self._consumers[level].pull(1, self._poll))
+                    self._watch(level)
             self._owed[level] = max(0.0, self._owed[level] - len(got))
             for lower in self._levels:
                 if lower.rank > level.rank:
                     self._owed[lower] += len(got) * _SHARE
             taken += got
         return taken
+
+    def _watch(self, level: Priority) -> None:
+        """Send ``level`` a waiting request for one call, which :meth:`_collect` picks up once it ends."""
+        self._waiting[level] = asyncio.create_task(self._consumers[level].pull(1, self._poll))
 
     def _from_held(self, level: Priority, want: int) -> list[Msg]:
         line = self._held[level]
@@ -176,7 +187,7 @@ class Intake:
         while not any(self._held.values()) and (left := until - loop.time()) > 0:
             for level in self._levels:
                 if level not in self._waiting:  # its last request ended empty
-                    self._waiting[level] = asyncio.create_task(self._consumers[level].pull(1, self._poll))
+                    self._watch(level)
             await asyncio.wait(list(self._waiting.values()), timeout=left, return_when=asyncio.FIRST_COMPLETED)
             self._collect()
 
@@ -191,3 +202,34 @@ class Intake:
         for consumer in self._consumers.values():
             await consumer.close()
         return left
+
+
+async def subscribe(nc: Client, settings: WorkerSettings) -> Intake:
+    """Make sure the stream and this queue's durable consumers exist (updated to ``settings``); take calls from them.
+
+    One consumer per priority: ``<group>-<queue>`` for normal calls, ``<group>-<queue>-high`` and
+    ``-low`` for the others. An existing stream is left as it is: its duplicate window is the gateway's setting.
+    """
+    js = nc.jetstream()
+    stream = settings.faas_nats_channel
+    try:
+        await js.stream_info(stream)
+    except NotFoundError:  # the worker started before any gateway: create it as a gateway would
+        await ensure_stream(js, stream, replicas=settings.nats_stream_replicas, schedules=settings.message_schedules)
+    consumers: dict[Priority, PullConsumer] = {}
+    for priority in Priority:
+        name = settings.durable if priority is Priority.NORMAL else f"{settings.durable}-{priority.value}"
+        config = ConsumerConfig(
+            durable_name=name,
+            name=name,
+            filter_subjects=queue_filters(stream, settings.queue, priority),
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=settings.ack_wait.total_seconds(),
+            max_ack_pending=settings.max_ack_pending,
+            # Every process of the queue pulls at once, each with one request out at a time.
+            max_waiting=512,
+        )
+        await js.add_consumer(stream, config)  # creates it, or updates the editable fields of an existing one
+        consumers[priority] = PullConsumer(nc, stream, name)
+        await consumers[priority].start()
+    return Intake(consumers, poll=_POLL)

@@ -35,12 +35,13 @@ from queue_worker.batches import BatchTracker
 from queue_worker.callback import CallbackSender, HttpCallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.connection import connect
-from queue_worker.consumer import Consumer, Summary, subscribe
+from queue_worker.consumer import Consumer, Summary
 from queue_worker.deadletters import DeadLetterHooks
 from queue_worker.dispatcher import CallbackDispatcher, subscribe_callbacks
 from queue_worker.flow import FlowGate
 from queue_worker.hooks import HookChain, WorkerHooks
 from queue_worker.instruments import InstrumentedInvoker
+from queue_worker.intake import subscribe
 from queue_worker.invoker import HttpInvoker
 from queue_worker.outbox import Outbox
 from queue_worker.status import StatusHooks

@@ -15,8 +15,7 @@ from nats.js import JetStreamContext
 from calls.flow import Priority
 from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
-from queue_worker.consumer import subscribe
-from queue_worker.intake import Intake
+from queue_worker.intake import Intake, subscribe
 from tests.support.worker import publish, worker_settings
 
 pytestmark = pytest.mark.integration
