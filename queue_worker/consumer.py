@@ -5,8 +5,10 @@ by every worker process. The fetch loop asks for only as many calls as there are
 (``max_inflight``), high priority first, and a fetch that brings nothing just means "poll
 again". A single heartbeat task marks every call that has run for a third of ``ack_wait``
 as in progress, so JetStream does not redeliver it while it runs.
-A call is settled only after its function finished and its callback was stored for the
-callback sender (:mod:`queue_worker.dispatcher`), so that no run slot waits on a callback.
+A call's callback goes to the callback sender (:mod:`queue_worker.dispatcher`) as soon as
+its run ends, so that no run slot waits on a callback. A call that ends with an ack is settled
+by the sender, once its callback is delivered or stored for a retry; a call given up on, or
+one whose callback's host is crowded or failing, is settled at once, its callback stored first.
 
 A call under flow control first passes the :class:`~queue_worker.flow.FlowGate`. One that
 may not start yet waits without a slot (up to ``max_waiting`` such calls a process); more
@@ -23,6 +25,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Literal, Protocol
 
 import nats.errors
@@ -43,9 +46,9 @@ from queue_worker.config import WorkerSettings
 from queue_worker.flow import FlowGate, Place, Refusal, Ticket
 from queue_worker.hooks import WorkerHooks
 from queue_worker.invoker import Invoker
-from queue_worker.outbox import Outbox, PendingCallback
+from queue_worker.outbox import FinishedRun, Outbox, PendingCallback
 
-__all__ = ["Consumer", "Source", "Summary", "quietly"]
+__all__ = ["Consumer", "Handoff", "Source", "Summary", "quietly"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,14 @@ class Source(Protocol):
     def held(self) -> list[Msg]: ...
 
     async def close(self) -> list[Msg]: ...
+
+
+class Handoff(Protocol):
+    """Where the consumer hands callbacks over (a :class:`~queue_worker.dispatcher.CallbackDispatcher`)."""
+
+    def deliver(self, pending: PendingCallback, run: FinishedRun) -> bool: ...
+
+    def hand(self, pending: PendingCallback, held: int) -> None: ...
 
 
 @dataclass
@@ -106,7 +117,7 @@ class Consumer:
         js: stores again a call that cannot wait here (with ``gate``).
         outbox: where a final run's callback is held for the callback sender; None: it is POSTed in the
             run's slot by ``callbacks``.
-        hand: gives a held callback (and its sequence) to the callback sender, once its call is settled.
+        handoff: the callback sender, given each callback (with ``outbox``).
     """
 
     def __init__(
@@ -122,10 +133,10 @@ class Consumer:
         gate: FlowGate | None = None,
         js: JetStreamContext | None = None,
         outbox: Outbox | None = None,
-        hand: Callable[[PendingCallback, int], None] | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self._outbox = outbox
-        self._hand = hand
+        self._handoff = handoff
         self._source = source
         self._gate = gate
         self._js = js
@@ -280,12 +291,34 @@ class Consumer:
                 break
             refused = verdict  # answered 429: wait again, this run not counted
             self.summary.refused += 1
+        if isinstance(verdict, Ack) and self._deliver_first(msg, call, attempt, outcome, verdict):
+            return  # settled by the callback sender, once the callback is delivered or stored
         # One callback per call: on its final outcome only.
         held = None if isinstance(verdict, Retry) else await self._report(call, outcome, attempt)
         await self._hooks.call_finished(call, attempt, outcome, verdict)
         await self._settle(msg, call, attempt, outcome, verdict)
-        if held is not None and self._hand is not None:
-            self._hand(*held)  # its status says it finished: now its callback goes out
+        if held is not None and self._handoff is not None:
+            self._handoff.hand(*held)  # its status says it finished: now its callback goes out
+
+    def _deliver_first(self, msg: Msg, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Ack) -> bool:
+        """Give the callback sender the callback of a call that ends, its message not settled (False: not taken)."""
+        if self._outbox is None or self._handoff is None or not call.callback_url:
+            return False
+        run = FinishedRun(msg, partial(self._conclude, msg, call, attempt, outcome, verdict))
+        return self._handoff.deliver(PendingCallback(call, outcome, attempt), run)
+
+    async def _conclude(
+        self, msg: Msg, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Ack, failure: str | None
+    ) -> None:
+        """Record the end of a call whose callback was delivered or stored (or could not be: ``failure``); settle it."""
+        try:
+            if failure is not None:
+                await self._hooks.callback_failed(call, attempt, outcome, failure)
+            await self._hooks.call_finished(call, attempt, outcome, verdict)
+            await self._settle(msg, call, attempt, outcome, verdict)
+        except Exception:
+            logger.exception("call %s failed in the worker; left for redelivery", call.call_id)
+            self.summary.errors += 1
 
     async def _report(self, call: QueuedCall, outcome: Outcome, attempt: Attempt) -> tuple[PendingCallback, int] | None:
         """Hold the callback of the call's final run for the callback sender (what to hand it), or POST it here."""

@@ -1,11 +1,14 @@
 """The callback sender: delivers pending callbacks with its own concurrency, never in a run slot.
 
-A callback held by the worker that ran its call (:meth:`CallbackDispatcher.hand`) is POSTed
-at once when its host has room; otherwise, or when that POST fails, it is handed over to
-the stream. Pending callbacks on the stream (:mod:`queue_worker.outbox`) come from their
-own durable consumer, shared by every worker process. Each is queued behind its host (``host:port`` of its URL), in
-order: at most ``callback_concurrency`` POSTs at once in all, ``callback_per_host`` to one
-host. A POST that fails is tried again from the front of its host's line after a backoff
+The callback of a run that just ended (:meth:`CallbackDispatcher.deliver`) is POSTed at
+once, before the run's message is settled; once it is delivered, or stored on the stream
+because its POST failed, the run is settled. A callback held by the worker that ran its
+call (:meth:`CallbackDispatcher.hand`) is POSTed at once when its host has room; otherwise,
+or when that POST fails, it is handed over to the stream. Pending callbacks on the stream
+(:mod:`queue_worker.outbox`) come from their own durable consumer, shared by every worker
+process. Each is queued behind its host (``host:port`` of its URL), in order: at most
+``callback_concurrency`` POSTs at once in all, ``callback_per_host`` to one host. A POST
+that fails is tried again from the front of its host's line after a backoff
 (``callback_initial_wait`` doubling to ``callback_max_wait``), up to ``callback_attempts``
 POSTs; after five failures in a row a host's circuit opens: its callbacks wait, in order,
 and after the cool-down one POST probes it (the cool-down doubles while it keeps failing).
@@ -30,11 +33,12 @@ from nats.js.api import AckPolicy, ConsumerConfig
 
 from calls.streams import ensure_callback_stream
 from calls.wire import MalformedCall
+from plumbing.logs import current_call_id
 from queue_worker.callback import HttpCallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.consumer import quietly
 from queue_worker.hooks import WorkerHooks
-from queue_worker.outbox import Outbox, PendingCallback
+from queue_worker.outbox import FinishedRun, Outbox, PendingCallback
 
 __all__ = ["CallbackDispatcher", "subscribe_callbacks"]
 
@@ -77,6 +81,8 @@ class _Entry:
     pending: PendingCallback
     held: int = 0
     """The sequence of a callback held by this worker: deleted once it is delivered or handed over."""
+    run: FinishedRun | None = None
+    """The run whose callback this is, not settled yet: settled once the callback is delivered or stored."""
     started: float = field(default_factory=time.perf_counter)
     tries: int = 0
     due: float = 0.0
@@ -127,6 +133,7 @@ class CallbackDispatcher:
         self._pause = settings.faas_reconnect_delay.total_seconds()
         self._hosts: dict[str, _Host] = {}
         self._held: set[_Entry] = set()
+        self._runs: set[_Entry] = set()
         self._posting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
@@ -147,18 +154,34 @@ class CallbackDispatcher:
         heartbeat = self._loop.create_task(self._heartbeat())
         try:
             await self._fetch_loop()
-            if self._tasks:
-                await asyncio.wait(list(self._tasks), timeout=grace)
+            await self._wind_down(self._loop.time() + grace)
         finally:
             heartbeat.cancel()
-            for host in self._hosts.values():
-                if host.timer is not None:
-                    host.timer.cancel()
-            for task in list(self._tasks):
-                task.cancel()
-            for entry in list(self._held):
-                if entry.msg is not None and not entry.msg._ackd:  # nats-py has no public 'settled' flag
-                    await quietly(entry.msg.nak())  # another worker's sender takes it up at once
+            await self._let_go()
+
+    async def _wind_down(self, deadline: float) -> None:
+        """Store the runs' callbacks still in line for the other senders; let the POSTs under way end."""
+        for host in self._hosts.values():
+            for entry in [entry for entry in host.line if entry.run is not None]:
+                host.line.remove(entry)
+                self._spawn(self._hand_over(entry))
+        loop = self._loop or asyncio.get_running_loop()
+        while self._tasks and (left := deadline - loop.time()) > 0:  # and what they start
+            await asyncio.wait(list(self._tasks), timeout=left)
+
+    async def _let_go(self) -> None:
+        """Cancel what is left, and hand the callbacks taken back: to another sender, or the run to another worker."""
+        for host in self._hosts.values():
+            if host.timer is not None:
+                host.timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for entry in list(self._held):
+            if entry.msg is not None and not entry.msg._ackd:  # nats-py has no public 'settled' flag
+                await quietly(entry.msg.nak())  # another worker's sender takes it up at once
+        for entry in list(self._runs):  # neither delivered nor stored: the call runs again
+            if entry.run is not None and not entry.run.msg._ackd:
+                await quietly(entry.run.msg.nak())
 
     async def _fetch_loop(self) -> None:
         while not self._stopping.is_set():
@@ -191,6 +214,21 @@ class CallbackDispatcher:
         self._held.add(entry)
         self._line_up(_host_of(pending), entry)
 
+    def deliver(self, pending: PendingCallback, run: FinishedRun) -> bool:
+        """Deliver the callback of ``run``, in its host's line, and settle the run once it is delivered or stored.
+
+        Returns:
+            False, and nothing is done, when its host's circuit is open or its line is long, or the
+            sender is stopping: the callback is then to be held (:meth:`hand`).
+        """
+        name = _host_of(pending)
+        if self._crowded(name):
+            return False
+        entry = _Entry(None, pending, run=run)
+        self._runs.add(entry)
+        self._line_up(name, entry)
+        return True
+
     def hand(self, pending: PendingCallback, held: int) -> None:
         """Deliver a callback held by this worker (at ``held`` in the stream), in its host's line.
 
@@ -198,13 +236,17 @@ class CallbackDispatcher:
         must go out well before it falls due), or the sender is stopping.
         """
         name = _host_of(pending)
-        host = self._hosts.get(name)
         entry = _Entry(None, pending, held=held)
-        crowded = host is not None and (host.failures >= _BREAK_AFTER or len(host.line) >= _LOCAL_LINE * self._per_host)
-        if crowded or self._stopping.is_set():
+        if self._crowded(name):
             self._spawn(self._hand_over(entry))
             return
         self._line_up(name, entry)
+
+    def _crowded(self, name: str) -> bool:
+        host = self._hosts.get(name)
+        if host is not None and (host.failures >= _BREAK_AFTER or len(host.line) >= _LOCAL_LINE * self._per_host):
+            return True
+        return self._stopping.is_set()
 
     def _line_up(self, name: str, entry: _Entry) -> None:
         """Put ``entry`` at the end of its host's line, and start what the line may start."""
@@ -217,14 +259,31 @@ class CallbackDispatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _hand_over(self, entry: _Entry) -> None:
-        """Store a held callback for every sender, then delete the held one; if that fails, it falls due later."""
+        """Store a callback for every sender, then delete the held one, or settle its run.
+
+        If it cannot be stored, a held one falls due later; a run's is tried again here after a
+        backoff (at a stop, its call runs again).
+        """
+        call_id = entry.pending.call.call_id
         try:
             await self._outbox.store(replace(entry.pending, tries=entry.tries))
-            await self._outbox.release(entry.held)
+            if entry.run is None:
+                await self._outbox.release(entry.held)
         except nats.errors.Error as exc:
-            logger.warning(
-                "call %s: callback not handed over (%s); it falls due later", entry.pending.call.call_id, exc
-            )
+            if entry.run is None:
+                logger.warning("call %s: callback not handed over (%s); it falls due later", call_id, exc)
+            elif self._stopping.is_set():
+                logger.warning("call %s: callback not handed over (%s); the call runs again", call_id, exc)
+                self._runs.discard(entry)
+                await quietly(entry.run.msg.nak())
+            else:
+                logger.warning("call %s: callback not handed over (%s); trying it again", call_id, exc)
+                entry.due = time.monotonic() + self._backoff(max(1, entry.tries))
+                self._line_up(_host_of(entry.pending), entry)
+            return
+        if entry.run is not None:
+            self._runs.discard(entry)
+            await entry.run.settle(None)
 
     def _pump(self, name: str) -> None:
         """Start what ``name``'s line may start now; come back when its circuit or its first callback is due."""
@@ -265,6 +324,7 @@ class CallbackDispatcher:
 
     async def _deliver(self, host: _Host, entry: _Entry) -> None:
         pending = entry.pending
+        current_call_id.set(pending.call.call_id)  # this task's own context
         try:
             failure, result, retryable = await self._sender.post_once(pending.call, pending.outcome, pending.attempt)
         finally:
@@ -281,7 +341,7 @@ class CallbackDispatcher:
                 reason = f"callback failed {entry.tries} times, last: {failure}"
                 logger.warning("%s (%s)", reason, pending.call.callback_url)
                 await self._finish(entry, reason, "failed")
-            elif entry.msg is None:  # held here: the stream has it retried
+            elif entry.msg is None:  # held here or a run's: the stream has it retried
                 await self._hand_over(entry)
             else:
                 entry.due = time.monotonic() + self._backoff(entry.tries)
@@ -309,6 +369,11 @@ class CallbackDispatcher:
             self.delivered += 1
         else:
             self.undelivered += 1
+        if entry.run is not None:
+            self._runs.discard(entry)
+            await entry.run.settle(failure)
+            return
+        if failure is not None:
             try:
                 await self._hooks.callback_undelivered(pending.call, pending.attempt, pending.outcome, failure)
             except Exception:  # its dead letter not stored: the callback is taken up again later
@@ -330,3 +395,6 @@ class CallbackDispatcher:
             for entry in list(self._held):
                 if entry.msg is not None and not entry.msg._ackd:
                     await quietly(entry.msg.in_progress())
+            for entry in list(self._runs):
+                if entry.run is not None and not entry.run.msg._ackd:
+                    await quietly(entry.run.msg.in_progress())

@@ -123,7 +123,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
             gate=gate,
             js=nc.jetstream(),
             outbox=outbox,
-            hand=dispatcher.hand,
+            handoff=dispatcher,
         )
         source = f"{settings.subject}.> (consumers {settings.durable}, -high, -low) from {settings.nats_url}"
         logger.info("pulling %s, %d calls at once", source, settings.max_inflight)

@@ -1,10 +1,15 @@
 """Pending callbacks: a run's result, stored durably before its call is acked, for the callback sender to deliver.
 
-The worker that ran the call delivers its callback itself, at once (:meth:`Outbox.hold`):
-the callback is stored as a message schedule on ``<callback-stream>.=held.<call-token>``,
+The worker that ran the call delivers its callback itself, at once. Usually before its run's
+message is settled (a :class:`FinishedRun`): the run's slot is free, its message is kept in
+progress, and only once the callback is delivered, or stored here for every worker's sender
+because its POST failed (:meth:`Outbox.store`), is the call's status written and its message
+acked. A worker that dies before leaves the call to be run again, like a run under way.
+When the callback's host is crowded or failing, the callback is held instead (:meth:`Outbox.hold`),
+before the message is settled: stored as a message schedule on ``<callback-stream>.=held.<call-token>``,
 due on ``<callback-stream>.<call-token>`` some time later, and deleted once delivered. Only
 if that worker dies first does JetStream put it where every worker's callback sender takes
-it up. A callback whose first POST fails is handed over at once (:meth:`Outbox.store`).
+it up. A held callback whose first POST fails is handed over at once (:meth:`Outbox.store`).
 
 One message per callback on ``<callback-stream>.<call-token>`` of a work-queue stream: its
 headers are the call's (:meth:`calls.wire.QueuedCall.nats_headers`) and the run's outcome
@@ -18,16 +23,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from calls.outcome import Attempt, Failure, Outcome
 from calls.timing import rfc3339
 from calls.wire import MSG_ID, SCHEDULE, SCHEDULE_TARGET, QueuedCall, call_token
 
-__all__ = ["HELD_PART", "Outbox", "PendingCallback"]
+__all__ = ["HELD_PART", "FinishedRun", "Outbox", "PendingCallback"]
 
 _STATUS = "Faasq-Outcome-Status"
 _FAILURE = "Faasq-Outcome-Failure"
@@ -93,6 +100,16 @@ class PendingCallback:
         )
         attempt = Attempt(int(headers[_ATTEMPT]), int(headers[_ATTEMPT_LIMIT]))
         return cls(call, outcome, attempt, int(headers.get(_TRIES, "0")))
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRun:
+    """A final run whose message is not settled yet: the callback sender settles it once the callback is safe."""
+
+    msg: Msg
+    """The run's message, kept in progress until then."""
+    settle: Callable[[str | None], Awaitable[None]]
+    """Writes the call's end and settles its message; given why its callback could not be delivered, if so."""
 
 
 class Outbox:

@@ -1,17 +1,25 @@
-"""Pending callbacks on their stream: one its worker never delivered falls due to every worker's sender."""
+"""Callbacks: a run is settled once its callback is delivered or stored; one held by a worker that died falls due."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import nats
 import pytest
+from nats.js import JetStreamContext
+from starlette.types import Receive, Scope, Send
 
 from calls.outcome import Attempt, Failure, Outcome
+from calls.status import CallState
+from calls.status_store import CallStore
 from calls.streams import ensure_callback_stream
 from faasq.natsserver import NatsServer
 from queue_worker.outbox import Outbox, PendingCallback
-from tests.support.worker import Receiver, call, running, worker_settings
+from tests.support.asgi import request_body
+from tests.support.polling import eventually
+from tests.support.worker import Receiver, call, publish, running, serving, worker_settings
 
 pytestmark = pytest.mark.integration
 
@@ -38,3 +46,87 @@ async def test_a_callback_held_by_a_worker_that_died_falls_due_and_another_worke
     assert time.monotonic() - held_at >= 1.5
     (one,) = received["orphan"]
     assert (one.body, one.headers["x-function-status"], one.headers["x-retry"]) == (b"done", "200", "1")
+
+
+class Gate:
+    """A callback receiver: each POST to ``/held`` waits until :attr:`open` is set. Records call ids as they come."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.holding: set[str] = set()
+        self.arrived: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await request_body(receive)
+        call_id = dict(scope["headers"])[b"x-call-id"].decode()
+        if scope["path"] == "/held":
+            self.holding.add(call_id)
+            await self.open.wait()
+        self.arrived.add(call_id)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    def has(self, seen: set[str], call_id: str) -> Callable[[], Awaitable[bool | None]]:
+        async def check() -> bool | None:
+            return True if call_id in seen else None
+
+        return check
+
+
+def in_state(store: CallStore, call_id: str, state: CallState) -> Callable[[], Awaitable[bool | None]]:
+    async def check() -> bool | None:
+        stored = await store.get(call_id)
+        return True if stored is not None and stored.record.state is state else None
+
+    return check
+
+
+def unsettled(js: JetStreamContext, stream: str, durable: str, count: int) -> Callable[[], Awaitable[bool | None]]:
+    async def check() -> bool | None:
+        return True if (await js.consumer_info(stream, durable)).num_ack_pending == count else None
+
+    return check
+
+
+async def test_a_run_is_settled_once_its_callback_is_delivered_and_frees_its_slot_at_once(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str
+) -> None:
+    gate = Gate()
+    settings = worker_settings(nats_server, unique_stream, provider_url, max_inflight=1)
+    store = await CallStore.open(js, settings.status_bucket)
+    async with serving(gate) as url, running(settings):
+        await publish(js, unique_stream, call("waits", "cat", f"{url}/held", b"a"))
+        await eventually(gate.has(gate.holding, "waits"))
+        # Its callback hangs, yet the only slot runs the next call, and that one is called back.
+        await publish(js, unique_stream, call("next", "cat", f"{url}/cb", b"b"))
+        await eventually(gate.has(gate.arrived, "next"))
+        await eventually(in_state(store, "next", CallState.SUCCEEDED))
+        # Not settled until its callback is safe: a worker that died now would leave it to run again.
+        assert await in_state(store, "waits", CallState.RUNNING)()
+        await eventually(unsettled(js, unique_stream, settings.durable, 1))
+        gate.open.set()
+        await eventually(gate.has(gate.arrived, "waits"))
+        await eventually(in_state(store, "waits", CallState.SUCCEEDED))
+        await eventually(unsettled(js, unique_stream, settings.durable, 0))
+    # Delivered at once, neither callback was ever stored.
+    assert (await js.stream_info(settings.callback_stream)).state.last_seq == 0
+
+
+async def test_a_callback_that_fails_is_stored_for_a_retry_and_its_run_settled(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    app, url = receiver
+    app.fail_first["/cb"] = 1
+    settings = worker_settings(nats_server, unique_stream, provider_url, callback_initial_wait="1s")
+    store = await CallStore.open(js, settings.status_bucket)
+    async with running(settings):
+        await publish(js, unique_stream, call("retried", "cat", f"{url}/cb", b"a"))
+        # Its first POST failed: the callback is stored, and only then the call's end written.
+        await eventually(in_state(store, "retried", CallState.SUCCEEDED))
+        assert app.refused == ["/cb"]
+        assert (await js.stream_info(settings.callback_stream)).state.last_seq == 1
+        received = await app.wait_for({"retried"})
+        await eventually(unsettled(js, unique_stream, settings.durable, 0))
+    (one,) = received["retried"]
+    assert (one.body, one.headers["x-function-status"]) == (b"a", "200")
