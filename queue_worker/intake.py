@@ -51,6 +51,9 @@ _HEARTBEAT = StatusCode.CONTROL_MESSAGE
 class PullConsumer:
     """Pull requests to one durable consumer, on an inbox of its own, one request at a time.
 
+    What comes to the inbox is put in a box of its own by the subscription's callback: nats-py's
+    ``next_msg`` starts two tasks and makes a uuid for every message.
+
     Args:
         nc: the connection.
         stream: the consumer's stream.
@@ -62,11 +65,17 @@ class PullConsumer:
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}"
         self._inbox = nc.new_inbox()
         self._sub: Subscription | None = None
+        self._box: deque[Msg] = deque()
+        self._came = asyncio.Event()
         self.name = name
 
     async def start(self) -> None:
         """Subscribe to the inbox the calls come to."""
-        self._sub = await self._nc.subscribe(self._inbox)
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._receive)
+
+    async def _receive(self, msg: Msg) -> None:
+        self._box.append(msg)
+        self._came.set()
 
     async def close(self) -> None:
         """Unsubscribe (after the last request ended: a call delivered later would wait for its ``ack_wait``)."""
@@ -88,13 +97,24 @@ class PullConsumer:
         else:
             request["expires"] = int(wait * 1e9)
         await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (wait or 0.0) + _MARGIN
+        alarm = loop.call_at(deadline, self._came.set)
+        try:
+            return await self._taken(batch, deadline, loop)
+        finally:
+            alarm.cancel()
+
+    async def _taken(self, batch: int, deadline: float, loop: asyncio.AbstractEventLoop) -> list[Msg]:
         taken: list[Msg] = []
-        limit = (wait or 0.0) + _MARGIN
         while len(taken) < batch:
-            try:
-                msg = await self._sub.next_msg(timeout=limit)
-            except nats.errors.TimeoutError:
-                break  # the request's end was lost (a reconnect): ask again
+            if not self._box:
+                if loop.time() >= deadline:
+                    break  # the request's end was lost (a reconnect): ask again
+                self._came.clear()
+                await self._came.wait()
+                continue
+            msg = self._box.popleft()
             status = msg.headers.get(Header.STATUS) if msg.headers else None
             if status is None:
                 taken.append(msg)
