@@ -147,6 +147,8 @@ class Consumer:
         self._metrics = metrics or NoMetrics()
         self._max = settings.max_inflight
         self._batch = settings.fetch_batch
+        self._enough = max(1, min(self._max, self._batch) // 8)
+        """Free slots worth a pull: busy, one pull per call that ends would cost about as much as the call."""
         self._heartbeat_every = settings.ack_wait.total_seconds() / 3
         self._pause = settings.faas_reconnect_delay.total_seconds()
         self._invoker = invoker
@@ -197,7 +199,7 @@ class Consumer:
     async def _fetch_loop(self) -> None:
         while not self._stopping.is_set():
             free = self._max - len(self._inflight) + len(self._waiting)
-            if free <= 0:
+            if free < self._enough:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
