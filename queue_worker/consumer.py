@@ -3,8 +3,10 @@
 Durable pull consumers per queue (one per priority, see :mod:`queue_worker.intake`), shared
 by every worker process. The fetch loop asks for only as many calls as there are free slots
 (``max_inflight``), high priority first, and a fetch that brings nothing just means "poll
-again". A single heartbeat task marks every call that has run for a third of ``ack_wait``
-as in progress, so JetStream does not redeliver it while it runs.
+again". A busy worker asks once an eighth of its slots is free, or a few milliseconds after
+the first one is, rather than once for each call that ends. A single heartbeat task marks
+every call that has run for a third of ``ack_wait`` as in progress, so JetStream does not
+redeliver it while it runs.
 A call's callback goes to the callback sender (:mod:`queue_worker.dispatcher`) as soon as
 its run ends, so that no run slot waits on a callback. A call that ends with an ack is settled
 by the sender, once its callback is delivered or stored for a retry; a call given up on, or
@@ -53,6 +55,8 @@ __all__ = ["Consumer", "Handoff", "Source", "Summary", "quietly"]
 logger = logging.getLogger(__name__)
 
 _TOO_MANY = 429
+_GATHER = 0.005
+"""Seconds fewer free slots than are worth a pull wait for more, before they are filled anyway."""
 _BACK_LATER = (1.0, 30.0)
 """Seconds until a call stored again for want of room to wait is due: a quarter of its age, within these."""
 
@@ -148,7 +152,7 @@ class Consumer:
         self._max = settings.max_inflight
         self._batch = settings.fetch_batch
         self._enough = max(1, min(self._max, self._batch) // 8)
-        """Free slots worth a pull: busy, one pull per call that ends would cost about as much as the call."""
+        """Free slots worth a pull at once: a pull for each call that ends costs about as much as the call."""
         self._heartbeat_every = settings.ack_wait.total_seconds() / 3
         self._pause = settings.faas_reconnect_delay.total_seconds()
         self._invoker = invoker
@@ -197,12 +201,22 @@ class Consumer:
         return self.summary
 
     async def _fetch_loop(self) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        gather_until: float | None = None
         while not self._stopping.is_set():
             free = self._max - len(self._inflight) + len(self._waiting)
-            if free < self._enough:
+            if 0 < free < self._enough:  # a few free slots: more are likely to be, very soon
+                if gather_until is None:
+                    gather_until = loop.time() + _GATHER
+                    loop.call_at(gather_until, self._slot_free.set)
+                waiting = loop.time() < gather_until
+            else:
+                waiting = free <= 0
+            if waiting:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
+            gather_until = None
             for msg in await self._fetch(min(free, self._batch)):
                 self._start(msg)
 

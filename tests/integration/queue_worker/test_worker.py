@@ -293,3 +293,29 @@ async def _consumer_exists(js: JetStreamContext, stream: str, durable: str) -> b
     except NotFoundError:
         return None
     return True
+
+
+async def test_a_slot_freed_behind_long_runs_takes_the_next_call_at_once(
+    nats_server: NatsServer, unique_stream: str, js: JetStreamContext, provider_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:  # fmt: skip
+    # 15 of 16 slots busy for 8 s: one free slot is fewer than a busy worker pulls for at once
+    # (an eighth of its slots), yet it must not stay idle until a long run ends.
+    app, url = receiver
+    settings = worker_settings(nats_server, unique_stream, provider_url, max_inflight=16, shutdown_grace="0s")
+    store = await CallStore.open(js, settings.status_bucket)
+    long_runs = [f"long-{n}" for n in range(15)]
+
+    async def all_running() -> bool | None:
+        records = [await store.get(call_id) for call_id in long_runs]
+        running = [r for r in records if r is not None and r.record.state is CallState.RUNNING]
+        return True if len(running) == len(long_runs) else None
+
+    async with running(settings):
+        for call_id in long_runs:
+            await publish(js, unique_stream, call(call_id, "slow", f"{url}/cb", headers=[("X-Sleep", "8")]))
+        await eventually(all_running, within=10)
+        sent = time.monotonic()
+        await publish(js, unique_stream, call("quick", "cat", f"{url}/cb", b"now"))
+        received = await app.wait_for({"quick"}, within=3)
+    assert received["quick"][0].at - sent < 2
