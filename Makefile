@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 UP_ARGS ?=
 
-.PHONY: up test lint format bench clean
+.PHONY: up test lint browser format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/pytest -n auto --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
+
+# The dashboard's browser tests drive the system's Chromium: installed here when missing and allowed (root, apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the dashboard's browser tests" && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make test needs Chromium for the dashboard's browser tests: install it (sudo apt-get install -y chromium) and run make test again" >&2; \
+	    exit 1; \
+	  fi; }
 
 format: $(STAMP)
 	$(BIN)/ruff format .

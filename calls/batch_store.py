@@ -12,7 +12,9 @@ import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+import nats.errors
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -35,17 +37,21 @@ class BatchStore:
 
     Args:
         kv: the bucket (see :meth:`open`).
+        js: the JetStream it is in.
+        bucket: its name.
     """
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext, bucket: str) -> None:
         self._kv = kv
+        self._js = js
+        self._bucket = bucket
 
     @classmethod
     async def open(
         cls, js: JetStreamContext, bucket: str = DEFAULT_BATCH_BUCKET, ttl: timedelta = timedelta(days=1)
     ) -> BatchStore:
         """Create the bucket or bind to it (brought to ``ttl``): see :func:`~calls.streams.open_bucket`."""
-        return cls(await open_bucket(js, bucket, ttl))
+        return cls(await open_bucket(js, bucket, ttl), js, bucket)
 
     async def get(self, batch_id: str) -> tuple[BatchRecord, int] | None:
         """The record of ``batch_id`` and its revision, or None if there is none."""
@@ -56,6 +62,32 @@ class BatchStore:
         if entry.value is None:  # pragma: no cover - a put always has a value
             return None
         return BatchRecord.model_validate_json(entry.value), entry.revision or 0
+
+    async def recent(self, limit: int = 50) -> list[BatchRecord]:
+        """The newest ``limit`` batches, newest first: the last record of each of the bucket's latest writes."""
+        stream, js = f"KV_{self._bucket}", self._js
+        last = (await js.stream_info(stream)).state.last_seq
+        found: dict[str, BatchRecord] = {}
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, last - 20 * limit), headers_only=False
+        )
+        sub = await js.subscribe(f"$KV.{self._bucket}.>", stream=stream, ordered_consumer=True, config=config)
+        try:
+            while last:
+                try:
+                    msg = await sub.next_msg(timeout=2)
+                except nats.errors.TimeoutError:
+                    break
+                key = msg.subject.rsplit(".", 1)[-1]
+                if msg.headers and msg.headers.get("KV-Operation"):
+                    found.pop(key, None)
+                elif msg.data:
+                    found[key] = BatchRecord.model_validate_json(msg.data)
+                if msg.metadata.sequence.stream >= last:
+                    break
+        finally:
+            await sub.unsubscribe()
+        return sorted(found.values(), key=lambda record: record.created_at, reverse=True)[:limit]
 
     async def create(self, record: BatchRecord) -> bool:
         """Write ``record`` if its batch has none; False if one exists."""

@@ -123,6 +123,7 @@ class CallRecord(BaseModel):
         callback_error: why the final callback could not be delivered, if it could not.
         result: the function's response body, if results are kept.
         batch_id: the batch the call is an item of, if any.
+        trace_id: the W3C trace id the call carries, if it carries one.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -145,6 +146,7 @@ class CallRecord(BaseModel):
     callback_error: str | None = None
     result: CallResult | None = None
     batch_id: str | None = None
+    trace_id: str | None = None
 
     def to(self, state: CallState, **changes: object) -> CallRecord:
         """This record in ``state`` with ``changes``, stamped now."""
@@ -207,6 +209,7 @@ def claim(current: CallRecord | None, call: QueuedCall, attempt: Attempt) -> Cal
         max_attempts=attempt.limit,
         started_at=now(),
         next_attempt_at=None,
+        trace_id=call.trace.trace_id if call.trace is not None else None,
     )
 
 

@@ -8,6 +8,7 @@ that starts each part on an exit stack and stops them in reverse.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,6 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
+from nats.js import JetStreamContext
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calls.metrics import CallMetrics, NoMetrics
@@ -25,6 +27,7 @@ from gateway.batch_submission import BatchLimits, BatchSubmitter
 from gateway.batches import BatchesRoute
 from gateway.calls import CallLedger, CallsRoute, JetStreamCalls
 from gateway.config import GatewaySettings
+from gateway.dashboard import Overview, Sampler
 from gateway.deadletter_routes import DeadLetterRoutes
 from gateway.deadletters import DeadLetterAdmin
 from gateway.enqueue import EnqueueLimits, EnqueueRoute
@@ -35,10 +38,12 @@ from gateway.metrics import Scraper
 from gateway.openapi import hot_paths
 from gateway.pauses import PauseRoutes
 from gateway.proxy import ProviderProxy
+from gateway.recent_calls import RecentCalls
 from gateway.responses import error_json
 from gateway.routes import Handler
 from gateway.routing import GatewayRoutes
 from gateway.stores import Stores
+from gateway.ui_routes import DashboardRoutes
 from plumbing.credentials import Credentials, read_credentials
 from plumbing.metrics import CONTENT_TYPE, flushing
 from plumbing.release import release
@@ -162,6 +167,9 @@ def create_app(
         known=lambda function, namespace: directory.cached(function, namespace) is not None,
     )
 
+    sampler = Sampler()
+    recent = RecentCalls(_status_jetstream(stores), settings.status_bucket)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
@@ -174,11 +182,14 @@ def create_app(
                 stack.push_async_callback(part.shutdown)
             _check_body_limit(settings, link)
             await stack.enter_async_context(proxy)
+            stack.callback(asyncio.create_task(sampler.run()).cancel)  # the dashboard's charts
+            stack.push_async_callback(recent.close)
             logger.info("gateway ready; provider at %s", settings.functions_provider_url)
             yield
 
     parts = _Parts(link, directory, stores, proxy, metrics, tracing)
-    handlers = _handlers(settings, parts, calls or JetStreamCalls(stores, metrics))
+    ledger = calls or JetStreamCalls(stores, metrics)
+    handlers = _handlers(settings, parts, ledger)
     app = GatewayApp(
         lambda fastapi: _front(fastapi, handlers, credentials),
         title="faasq gateway",
@@ -204,9 +215,20 @@ def create_app(
         )
     dead_letters = DeadLetterAdmin(stores, timeout=settings.enqueue_timeout.total_seconds())
     app.include_router(DeadLetterRoutes(dead_letters).router())
+    timeout = settings.enqueue_timeout.total_seconds()
+    overview = Overview(sampler, lookup, link.jetstream, stream=settings.faas_nats_channel, timeout=timeout)
+    app.include_router(DashboardRoutes(overview, recent, ledger, dead_letters, stores).router())
     app.include_router(AlertRoutes(lookup).router())
     app.include_router(PauseRoutes(directory, stores, settings.function_namespace).router())
     return app
+
+
+def _status_jetstream(stores: Stores) -> Callable[[], Awaitable[JetStreamContext]]:
+    async def jetstream() -> JetStreamContext:
+        await stores.calls()  # the bucket exists
+        return stores.jetstream()
+
+    return jetstream
 
 
 def _metrics_route(scraper: Scraper) -> Callable[[], Awaitable[Response]]:

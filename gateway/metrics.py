@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Iterable
 
 import nats.errors
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -26,7 +27,7 @@ from gateway.jetstream import NatsLink
 from plumbing.metrics import exposition, flush
 from provider.types import DEFAULT_NAMESPACE
 
-__all__ = ["Scraper", "queue_of_consumer"]
+__all__ = ["Scraper", "pending_by_queue", "queue_of_consumer"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,21 +87,30 @@ class Scraper:
         return family
 
     async def _queues(self) -> Metric:
-        js = self._link.jetstream()
-        pending: dict[tuple[str, str], int] = {}
-        for consumer in await _consumers(js.consumers_info(self._stream)):
-            level = queue_of_consumer(self._stream, consumer)
-            if level is not None:
-                count = (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
-                # Consumers of one queue and priority (one per group) see the same calls: never add them up.
-                pending[level] = max(pending.get(level, 0), count)
-        queues: dict[str, int] = {}
-        for (queue, _), count in pending.items():  # each priority holds calls of its own
-            queues[queue] = queues.get(queue, 0) + count
+        queues = await pending_by_queue(self._link.jetstream(), self._stream)
         family = GaugeMetricFamily("faasq_queue_pending_calls", SCRAPED["faasq_queue_pending_calls"], labels=["queue"])
         for queue, count in sorted(queues.items()):
             family.add_metric([queue], count)
         return family
+
+
+async def pending_by_queue(js: JetStreamContext, stream: str) -> dict[str, int]:
+    """Calls stored on each queue and not finished (waiting, running or waiting to retry), from its consumers.
+
+    Raises:
+        OSError: the consumers could not be listed.
+    """
+    pending: dict[tuple[str, str], int] = {}
+    for consumer in await _consumers(js.consumers_info(stream)):
+        level = queue_of_consumer(stream, consumer)
+        if level is not None:
+            count = (consumer.num_pending or 0) + (consumer.num_ack_pending or 0)
+            # Consumers of one queue and priority (one per group) see the same calls: never add them up.
+            pending[level] = max(pending.get(level, 0), count)
+    queues: dict[str, int] = {}
+    for (queue, _), count in pending.items():  # each priority holds calls of its own
+        queues[queue] = queues.get(queue, 0) + count
+    return queues
 
 
 async def _consumers(listing: Awaitable[list[ConsumerInfo]]) -> Iterable[ConsumerInfo]:

@@ -20,6 +20,7 @@ __all__ = [
     "DEAD_LETTERS",
     "FUNCTION",
     "ROUTES",
+    "UI",
     "Extent",
     "Handler",
     "Route",
@@ -35,6 +36,7 @@ SYSTEM = "/system"
 DEAD_LETTERS = "/system/dead-letters"
 ALERT = "/system/alert"
 ASYNC_FUNCTIONS = "/system/async-functions"
+UI = "/ui"
 
 
 class Handler(StrEnum):
@@ -135,6 +137,7 @@ ROUTES = (
     Route(ALERT, Handler.APP, Extent.EXACT, credentials=True),
     Route(ASYNC_FUNCTIONS, Handler.APP, credentials=True),
     Route(SYSTEM, Handler.SYSTEM, credentials=True),
+    Route(UI, Handler.APP, Extent.TREE, credentials=True),  # the dashboard
 )
 """Every route, in the order a request is matched against them."""
 

@@ -39,6 +39,7 @@ __all__ = [
     "MetricsServer",
     "Spread",
     "Tally",
+    "collected",
     "exposition",
     "flush",
     "flushing",
@@ -208,11 +209,18 @@ def exposition(extra: Iterable[Metric] = (), environ: Mapping[str, str] = os.env
 
     It reads files in multiprocess mode: call it off the event loop, after :func:`flush` on it.
     """
+    return generate_latest(_registry(environ)) + generate_latest(_Families(extra))
+
+
+def collected(environ: Mapping[str, str] = os.environ) -> list[Metric]:
+    """Every series as metric families, the shared folder's (or this process's); off the loop, as :func:`exposition`."""
+    return list(_registry(environ).collect())
+
+
+def _registry(environ: Mapping[str, str]) -> CollectorRegistry:
     folder = shared_folder(environ)
     if folder is not None and folder.is_dir():
         registry = CollectorRegistry()
         MultiProcessCollector(registry, str(folder))  # type: ignore[no-untyped-call]
-        body = generate_latest(registry)
-    else:
-        body = generate_latest(REGISTRY)
-    return body + generate_latest(_Families(extra))
+        return registry
+    return REGISTRY

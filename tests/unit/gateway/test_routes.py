@@ -63,6 +63,12 @@ def test_other_paths_go_to_fastapi(path: str) -> None:
         ("POST", "/async-function/echo", False),
         ("GET", "/healthz", False),
         ("GET", "/docs", False),
+        ("GET", "/ui", True),
+        ("GET", "/ui/", True),
+        ("GET", "/ui/calls/abc", True),
+        ("GET", "/ui/api/overview", True),
+        ("POST", "/ui/api/dead-letters/groups/redrive", True),
+        ("GET", "/uix", False),
     ],
 )
 def test_credentials_guard_the_admin_routes(method: str, path: str, protected: bool) -> None:
