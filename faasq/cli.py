@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from faasq import batch, builds, calls, deploy, dlq, functions, invoke, login, logs, secrets, system, up
+from faasq import batch, builds, calls, deploy, dlq, functions, invoke, login, logs, secrets, system, top, up
 from faasq.context import Console, Context
 from faasq.errors import CliError
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="faasq", description="Asynchronous function invocation that speaks OpenFaaS's contracts."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (up, builds, deploy, functions, invoke, calls, batch, logs, secrets, system, login, dlq):
+    for module in (up, builds, deploy, functions, invoke, calls, batch, logs, secrets, system, login, dlq, top):
         module.register(commands)
     return parser
 
