@@ -121,6 +121,8 @@ class CallRecord(BaseModel):
         duration: seconds the last run took.
         reason: why the call failed, was dead-lettered or cancelled.
         callback_error: why the final callback could not be delivered, if it could not.
+        callback: how the final callback went: ``delivered``, ``retrying`` (its first POST failed; the
+            callback sender tries again) or ``failed``; None while it is not known (or there is no callback).
         result: the function's response body, if results are kept.
         batch_id: the batch the call is an item of, if any.
         trace_id: the W3C trace id the call carries, if it carries one.
@@ -144,6 +146,7 @@ class CallRecord(BaseModel):
     duration: float | None = None
     reason: str | None = None
     callback_error: str | None = None
+    callback: Literal["delivered", "retrying", "failed"] | None = None
     result: CallResult | None = None
     batch_id: str | None = None
     trace_id: str | None = None

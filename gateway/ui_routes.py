@@ -62,10 +62,16 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
+_Step = tuple[datetime | None, str, str]
+_CALLBACKS = {
+    "delivered": ("callback delivered", "the result was POSTed to its X-Callback-Url"),
+    "retrying": ("callback retrying", "its first POST failed: the callback sender tries again"),
+}
+
+
 def story(record: CallRecord, dead: DeadLetterEntry | None) -> list[dict[str, Any]]:
     """What happened to a call, in order: each step's time, state and what it says."""
-    steps: list[tuple[datetime | None, str, str]] = []
-    steps.append((record.enqueued_at, "queued", f"accepted on queue {record.queue!r}"))
+    steps: list[_Step] = [(record.enqueued_at, "queued", f"accepted on queue {record.queue!r}")]
     if record.state is CallState.SCHEDULED and record.next_attempt_at:
         steps.append((record.updated_at, "scheduled", f"due at {_iso(record.next_attempt_at)}"))
     if record.started_at is not None:
@@ -76,21 +82,30 @@ def story(record: CallRecord, dead: DeadLetterEntry | None) -> list[dict[str, An
         why = f"HTTP {record.status_code}" if record.status_code else "failed"
         reason = f": {record.reason}" if record.reason else ""
         steps.append((record.updated_at, "retrying", f"{why}{reason}; next run at {_iso(record.next_attempt_at)}"))
-    if record.finished_at is not None and record.state is not CallState.DEAD:
+    steps += _end(record, dead)
+    return [{"at": _iso(at), "state": state, "text": text} for at, state, text in steps]
+
+
+def _end(record: CallRecord, dead: DeadLetterEntry | None) -> list[_Step]:
+    """How a call ended, if it did, and how its callback went."""
+    steps: list[_Step] = []
+    if record.state is CallState.DEAD:
+        text = f"dead-lettered: {record.reason}" if record.reason else "dead-lettered"
+        if dead is not None:
+            text = f"dead-lettered ({dead.kind.value}) after {dead.attempts} runs: {dead.reason}"
+        steps.append((record.finished_at or record.updated_at, "dead", text))
+    elif record.finished_at is not None:
         parts = [f"HTTP {record.status_code}" if record.status_code else record.state.value]
         if record.duration is not None:
             parts.append(f"in {record.duration:.3f}s")
         if record.reason:
             parts.append(f"({record.reason})")
         steps.append((record.finished_at, record.state.value, " ".join(parts)))
-    if record.state is CallState.DEAD:
-        text = f"dead-lettered: {record.reason}" if record.reason else "dead-lettered"
-        if dead is not None:
-            text = f"dead-lettered ({dead.kind.value}) after {dead.attempts} runs: {dead.reason}"
-        steps.append((record.finished_at or record.updated_at, "dead", text))
     if record.callback_error:
-        steps.append((record.updated_at, "callback", f"callback not delivered: {record.callback_error}"))
-    return [{"at": _iso(at), "state": state, "text": text} for at, state, text in steps]
+        steps.append((record.updated_at, "callback failed", f"not delivered: {record.callback_error}"))
+    elif record.callback in _CALLBACKS:
+        steps.append((record.updated_at, *_CALLBACKS[record.callback]))
+    return steps
 
 
 class GroupAction(BaseModel):

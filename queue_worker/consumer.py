@@ -324,12 +324,21 @@ class Consumer:
         return self._handoff.deliver(PendingCallback(call, outcome, attempt), run)
 
     async def _conclude(
-        self, msg: Msg, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Ack, failure: str | None
+        self,
+        msg: Msg,
+        call: QueuedCall,
+        attempt: Attempt,
+        outcome: Outcome,
+        verdict: Ack,
+        failure: str | None,
+        delivered: bool,
     ) -> None:
         """Record the end of a call whose callback was delivered or stored (or could not be: ``failure``); settle it."""
         try:
             if failure is not None:
                 await self._hooks.callback_failed(call, attempt, outcome, failure)
+            else:
+                await self._hooks.callback_sent(call, attempt, delivered=delivered)
             await self._hooks.call_finished(call, attempt, outcome, verdict)
             await self._settle(msg, call, attempt, outcome, verdict)
         except Exception:

@@ -283,7 +283,7 @@ class CallbackDispatcher:
             return
         if entry.run is not None:
             self._runs.discard(entry)
-            await entry.run.settle(None)
+            await entry.run.settle(None, False)
 
     def _pump(self, name: str) -> None:
         """Start what ``name``'s line may start now; come back when its circuit or its first callback is due."""
@@ -371,23 +371,37 @@ class CallbackDispatcher:
             self.undelivered += 1
         if entry.run is not None:
             self._runs.discard(entry)
-            await entry.run.settle(failure)
-            return
-        if failure is not None:
+            await entry.run.settle(failure, failure is None)
+        elif await self._noted(pending, failure):
+            await self._done_with(entry)
+        elif entry.msg is not None:  # taken up again later (a held one falls due later)
+            await quietly(entry.msg.nak(delay=self._max_wait))
+
+    async def _noted(self, pending: PendingCallback, failure: str | None) -> bool:
+        """Tell the hooks how the callback of a call that finished before went; False if it must be tried again."""
+        call = pending.call
+        if failure is None:
             try:
-                await self._hooks.callback_undelivered(pending.call, pending.attempt, pending.outcome, failure)
-            except Exception:  # its dead letter not stored: the callback is taken up again later
-                logger.exception("call %s: its undelivered callback was not recorded", pending.call.call_id)
-                if entry.msg is not None:
-                    await quietly(entry.msg.nak(delay=self._max_wait))
-                return  # a held one falls due later
+                await self._hooks.callback_delivered(call, pending.attempt)
+            except Exception:  # only the record's note: the callback went out
+                logger.exception("call %s: its delivered callback not noted on its record", call.call_id)
+            return True
+        try:
+            await self._hooks.callback_undelivered(call, pending.attempt, pending.outcome, failure)
+        except Exception:  # its dead letter not stored: the callback is taken up again later
+            logger.exception("call %s: its undelivered callback was not recorded", call.call_id)
+            return False
+        return True
+
+    async def _done_with(self, entry: _Entry) -> None:
+        """Ack a callback taken from the stream, or delete a held one."""
         if entry.msg is not None:
             await quietly(entry.msg.ack())
-        else:
-            try:
-                await self._outbox.release(entry.held)
-            except nats.errors.Error as exc:  # it falls due later and goes out once more
-                logger.warning("call %s: delivered callback not released: %s", pending.call.call_id, exc)
+            return
+        try:
+            await self._outbox.release(entry.held)
+        except nats.errors.Error as exc:  # it falls due later and goes out once more
+            logger.warning("call %s: delivered callback not released: %s", entry.pending.call.call_id, exc)
 
     async def _heartbeat(self) -> None:
         while True:

@@ -50,6 +50,15 @@ class WorkerHooks:
     async def callback_undelivered(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """The callback sender gave up on the callback of ``call``, which finished before (its outcome ``outcome``)."""
 
+    async def callback_sent(self, call: QueuedCall, attempt: Attempt, *, delivered: bool) -> None:
+        """The callback of ``call``'s final run was delivered, or (not ``delivered``) stored to be tried again.
+
+        Comes before ``call_finished``, when the callback went out before the call was settled.
+        """
+
+    async def callback_delivered(self, call: QueuedCall, attempt: Attempt) -> None:
+        """The callback sender delivered the callback of ``call``, which finished before."""
+
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Run ``attempt`` ended in ``outcome`` and the policy chose ``verdict``; runs before the message is settled."""
 
@@ -93,6 +102,14 @@ class HookChain(WorkerHooks):
     async def callback_undelivered(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         for hook in self.hooks:
             await hook.callback_undelivered(call, attempt, outcome, reason)
+
+    async def callback_sent(self, call: QueuedCall, attempt: Attempt, *, delivered: bool) -> None:
+        for hook in self.hooks:
+            await hook.callback_sent(call, attempt, delivered=delivered)
+
+    async def callback_delivered(self, call: QueuedCall, attempt: Attempt) -> None:
+        for hook in self.hooks:
+            await hook.callback_delivered(call, attempt)
 
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         for hook in self.hooks:

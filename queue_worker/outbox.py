@@ -108,8 +108,9 @@ class FinishedRun:
 
     msg: Msg
     """The run's message, kept in progress until then."""
-    settle: Callable[[str | None], Awaitable[None]]
-    """Writes the call's end and settles its message; given why its callback could not be delivered, if so."""
+    settle: Callable[[str | None, bool], Awaitable[None]]
+    """Writes the call's end and settles its message; given why its callback could not be delivered (if so),
+    and whether it was delivered (else it was stored to be tried again)."""
 
 
 class Outbox:

@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 from calls.deadletters import Kind
 from calls.outcome import Attempt, Outcome
 from calls.retry_decision import Ack, Retry, Verdict
-from calls.status import CallRecord, CallResult, CallState, claim, now, queued_record, waiting
+from calls.status import TERMINAL, CallRecord, CallResult, CallState, claim, now, queued_record, waiting
 from calls.status_store import CallStore, Versioned
 from calls.wire import QueuedCall
 from queue_worker.batches import BatchTracker
@@ -33,9 +33,18 @@ def final_state(outcome: Outcome) -> CallState:
 
 
 def finished_record(
-    claimed: CallRecord, outcome: Outcome, verdict: Ack | Retry, *, result_bytes: int = 0, callback_error: str | None
+    claimed: CallRecord,
+    outcome: Outcome,
+    verdict: Ack | Retry,
+    *,
+    result_bytes: int = 0,
+    callback_error: str | None,
+    callback: str | None = None,
 ) -> CallRecord:
-    """The record after a run that ended in ``outcome`` with ``verdict`` (retry later, or done)."""
+    """The record after a run that ended in ``outcome`` with ``verdict`` (retry later, or done).
+
+    ``callback``: how its callback went, if it went out before (``delivered`` or ``retrying``).
+    """
     stamp = now()
     fields: dict[str, object] = {
         "status_code": outcome.reported_status,
@@ -45,7 +54,9 @@ def finished_record(
     if isinstance(verdict, Retry):
         return claimed.to(CallState.RETRYING, next_attempt_at=stamp + timedelta(seconds=verdict.delay), **fields)
     if callback_error is not None:
-        fields["callback_error"] = callback_error
+        fields["callback_error"], fields["callback"] = callback_error, "failed"
+    elif callback is not None:
+        fields["callback"] = callback
     if result_bytes > 0:
         fields["result"] = CallResult.of(outcome.body, outcome.content_type, result_bytes)
     return claimed.to(final_state(outcome), finished_at=stamp, **fields)
@@ -83,6 +94,7 @@ class StatusHooks(WorkerHooks):
         self._store: CallStore | None = None
         self._claimed: dict[str, Versioned] = {}
         self._callback_errors: dict[str, str] = {}
+        self._callbacks: dict[str, str] = {}
 
     @property
     def store(self) -> CallStore:
@@ -145,20 +157,40 @@ class StatusHooks(WorkerHooks):
         def noted(current: CallRecord | None) -> CallRecord | None:
             if current is None or current.callback_error == reason:
                 return None
-            return current.model_copy(update={"callback_error": reason, "updated_at": now()})
+            return current.model_copy(update={"callback_error": reason, "callback": "failed", "updated_at": now()})
+
+        await self.store.transition(call.call_id, noted)
+
+    async def callback_sent(self, call: QueuedCall, attempt: Attempt, *, delivered: bool) -> None:
+        """Remember how the callback went, for the final record."""
+        self._callbacks[call.call_id] = "delivered" if delivered else "retrying"
+
+    async def callback_delivered(self, call: QueuedCall, attempt: Attempt) -> None:
+        """Note on the finished call's record that its callback went out at last."""
+
+        def noted(current: CallRecord | None) -> CallRecord | None:
+            if current is None or current.callback == "delivered" or current.state not in TERMINAL:
+                return None
+            return current.model_copy(update={"callback": "delivered", "updated_at": now()})
 
         await self.store.transition(call.call_id, noted)
 
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Record ``succeeded``/``failed``, or ``retrying`` and when; ``dead`` is :meth:`dead_letter`'s."""
         callback_error = self._callback_errors.pop(call.call_id, None)
+        callback = self._callbacks.pop(call.call_id, None)
         if not isinstance(verdict, Ack | Retry):
             return
         claimed = self._claimed.pop(call.call_id, None)
         if claimed is None:  # pragma: no cover - call_started always claims before a run
             return
         new = finished_record(
-            claimed.record, outcome, verdict, result_bytes=self._result_bytes, callback_error=callback_error
+            claimed.record,
+            outcome,
+            verdict,
+            result_bytes=self._result_bytes,
+            callback_error=callback_error,
+            callback=callback,
         )
         if await self.store.update(new, claimed.revision) is None:
             logger.info("call %s: its status moved on since this run started; not overwritten", call.call_id)

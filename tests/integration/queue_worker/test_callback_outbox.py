@@ -81,6 +81,15 @@ def in_state(store: CallStore, call_id: str, state: CallState) -> Callable[[], A
     return check
 
 
+async def callback_of(store: CallStore, call_id: str) -> str | None:
+    stored = await store.get(call_id)
+    return stored.record.callback if stored is not None else None
+
+
+async def callback_is(store: CallStore, call_id: str, callback: str) -> bool | None:
+    return True if await callback_of(store, call_id) == callback else None
+
+
 def unsettled(js: JetStreamContext, stream: str, durable: str, count: int) -> Callable[[], Awaitable[bool | None]]:
     async def check() -> bool | None:
         return True if (await js.consumer_info(stream, durable)).num_ack_pending == count else None
@@ -108,6 +117,7 @@ async def test_a_run_is_settled_once_its_callback_is_delivered_and_frees_its_slo
         await eventually(gate.has(gate.arrived, "waits"))
         await eventually(in_state(store, "waits", CallState.SUCCEEDED))
         await eventually(unsettled(js, unique_stream, settings.durable, 0))
+        assert await callback_of(store, "waits") == "delivered"
     # Delivered at once, neither callback was ever stored.
     assert (await js.stream_info(settings.callback_stream)).state.last_seq == 0
 
@@ -128,5 +138,6 @@ async def test_a_callback_that_fails_is_stored_for_a_retry_and_its_run_settled(
         assert (await js.stream_info(settings.callback_stream)).state.last_seq == 1
         received = await app.wait_for({"retried"})
         await eventually(unsettled(js, unique_stream, settings.durable, 0))
+        await eventually(lambda: callback_is(store, "retried", "delivered"))  # noted once the sender delivered it
     (one,) = received["retried"]
     assert (one.body, one.headers["x-function-status"]) == (b"a", "200")

@@ -99,12 +99,13 @@ def record(state: CallState, **fields: object) -> CallRecord:
 def test_a_finished_calls_story_runs_from_its_acceptance_to_its_end() -> None:
     done = record(
         CallState.SUCCEEDED, attempt=2, max_attempts=3, started_at=T0 + timedelta(seconds=2),
-        finished_at=T0 + timedelta(seconds=3), status_code=200, duration=0.25,
+        finished_at=T0 + timedelta(seconds=3), status_code=200, duration=0.25, callback="delivered",
     )  # fmt: skip
     assert [(s["state"], s["text"]) for s in story(done, None)] == [
         ("queued", "accepted on queue 'default'"),
         ("running", "run 2 of 3 started, after 1 failed"),
         ("succeeded", "HTTP 200 in 0.250s"),
+        ("callback delivered", "the result was POSTed to its X-Callback-Url"),
     ]
     assert story(done, None)[0]["at"] == "2026-12-05T03:00:00Z"
 
@@ -119,5 +120,5 @@ def test_a_dead_calls_story_ends_with_its_dead_letter_and_an_undelivered_callbac
     steps = [(s["state"], s["text"]) for s in story(dead, entry)]
     assert steps[-2:] == [
         ("dead", "dead-lettered (function) after 3 runs: HTTP 500 after 3 attempts"),
-        ("callback", "callback not delivered: callback failed 10 times"),
+        ("callback failed", "not delivered: callback failed 10 times"),
     ]
