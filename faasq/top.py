@@ -118,10 +118,12 @@ class TopView:
         shown = [f for f in functions if self.filter.lower() in f["name"].lower()]
         descending = self.sort != "name"
         shown.sort(key=_KEYS[self.sort], reverse=descending != self.reverse)
-        table = Table(title="Functions", title_justify="left", expand=True, box=None, header_style="bold")
+        title = "Functions (P50, P99: how long calls waited in the queue)"
+        table = Table(title=title, title_justify="left", expand=True, box=None, header_style="bold")
+        table.add_column("FUNCTION", no_wrap=True, min_width=8, ratio=1, overflow="ellipsis")
         for column, justify in (
-            ("FUNCTION", "left"), ("REPLICAS", "right"), ("CALLS", "right"), ("QUEUED", "right"), ("RUNNING", "right"),
-            ("RATE/S", "right"), ("WAIT P50", "right"), ("WAIT P99", "right"), ("ERRORS", "right"),
+            ("READY", "right"), ("CALLS", "right"), ("QUEUED", "right"), ("RUNNING", "right"),
+            ("RATE/S", "right"), ("P50", "right"), ("P99", "right"), ("ERRORS", "right"),
             ("DEAD", "right"),
         ):  # fmt: skip
             table.add_column(column, justify=justify)  # type: ignore[arg-type]

@@ -185,3 +185,29 @@ async def test_a_function_is_invoked_from_its_page(page: Page, stack: Stack, tmp
     await shot(page, tmp_path, "functions")
     await echo.get_by_role("status").get_by_role("link").click()
     await expect(page.get_by_role("listitem").filter(has_text="HTTP 200")).to_contain_text("succeeded", timeout=WAIT_MS)
+
+
+async def test_the_pages_work_from_the_keyboard_in_a_narrow_dark_window(
+    browser: Browser, stack: Stack, tmp_path: Path
+) -> None:
+    context = await browser.new_context(base_url=stack.url, viewport={"width": 400, "height": 800}, color_scheme="dark")
+    page = await context.new_page()
+    try:
+        await page.goto("/ui/")
+        await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(13, 17, 23)"  # the dark palette, as the system asks
+        # Nothing wider than the window but the tables, which scroll in their own box.
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # From the keyboard: the skip link first, then the navigation.
+        await page.keyboard.press("Tab")
+        await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+        for _ in range(3):  # faasq, Overview, Calls
+            await page.keyboard.press("Tab")
+        await expect(page.get_by_role("link", name="Calls", exact=True)).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("heading", name="Calls")).to_be_visible()
+        await expect(page.get_by_role("link", name="Calls", exact=True)).to_have_attribute("aria-current", "page")
+        await shot(page, tmp_path, "narrow-dark")
+    finally:
+        await context.close()

@@ -17,6 +17,8 @@ from tests.support.stack import ENVIRON, EXAMPLES, FAASQ, Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 COLUMNS, LINES = 140, 40
+TERMINAL_ENV = {name: value for name, value in ENVIRON.items() if name not in ("COLUMNS", "LINES")}
+"""The environment, without a size that would override the terminal's (pytest's own run may set one)."""
 
 
 class Terminal:
@@ -71,7 +73,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def top(stack: Stack) -> Iterator[Terminal]:
     child = pexpect.spawn(
         FAASQ[0], [*FAASQ[1:], "top"], cwd=str(ROOT), dimensions=(LINES, COLUMNS),
-        env={**ENVIRON, "OPENFAAS_URL": stack.url, "TERM": "xterm-256color"}, encoding="utf-8", codec_errors="replace",
+        env={**TERMINAL_ENV, "OPENFAAS_URL": stack.url, "TERM": "xterm-256color"},
+        encoding="utf-8", codec_errors="replace",
     )  # fmt: skip
     try:
         yield Terminal(child)
@@ -116,3 +119,14 @@ def test_top_without_a_terminal_prints_the_view_once(stack: Stack) -> None:
     assert "FUNCTION" in out
     assert "echo" in out
     assert "QUEUE" in out
+
+
+def test_ctrl_c_quits_and_gives_the_terminal_back(top: Terminal) -> None:
+    top.shows(lambda s: "FUNCTION" in s, what="the tables")
+    top.child.sendcontrol("c")
+    top.child.expect(pexpect.EOF, timeout=10)
+    rest = str(top.child.before)
+    top.child.close()
+    assert top.child.exitstatus == 130  # interrupted, as a shell reports it
+    assert "\x1b[?1049l" in rest  # the alternate screen left: the shell's screen is back
+    assert "Traceback" not in rest
