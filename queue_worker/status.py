@@ -169,7 +169,9 @@ class StatusHooks(WorkerHooks):
         """Note on the finished call's record that its callback went out at last."""
 
         def noted(current: CallRecord | None) -> CallRecord | None:
-            if current is None or current.callback == "delivered" or current.state not in TERMINAL:
+            # Still running: the run that stored it for a retry has not written its end yet, and keeps the note.
+            noted_state = current is not None and (current.state in TERMINAL or current.state is CallState.RUNNING)
+            if current is None or not noted_state or current.callback == "delivered":
                 return None
             return current.model_copy(update={"callback": "delivered", "updated_at": now()})
 
@@ -192,12 +194,28 @@ class StatusHooks(WorkerHooks):
             callback_error=callback_error,
             callback=callback,
         )
-        if await self.store.update(new, claimed.revision) is None:
+        if await self.store.update(new, claimed.revision) is None and not await self._over_a_note(claimed, new):
             logger.info("call %s: its status moved on since this run started; not overwritten", call.call_id)
         elif isinstance(verdict, Retry):
             self._moved(new)
         else:
             await self._finished(new)
+
+    async def _over_a_note(self, claimed: Versioned, new: CallRecord) -> bool:
+        """Write ``new`` over a record that only a note changed since the claim (its callback delivered first).
+
+        The callback sender may deliver a callback stored for a retry before the run that stored it
+        wrote its end: the record it noted is still this run's. Anything else moved on for good.
+        """
+
+        def finish(current: CallRecord | None) -> CallRecord | None:
+            this_run = current is not None and current.state is CallState.RUNNING and current.attempt == new.attempt
+            if not this_run or current is None or current.started_at != claimed.record.started_at:
+                return None
+            return new.model_copy(update={"callback": current.callback or new.callback})
+
+        _, changed = await self.store.transition(new.call_id, finish)
+        return changed
 
     async def dead_letter(
         self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str, kind: Kind | None = None

@@ -187,3 +187,22 @@ async def test_a_failed_callback_is_recorded_and_a_stale_run_never_overwrites_a_
     stored = await store.get("taken-over")
     assert stored is not None
     assert (stored.record.state, stored.record.attempt) == (CallState.RUNNING, 2)
+
+
+async def test_a_callback_delivered_before_its_run_wrote_its_end_is_kept_in_the_record(
+    js: JetStreamContext, unique_stream: str, store: CallStore
+) -> None:
+    # The run's first POST failed and its callback was stored for a retry; the callback sender
+    # delivered that copy before the run wrote its end: the note and the end are both kept.
+    hooks = StatusHooks(js, bucket=f"{unique_stream}-calls", ttl=timedelta(hours=1))
+    await hooks.startup()
+    queued, attempt, ok = call("early", "cat", "http://127.0.0.1:9/cb"), Attempt(1, 3), Outcome(status=200)
+    assert await hooks.call_started(queued, attempt)
+    await hooks.callback_delivered(queued, attempt)  # by the sender, from the stored copy
+    await hooks.callback_sent(queued, attempt, delivered=False)  # the run: stored for a retry
+    await hooks.call_finished(queued, attempt, ok, Ack())
+    done = await eventually(in_state(store, "early", CallState.SUCCEEDED))
+    assert (done.callback, done.status_code) == ("delivered", 200)
+    # A call without a record (expired) gets none from a note.
+    await hooks.callback_delivered(call("gone", "cat", "http://127.0.0.1:9/cb"), attempt)
+    assert await store.get("gone") is None
