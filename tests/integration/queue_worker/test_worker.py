@@ -317,5 +317,5 @@ async def test_a_slot_freed_behind_long_runs_takes_the_next_call_at_once(
         await eventually(all_running, within=10)
         sent = time.monotonic()
         await publish(js, unique_stream, call("quick", "cat", f"{url}/cb", b"now"))
-        received = await app.wait_for({"quick"}, within=3)
-    assert received["quick"][0].at - sent < 2
+        received = await app.wait_for({"quick"}, within=6)
+    assert received["quick"][0].at - sent < 4  # not after a long run ends (8 s)
