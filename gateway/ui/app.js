@@ -34,7 +34,13 @@ async function api(path, options = {}) {
   return { status: response.status, headers: response.headers, body };
 }
 
-function say(text, failed = false) {
+const KEEP_MS = 10000;
+let keptUntil = 0;
+
+// What the page says in its status line; what an action did stays a while before "Updated" replaces it.
+function say(text, failed = false, keep = false) {
+  if (!keep && Date.now() < keptUntil) return;
+  keptUntil = keep ? Date.now() + KEEP_MS : keptUntil;
   live.textContent = text;
   live.classList.toggle("error", failed);
 }
@@ -68,9 +74,9 @@ async function act(text, doing, done) {
   if (!(await confirmed(text))) return;
   try {
     const answer = await doing();
-    say(done(answer));
+    say(done(answer), false, true);
   } catch (error) {
-    say(error.message, true);
+    say(error.message, true, true);
   }
 }
 
