@@ -45,6 +45,7 @@ from gateway.routing import GatewayRoutes
 from gateway.stores import Stores
 from gateway.ui_routes import DashboardRoutes
 from plumbing.credentials import Credentials, read_credentials
+from plumbing.loops import running_loop
 from plumbing.metrics import CONTENT_TYPE, flushing
 from plumbing.release import release
 from plumbing.tracing import Tracing
@@ -184,7 +185,7 @@ def create_app(
             await stack.enter_async_context(proxy)
             stack.callback(asyncio.create_task(sampler.run()).cancel)  # the dashboard's charts
             stack.push_async_callback(recent.close)
-            logger.info("gateway ready; provider at %s", settings.functions_provider_url)
+            logger.info("gateway ready on %s; provider at %s", running_loop(), settings.functions_provider_url)
             yield
 
     parts = _Parts(link, directory, stores, proxy, metrics, tracing)

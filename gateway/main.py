@@ -18,6 +18,7 @@ from gateway.app import create_app
 from gateway.config import GatewaySettings
 from plumbing.credentials import CredentialsError
 from plumbing.logs import configure_logging
+from plumbing.loops import uvloop_factory
 from plumbing.settings import load_settings
 
 __all__ = ["main", "server"]
@@ -40,7 +41,7 @@ def server(settings: GatewaySettings) -> uvicorn.Server:
         log_config=None,
         # Proxied responses keep the provider's Server header, if it sends one.
         server_header=False,
-        loop="asyncio",
+        loop="uvloop" if uvloop_factory() is not None else "asyncio",  # the gateway spawns no processes
         http="httptools",
         timeout_graceful_shutdown=5,
     )

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 
+from plumbing.loops import running_loop
 from plumbing.release import release
 from provider import routes, routes_logs
 from provider.config import ProviderSettings
@@ -78,7 +79,7 @@ def create_app(settings: ProviderSettings, provider: Provider) -> FastAPI:
         await provider.startup()
         try:
             async with proxy:
-                logger.info("provider API ready")
+                logger.info("provider API ready on %s", running_loop())
                 yield
         finally:
             await provider.shutdown()

@@ -16,7 +16,6 @@ import logging
 import signal
 import sys
 import uuid
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import nats
@@ -28,6 +27,7 @@ from calls.metrics import CallMetrics, NoMetrics
 from calls.streams import StreamConfigError
 from plumbing.credentials import CredentialsError, read_credentials
 from plumbing.logs import configure_logging
+from plumbing.loops import running_loop, uvloop_factory
 from plumbing.metrics import MetricsServer, flushing
 from plumbing.settings import describe_validation_error, load_settings
 from plumbing.tracing import Tracing
@@ -126,7 +126,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
             handoff=dispatcher,
         )
         source = f"{settings.subject}.> (consumers {settings.durable}, -high, -low) from {settings.nats_url}"
-        logger.info("pulling %s, %d calls at once", source, settings.max_inflight)
+        logger.info("pulling %s, %d calls at once, on %s", source, settings.max_inflight, running_loop())
         waiter = asyncio.create_task(_first(stop, lost))
         waiter.add_done_callback(lambda _: consumer.stop())
         try:
@@ -208,15 +208,6 @@ async def _first(*events: asyncio.Event) -> None:
             wait.cancel()
 
 
-def _event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop to run on: uvloop's where it is installed (less CPU per call), else asyncio's (None)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - installed with faasq
-        return None
-    return uvloop.new_event_loop
-
-
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="faasq-worker",
@@ -251,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     # mostly a scan of the calls in flight.
     gc.set_threshold(20_000, 20, 20)
     try:
-        with asyncio.Runner(loop_factory=_event_loop()) as runner:
+        with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
             summary = runner.run(_serve(settings))
     except (OSError, nats.errors.Error, StreamConfigError, CredentialsError) as exc:
         sys.exit(f"faasq-worker: {type(exc).__name__}: {exc}" if str(exc) == "" else f"faasq-worker: {exc}")

@@ -121,6 +121,7 @@ class WatchdogApp:
                 return
 
     async def _announce_ready(self) -> None:
+        logger.info("Event loop: %s", type(asyncio.get_running_loop()).__module__.split(".")[0])  # asyncio: it forks
         await self._runner.wait_ready()
         if self._draining:
             return

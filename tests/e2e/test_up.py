@@ -190,3 +190,22 @@ def test_up_outside_the_repository_starts_with_no_functions(tmp_path: Path) -> N
         assert running.run("list").stdout.decode().splitlines()[1:] == []
     finally:
         assert running.stop() == 0
+
+
+def test_each_component_runs_on_its_event_loop(tmp_path: Path) -> None:
+    # uvloop where nothing forks (the gateway, the workers), asyncio's where processes start.
+    (tmp_path / "stack.yml").write_text(ECHO_ONLY)
+    running = Stack(tmp_path / "stack.yml", tmp_path / "state", workers=1)
+    try:
+
+        def logged(name: str, text: str) -> bool | None:
+            lines = running.log.read_text().splitlines()
+            return True if any(line.startswith(name) and text in line for line in lines) else None
+
+        until(lambda: logged("gateway ", "gateway ready on uvloop"), within=10, what="the gateway on uvloop")
+        until(lambda: logged("worker-1 ", "calls at once, on uvloop"), within=10, what="the worker on uvloop")
+        until(lambda: logged("provider ", "provider API ready on asyncio"), within=10, what="the provider")
+        replica = running.run("logs", "echo", "--no-follow", "--since", "10m")
+        assert "Event loop: asyncio" in replica.stdout.decode(), replica
+    finally:
+        running.close()
