@@ -231,6 +231,27 @@ async def test_basic_auth_guards_the_system_api_only(tmp_path: Path, lookup: Fak
         assert (await c.get("/function/echo")).status_code == 502
 
 
+async def test_a_browsers_cross_site_change_to_the_admin_api_is_refused_even_with_credentials(
+    tmp_path: Path, lookup: FakeLookup
+) -> None:
+    (tmp_path / "basic-auth-user").write_text("admin\n")
+    (tmp_path / "basic-auth-password").write_text("s3cret\n")
+    async with serve(create_app(settings_with(tmp_path, basic_auth=True), link=FakeLink(), lookup=lookup)) as c:
+        cross = basic("admin", "s3cret") | {"Sec-Fetch-Site": "cross-site"}
+        for method, path in (("POST", "/system/dead-letters/redrive"), ("DELETE", "/async-calls/x")):
+            refused = await c.request(method, path, headers=cross)
+            assert refused.status_code == 403
+            assert "cross-site" in refused.text
+        # Reading is allowed, and the dashboard's own (same-origin) requests and other clients go on.
+        assert (await c.get("/system/functions", headers=cross)).status_code == 502
+        same = basic("admin", "s3cret") | {"Sec-Fetch-Site": "same-origin"}
+        assert (await c.request("DELETE", "/async-calls/x", headers=same)).status_code != 403
+        assert (await c.request("DELETE", "/async-calls/x", headers=basic("admin", "s3cret"))).status_code != 403
+        # An open route stays open to every site.
+        opened = await c.post("/async-function/echo", content=b"x", headers={"Sec-Fetch-Site": "cross-site"})
+        assert opened.status_code == 202
+
+
 def test_basic_auth_without_credentials_files_fails_at_build(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError, match="basic-auth-user"):
         create_app(settings_with(tmp_path, basic_auth=True), link=FakeLink(), lookup=FakeLookup())
