@@ -27,7 +27,7 @@ from gateway.routes import DEAD_LETTERS
 from plumbing.logs import current_call_id
 from provider.types import parse_moment
 
-__all__ = ["DeadLetterRoutes", "entry_json"]
+__all__ = ["DeadLetterRoutes", "dead_letter_filters", "entry_json", "nats_faults"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,12 @@ def entry_json(entry: DeadLetterEntry, *, whole: bool = False) -> dict[str, Any]
     return document
 
 
-def _filters(function: str | None, namespace: str | None, since: str | None) -> Filters:
+def dead_letter_filters(function: str | None, namespace: str | None, since: str | None) -> Filters:
+    """The filters of a request, its names and time checked (a 400 naming the bad one).
+
+    Raises:
+        InvalidRequest: a name is not one, or ``since`` is neither a duration nor a time.
+    """
     for label, name in (("function", function), ("namespace", namespace)):
         if name is not None and not _NAME.match(name):
             raise InvalidRequest(f"invalid {label} {name[:260]!r}: use letters, digits, '-' and '_'")
@@ -102,7 +107,7 @@ def _cursor(cursor: str | None) -> int:
 
 
 @asynccontextmanager
-async def _nats_faults(call_id: str = "") -> AsyncIterator[None]:
+async def nats_faults(call_id: str = "") -> AsyncIterator[None]:
     """NATS failing under a request is a 503 with a message (logged with the call id), never a stack trace."""
     if call_id:
         current_call_id.set(call_id)
@@ -164,8 +169,8 @@ class DeadLetterRoutes:
         cursor: CursorQuery = None,
     ) -> JSONResponse:
         """``GET``: one page of dead letters, oldest first, and the cursor of the next."""
-        filters, after = _filters(function, namespace, since), _cursor(cursor)
-        async with _nats_faults():
+        filters, after = dead_letter_filters(function, namespace, since), _cursor(cursor)
+        async with nats_faults():
             page = await self._admin.page(filters, after=after, limit=limit)
         next_cursor = str(page.cursor) if page.cursor is not None else None
         return JSONResponse({"items": [entry_json(e) for e in page.entries], "nextCursor": next_cursor})
@@ -174,19 +179,21 @@ class DeadLetterRoutes:
         self, function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
     ) -> JSONResponse:
         """``POST /redrive``: queue every matching dead letter again."""
-        redriven = await self._each(_filters(function, namespace, since), self._admin.redrive)
+        redriven = await self._each(dead_letter_filters(function, namespace, since), self._admin.redrive)
         return JSONResponse({"redriven": redriven}, status_code=202)
 
     async def purge_all(
         self, function: FunctionQuery = None, namespace: NamespaceQuery = None, since: SinceQuery = None
     ) -> JSONResponse:
         """``DELETE``: remove every matching dead letter."""
-        return JSONResponse({"purged": await self._each(_filters(function, namespace, since), self._admin.purge)})
+        return JSONResponse(
+            {"purged": await self._each(dead_letter_filters(function, namespace, since), self._admin.purge)}
+        )
 
     async def _each(self, filters: Filters, act: Callable[[DeadLetterEntry], Awaitable[None]]) -> list[str]:
         """``act`` on every dead letter matching ``filters``, oldest first; the call ids acted on."""
         done: list[str] = []
-        async with _nats_faults():
+        async with nats_faults():
             for entry in await self._admin.matching(filters):
                 current_call_id.set(entry.call.call_id)
                 await act(entry)
@@ -195,18 +202,18 @@ class DeadLetterRoutes:
 
     async def show(self, call_id: str) -> JSONResponse:
         """``GET /<call-id>``: one dead letter with its body."""
-        async with _nats_faults(call_id):
+        async with nats_faults(call_id):
             entry = await self._found(call_id)
         return JSONResponse(entry_json(entry, whole=True))
 
     async def redrive_one(self, call_id: str) -> JSONResponse:
         """``POST /<call-id>/redrive``: queue one dead letter again."""
-        async with _nats_faults(call_id):
+        async with nats_faults(call_id):
             await self._admin.redrive(await self._found(call_id))
         return JSONResponse({"redriven": [call_id]}, status_code=202)
 
     async def purge_one(self, call_id: str) -> JSONResponse:
         """``DELETE /<call-id>``: remove one dead letter."""
-        async with _nats_faults(call_id):
+        async with nats_faults(call_id):
             await self._admin.purge(await self._found(call_id))
         return JSONResponse({"purged": [call_id]})

@@ -12,13 +12,11 @@ Behind basic auth like ``/system/*`` (see :data:`gateway.routes.ROUTES`).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-import nats.errors
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -28,13 +26,12 @@ from calls.status import CallRecord, CallState
 from calls.wire import CALL_ID_PATTERN
 from gateway.calls import CallLedger
 from gateway.dashboard import Overview
-from gateway.deadletter_routes import entry_json
-from gateway.deadletters import DeadLetterAdmin, Filters
-from gateway.errors import InvalidRequest, QueueUnavailable
+from gateway.deadletter_routes import dead_letter_filters, entry_json, nats_faults
+from gateway.deadletters import DeadLetterAdmin
+from gateway.errors import InvalidRequest
 from gateway.recent_calls import RecentCalls
 from gateway.routes import UI
 from gateway.stores import Stores
-from provider.types import parse_moment
 
 __all__ = ["DashboardRoutes", "reason_group", "story"]
 
@@ -116,14 +113,6 @@ class GroupAction(BaseModel):
     reason: str = Field(description="The group's reason, as the groups list it.")
 
 
-@asynccontextmanager
-async def _nats_faults() -> AsyncIterator[None]:
-    try:
-        yield
-    except (nats.errors.Error, OSError, TimeoutError) as exc:
-        raise QueueUnavailable(f"JetStream is unavailable: {str(exc) or type(exc).__name__}") from None
-
-
 class DashboardRoutes:
     """The ``/ui/`` routes.
 
@@ -187,7 +176,7 @@ class DashboardRoutes:
         q: Annotated[str, Query(max_length=200, description="Only calls whose id, function or state has this.")] = "",
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> JSONResponse:
-        async with _nats_faults():
+        async with nats_faults():
             records = await self._recent.listing(q, limit)
         items = [record.model_dump(mode="json", exclude_none=True, exclude={"result"}) for record in records]
         return JSONResponse({"items": items}, headers=_NO_STORE)
@@ -195,7 +184,7 @@ class DashboardRoutes:
     async def _call(self, call_id: str) -> JSONResponse:
         if not CALL_ID_PATTERN.fullmatch(call_id):
             raise InvalidRequest(f"invalid call id {call_id[:140]!r}")
-        async with _nats_faults():
+        async with nats_faults():
             record = await self._ledger.status(call_id)
             if record is None:
                 return JSONResponse({"detail": f"no call {call_id!r} is known"}, status_code=404)
@@ -212,8 +201,8 @@ class DashboardRoutes:
         function: Annotated[str | None, Query(max_length=253)] = None,
         since: Annotated[str | None, Query(max_length=64)] = None,
     ) -> JSONResponse:
-        filters = self._filters(function, since)
-        async with _nats_faults():
+        filters = dead_letter_filters(function, None, since)
+        async with nats_faults():
             entries = await self._dead_letters.matching(filters)
         groups: dict[tuple[str, str, str], dict[str, Any]] = {}
         for entry in entries[-_GROUPED_MOST:]:
@@ -244,22 +233,15 @@ class DashboardRoutes:
 
     async def _each(self, group: GroupAction, act: Callable[[DeadLetterEntry], Awaitable[None]]) -> list[str]:
         done = []
-        async with _nats_faults():
-            for entry in await self._dead_letters.matching(Filters(group.namespace, group.function)):
+        filters = dead_letter_filters(group.function, group.namespace, None)
+        async with nats_faults():
+            for entry in await self._dead_letters.matching(filters):
                 if reason_group(entry.reason) == group.reason:
                     await act(entry)
                     done.append(entry.call.call_id)
         return done
 
     async def _batches(self, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JSONResponse:
-        async with _nats_faults():
+        async with nats_faults():
             records = await (await self._stores.batches()).recent(limit)
         return JSONResponse({"items": [record.view() for record in records]}, headers=_NO_STORE)
-
-    @staticmethod
-    def _filters(function: str | None, since: str | None) -> Filters:
-        try:
-            moment = parse_moment(since, datetime.now(UTC)) if since else None
-        except ValueError as exc:
-            raise InvalidRequest(f"invalid since {since!r}: {exc}") from None
-        return Filters(function=function or None, since=moment)
