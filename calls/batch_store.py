@@ -8,24 +8,25 @@ little jitter) when another writer got in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
-import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from calls.batch import BatchRecord, apply_marks
 from calls.status import CallState
-from calls.streams import open_bucket
+from calls.streams import follow_writes, open_bucket
 
 __all__ = ["DEFAULT_BATCH_BUCKET", "BatchConflict", "BatchStore"]
 
 DEFAULT_BATCH_BUCKET = "faas-batches"
 _CONFLICT_RETRIES = 200
+_CATCHING_UP = 5.0
+"""Seconds :meth:`BatchStore.recent` waits for the bucket's latest writes."""
 
 
 class BatchConflict(RuntimeError):
@@ -65,29 +66,15 @@ class BatchStore:
 
     async def recent(self, limit: int = 50) -> list[BatchRecord]:
         """The newest ``limit`` batches, newest first: the last record of each of the bucket's latest writes."""
-        stream, js = f"KV_{self._bucket}", self._js
-        last = (await js.stream_info(stream)).state.last_seq
-        found: dict[str, BatchRecord] = {}
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, last - 20 * limit), headers_only=False
-        )
-        sub = await js.subscribe(f"$KV.{self._bucket}.>", stream=stream, ordered_consumer=True, config=config)
+        found: dict[str, bytes | None] = {}
+        sub, caught_up = await follow_writes(self._js, self._bucket, 20 * limit, found.__setitem__)
         try:
-            while last:
-                try:
-                    msg = await sub.next_msg(timeout=2)
-                except nats.errors.TimeoutError:
-                    break
-                key = msg.subject.rsplit(".", 1)[-1]
-                if msg.headers and msg.headers.get("KV-Operation"):
-                    found.pop(key, None)
-                elif msg.data:
-                    found[key] = BatchRecord.model_validate_json(msg.data)
-                if msg.metadata.sequence.stream >= last:
-                    break
+            with contextlib.suppress(TimeoutError):  # the last write expired meanwhile: what came is all there is
+                await asyncio.wait_for(caught_up.wait(), _CATCHING_UP)
         finally:
             await sub.unsubscribe()
-        return sorted(found.values(), key=lambda record: record.created_at, reverse=True)[:limit]
+        records = [BatchRecord.model_validate_json(value) for value in found.values() if value]
+        return sorted(records, key=lambda record: record.created_at, reverse=True)[:limit]
 
     async def create(self, record: BatchRecord) -> bool:
         """Write ``record`` if its batch has none; False if one exists."""

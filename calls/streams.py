@@ -8,10 +8,23 @@ each creates what it uses, with the same configuration.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.api import (
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
 from nats.js.errors import APIError, BadRequestError
 from nats.js.kv import KeyValue
 
@@ -21,9 +34,14 @@ __all__ = [
     "ensure_callback_stream",
     "ensure_dead_letter_stream",
     "ensure_stream",
+    "follow_writes",
     "open_bucket",
     "stream_config",
 ]
+
+
+_KV_OPERATION = "KV-Operation"
+"""The header of a key-value delete or purge."""
 
 
 class StreamConfigError(RuntimeError):
@@ -144,3 +162,29 @@ async def open_bucket(js: JetStreamContext, bucket: str, ttl: timedelta) -> KeyV
         info.config.max_age = config.ttl
         await js.update_stream(info.config)
     return await js.key_value(bucket)
+
+
+async def follow_writes(
+    js: JetStreamContext, bucket: str, writes: int, seen: Callable[[str, bytes | None], None]
+) -> tuple[Subscription, asyncio.Event]:
+    """Follow a key-value bucket's writes, from its last ``writes`` on (an ordered consumer of its stream).
+
+    ``seen`` gets each write's key and value (None: the key was deleted or purged). The event is
+    set once the writes that were there when it started have all been seen.
+    """
+    stream = f"KV_{bucket}"
+    prefix = f"$KV.{bucket}."
+    last = (await js.stream_info(stream)).state.last_seq
+    caught_up = asyncio.Event()
+    if last == 0:
+        caught_up.set()
+
+    async def written(msg: Msg) -> None:
+        removed = msg.headers is not None and bool(msg.headers.get(_KV_OPERATION))
+        seen(msg.subject.removeprefix(prefix), None if removed else msg.data)
+        if msg.metadata.sequence.stream >= last:
+            caught_up.set()
+
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, last - writes + 1))
+    sub = await js.subscribe(f"{prefix}>", stream=stream, ordered_consumer=True, config=config, cb=written)
+    return sub, caught_up

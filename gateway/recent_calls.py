@@ -16,13 +16,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import nats.errors
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from calls.status import CallRecord
+from calls.streams import follow_writes
 
 __all__ = ["RecentCalls"]
 
@@ -30,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 _LOADING = 3.0
 """Seconds the first listing waits for the records written before it."""
-_OPERATION = "KV-Operation"
-"""The header of a key-value delete or purge."""
 
 
 class RecentCalls:
@@ -48,8 +45,7 @@ class RecentCalls:
         self, jetstream: Callable[[], Awaitable[JetStreamContext]], bucket: str, *, keep: int = 500, idle: float = 120.0
     ) -> None:
         self._jetstream = jetstream
-        self._stream = f"KV_{bucket}"
-        self._prefix = f"$KV.{bucket}."
+        self._bucket = bucket
         self._keep = keep
         self._idle = idle
         self._records: OrderedDict[str, bytes] = OrderedDict()
@@ -57,8 +53,6 @@ class RecentCalls:
         self._asked = 0.0
         self._lock = asyncio.Lock()
         self._closer: asyncio.Task[None] | None = None
-        self._last = 0
-        self._loaded = asyncio.Event()
 
     async def listing(self, query: str = "", limit: int = 100) -> list[CallRecord]:
         """The newest records first, up to ``limit``: those whose id, function or state contains ``query``.
@@ -92,31 +86,17 @@ class RecentCalls:
         async with self._lock:
             if self._sub is not None:
                 return
-            js = await self._jetstream()
-            last = self._last = (await js.stream_info(self._stream)).state.last_seq
             self._records.clear()
-            self._loaded.clear()
-            if last == 0:
-                self._loaded.set()
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, last - self._keep + 1)
-            )
-            self._sub = await js.subscribe(
-                f"{self._prefix}>", stream=self._stream, ordered_consumer=True, config=config, cb=self._seen
-            )
+            self._sub, caught_up = await follow_writes(await self._jetstream(), self._bucket, self._keep, self._seen)
             self._closer = asyncio.get_running_loop().create_task(self._close_when_idle())
             with contextlib.suppress(TimeoutError):  # the first listing shows what was there
-                await asyncio.wait_for(self._loaded.wait(), _LOADING)
+                await asyncio.wait_for(caught_up.wait(), _LOADING)
 
-    async def _seen(self, msg: Msg) -> None:
-        if not self._loaded.is_set() and msg.metadata.sequence.stream >= self._last:
-            self._loaded.set()
-        key = msg.subject.removeprefix(self._prefix)
-        if msg.headers and msg.headers.get(_OPERATION):  # deleted or purged
-            self._records.pop(key, None)
-            return
+    def _seen(self, key: str, value: bytes | None) -> None:
         self._records.pop(key, None)
-        self._records[key] = msg.data
+        if value is None:  # deleted or purged
+            return
+        self._records[key] = value
         if len(self._records) > self._keep:
             self._records.popitem(last=False)
 
