@@ -31,8 +31,6 @@ from faasq.errors import CliError
 
 __all__ = ["SORTS", "TopView", "register"]
 
-SORTS = ("name", "queued", "running", "calls", "rate", "wait", "errors", "dead")
-"""The columns the functions can be sorted by, in the order ``s`` goes through them."""
 _ESCAPE, _ENTER, _BACKSPACE = "\x1b", ("\r", "\n"), ("\x7f", "\b")
 
 
@@ -60,6 +58,8 @@ _KEYS = {
     "errors": lambda f: f["errorRate"] or 0.0,
     "dead": lambda f: f["deadLetters"],
 }
+SORTS = tuple(_KEYS)
+"""The columns the functions can be sorted by, in the order ``s`` goes through them."""
 
 
 @dataclass

@@ -24,8 +24,9 @@ import nats.errors
 from nats.js import JetStreamContext
 from prometheus_client.metrics_core import Metric
 
+from calls.flow import Priority
 from calls.metrics import function_label
-from calls.wire import MalformedCall, QueuedCall
+from calls.wire import MalformedCall, QueuedCall, queue_filters
 from gateway.functions import FunctionLookup
 from gateway.metrics import pending_by_queue
 from plumbing.metrics import collected, flush
@@ -334,9 +335,10 @@ class Overview:
     async def _oldest(self, js: JetStreamContext, queue: str) -> int | None:
         """When the oldest call still stored on ``queue`` was enqueued (unix ns), of every priority."""
         times = []
-        for part in (queue, f"{queue}=high", f"{queue}=low"):
+        for priority in Priority:
             with contextlib.suppress(nats.errors.Error, TimeoutError, MalformedCall, KeyError, ValueError):
+                subject = queue_filters(self._stream, queue, priority)[-1]  # <stream>.<queue>[=<priority>].>
                 async with asyncio.timeout(self._timeout):
-                    msg = await js.get_msg(self._stream, seq=1, subject=f"{self._stream}.{part}.*", next=True)
+                    msg = await js.get_msg(self._stream, seq=1, subject=subject, next=True)
                 times.append(QueuedCall.from_message(msg.headers, msg.data or b"").due_ns)
         return min(times) if times else None
