@@ -1,10 +1,12 @@
 """The processes of ``faasq up``'s embedded stack, as :class:`~faasq.supervisor.ChildSpec` values.
 
-Start order: nats-server (unless a NATS URL is given), the provider, the gateway, the autoscaler, the
-queue workers. Stop order (``stop_order``): the gateway and the autoscaler first, so no new call is
-accepted and nothing is scaled any more, then the workers, which
-drain their calls, then the provider, then nats-server. The provider and the gateway serve on
-sockets ``faasq up`` bound (``listen_fd``), so a restarted one keeps its URL.
+Start order: nats-server (unless a NATS URL is given), the provider, the gateway processes, the
+autoscaler, the queue workers. Stop order (``stop_order``): the gateway and the autoscaler first, so
+no new call is accepted and nothing is scaled any more, then the workers, which drain their calls,
+then the provider, then nats-server. The provider and the gateway processes serve on sockets
+``faasq up`` bound (``listen_fd``), so a restarted one keeps its URL; the gateway processes each
+have their own socket on the public port (``SO_REUSEPORT``), and the kernel spreads connections
+over them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "parse_nats_url",
     "provider_spec",
     "reserve_port",
+    "share_port",
     "stack_children",
     "start_nats",
     "url_of",
@@ -43,6 +46,7 @@ __all__ = [
 ]
 
 HOST = "127.0.0.1"
+_BACKLOG = 1024
 _WORKER_DRAIN = 35.0  # over the worker's own grace period, so a drain is never cut short by SIGKILL
 
 
@@ -70,7 +74,8 @@ class StackPlan:
         environ: the environment every child inherits.
         nats: the NATS server the gateway and workers use.
         provider: the provider's listening socket (a private loopback port).
-        gateway: the gateway's listening socket (the public URL).
+        gateways: the public port's listening sockets, one for each gateway process (the first's URL is the
+            gateway's).
         workers: how many queue worker processes to run for the default queue.
         queues: the other queues the stack's functions name; each gets one worker (when ``workers`` > 0).
         metrics_dir: the folder the gateway and the workers keep their series in, for one scrape of them all.
@@ -80,10 +85,20 @@ class StackPlan:
     environ: Mapping[str, str]
     nats: NatsAddress
     provider: socket.socket
-    gateway: socket.socket
+    gateways: tuple[socket.socket, ...]
     workers: int
     queues: tuple[str, ...] = ()
     metrics_dir: Path | None = None
+
+    @property
+    def gateway_url(self) -> str:
+        """The public URL."""
+        return url_of(self.gateways[0])
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the gateway processes say they are ready."""
+        return self.state_dir.resolve() / "run"
 
     @property
     def counted(self) -> Mapping[str, str]:
@@ -114,8 +129,12 @@ def parse_nats_url(url: str) -> NatsAddress:
     return NatsAddress(parts.hostname, port)
 
 
-def reserve_port(port: int, host: str = HOST) -> socket.socket:
+def reserve_port(port: int, host: str = HOST, *, shared: bool = False) -> socket.socket:
     """A listening socket on ``host:port`` (0: the kernel picks), so a taken port fails early and clearly.
+
+    With ``shared``, :func:`share_port` can then open more sockets on the same port: the port is bound
+    on its own first (a port anyone holds fails), and only then opened to sockets of this user that
+    ask for ``SO_REUSEPORT``.
 
     Raises:
         StackFailed: the port is in use or cannot be bound.
@@ -131,7 +150,31 @@ def reserve_port(port: int, host: str = HOST) -> socket.socket:
                 f"port {port} on {host} is already in use: is faasq already running? (choose another with --port)"
             ) from None
         raise StackFailed(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.listen(_BACKLOG)
+    return sock
+
+
+def share_port(first: socket.socket) -> socket.socket:
+    """One more listening socket on the port of ``first`` (bound by :func:`reserve_port` with ``shared``).
+
+    The kernel spreads new connections over the port's sockets by their addresses. A socket is held
+    here across restarts of the process that serves it: connections that arrive meanwhile wait in
+    its queue rather than being refused.
+
+    Raises:
+        StackFailed: the port cannot be shared.
+    """
+    host, port = first.getsockname()[:2]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StackFailed(f"cannot open another socket on {host}:{port}: {exc.strerror}") from None
+    sock.listen(_BACKLOG)
     return sock
 
 
@@ -206,25 +249,33 @@ def _nats_env(nats: NatsAddress) -> dict[str, str]:
 
 
 def gateway_spec(
+    index: int,
     sock: socket.socket,
     provider_url: str,
     nats: NatsAddress,
     environ: Mapping[str, str],
+    run_dir: Path,
     exited: Callable[[int], None] | None = None,
 ) -> ChildSpec:
-    """The gateway on the public socket ``sock``, in front of the provider and NATS."""
+    """Gateway process number ``index`` (from 1) on ``sock``, one of the public port's sockets.
+
+    It is ready once it wrote its ready file in ``run_dir``: the port cannot tell, since any of its
+    processes may answer there.
+    """
+    ready_file = run_dir / f"gateway-{index}.ready"
     settings = {
         "functions_provider_url": f"{provider_url}/",
         **_nats_env(nats),
         "bind_address": HOST,
         "port": str(sock.getsockname()[1]),
         "listen_fd": str(sock.fileno()),
+        "ready_file": str(ready_file),
     }
     return ChildSpec(
-        name="gateway",
+        name=f"gateway-{index}",
         argv=[sys.executable, "-m", "gateway.main"],
         env={**environ, **settings},
-        ready_url=f"{url_of(sock)}/healthz",
+        ready=ready_file.exists,
         pass_fds=(sock.fileno(),),
         stop_order=0,
         exited=exited,
@@ -268,13 +319,16 @@ def autoscaler_spec(
 
 
 def stack_children(plan: StackPlan) -> list[ChildSpec]:
-    """The provider, the gateway, the autoscaler and the workers, in start order (nats-server starts before)."""
+    """The provider, the gateway processes, the autoscaler and the workers, in start order (nats-server first)."""
     provider_url = url_of(plan.provider)
     counted, gone = plan.counted, plan.forget
     return [
         provider_spec(plan.provider, plan.state_dir, plan.environ),
-        gateway_spec(plan.gateway, provider_url, plan.nats, counted, gone),
-        autoscaler_spec(url_of(plan.gateway), counted, gone),
+        *(
+            gateway_spec(n, sock, provider_url, plan.nats, counted, plan.run_dir, gone)
+            for n, sock in enumerate(plan.gateways, start=1)
+        ),
+        autoscaler_spec(plan.gateway_url, counted, gone),
         *(worker_spec(n, provider_url, plan.nats, counted, exited=gone) for n in range(1, plan.workers + 1)),
         *(worker_spec(1, provider_url, plan.nats, counted, queue, gone) for queue in plan.queues if plan.workers),
     ]

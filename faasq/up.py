@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from faasq.children import (
     connector_spec,
     parse_nats_url,
     reserve_port,
+    share_port,
     stack_children,
     start_nats,
     url_of,
@@ -68,6 +70,12 @@ class Running:
     connectors: list[str] = field(default_factory=list)
     webhooks: str | None = None
     """``http://host:port/webhook/`` when the webhook connector runs."""
+    gateway_processes: int = 1
+    """How many gateway processes serve the port (``gateway-1``, ``gateway-2``... in ``pids``)."""
+
+
+def _processes(count: int) -> str:
+    return "1 process" if count == 1 else f"{count} processes"
 
 
 def _nats_lines(running: Running) -> list[str]:
@@ -99,7 +107,7 @@ def banner(running: Running) -> list[str]:
     url, functions = running.gateway, running.functions
     lines = [
         f"faasq is up: {url}",
-        f"Gateway:   {url} (API docs at {url}/docs)",
+        f"Gateway:   {url} ({_processes(running.gateway_processes)}; API docs at {url}/docs)",
         f"Metrics:   {url}/metrics (Prometheus: every process of the stack)",
         *_nats_lines(running),
         f"State dir: {running.state_dir}",
@@ -219,12 +227,15 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, options: Up
     state_dir = options.state_dir
     built = build_all(functions, state_dir, ctx.console)  # first, as docker compose does: a failed build starts nothing
     # Bound here, first: a taken port fails at once, --port 0 picks a free one, and restarts keep the URL.
-    gateway = sockets.enter_context(reserve_port(options.port))
+    gateway = sockets.enter_context(reserve_port(options.port, shared=options.gateways > 1))
+    gateways = (gateway, *(sockets.enter_context(share_port(gateway)) for _ in range(options.gateways - 1)))
     provider = sockets.enter_context(reserve_port(0))
     nats = external or start_nats(supervisor, state_dir / "nats", ctx.environ)
     # Emptied: the series of an earlier run would add up with this one's.
     metrics_dir = prepare_folder(state_dir.resolve() / "metrics")
-    plan = StackPlan(state_dir, ctx.environ, nats, provider, gateway, options.workers, queues, metrics_dir)
+    plan = StackPlan(state_dir, ctx.environ, nats, provider, gateways, options.workers, queues, metrics_dir)
+    shutil.rmtree(plan.run_dir, ignore_errors=True)  # an earlier run's ready files must not pass for this one's
+    plan.run_dir.mkdir(parents=True)
     for spec in stack_children(plan):
         supervisor.start(spec)
     url = url_of(gateway)
@@ -243,6 +254,7 @@ def _bring_up(supervisor: Supervisor, sockets: contextlib.ExitStack, options: Up
         nats_monitor=nats.monitor,
         state_dir=str(state_dir),
         workers=options.workers,
+        gateway_processes=len(gateways),
         functions=names,
         pids=supervisor.named_pids,
         queues=list(queues) if options.workers else [],

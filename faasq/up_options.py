@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from faasq.stack import StackFunction
 
-__all__ = ["DEFAULT_STACK", "DESCRIPTION", "UpOptions", "add_arguments"]
+__all__ = [
+    "DEFAULT_STACK",
+    "DESCRIPTION",
+    "MAX_DEFAULT_GATEWAYS",
+    "UpOptions",
+    "add_arguments",
+    "default_gateway_processes",
+]
 
 DEFAULT_STACK = Path("examples/stack.yml")
+MAX_DEFAULT_GATEWAYS = 4
+"""Gateway processes by default on a machine with more cores: nats-server and the workers need them too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +33,7 @@ class UpOptions:
         port: the gateway's port on 127.0.0.1 (0: any free port).
         state_dir: where faasq keeps its state and NATS data.
         workers: queue worker processes for the default queue.
+        gateway_processes: gateway processes serving the port (None: one per usable core, at most 4).
         nats_url: a running NATS server to use instead of starting one (None: start one, or ``$FAASQ_NATS_URL``).
         connectors: connectors asked for by name.
         webhook_config: the webhook connector's topics file, if it runs.
@@ -38,6 +49,7 @@ class UpOptions:
     port: int = 8080
     state_dir: Path = Path(".faasq")
     workers: int = 2
+    gateway_processes: int | None = None
     nats_url: str | None = None
     connectors: tuple[str, ...] = ()
     webhook_config: Path | None = None
@@ -56,6 +68,7 @@ class UpOptions:
             port=args.port,
             state_dir=Path(args.state_dir),
             workers=args.workers,
+            gateway_processes=args.gateway_processes,
             nats_url=args.nats_url,
             connectors=tuple(args.connector or ()),
             webhook_config=_path(args.webhook_config),
@@ -66,6 +79,11 @@ class UpOptions:
             timeout=args.timeout,
             ready_file=_path(args.ready_file),
         )
+
+    @property
+    def gateways(self) -> int:
+        """How many gateway processes serve the port."""
+        return self.gateway_processes or default_gateway_processes()
 
     def connectors_for(self, functions: Sequence[StackFunction]) -> list[str]:
         """The connectors to run: those asked for, cron for a scheduled function, webhook and redis when configured."""
@@ -88,6 +106,11 @@ class UpOptions:
         return {name: value for name, value in given.items() if value}
 
 
+def default_gateway_processes() -> int:
+    """One gateway process per core this process may run on, at most :data:`MAX_DEFAULT_GATEWAYS`."""
+    return max(1, min(MAX_DEFAULT_GATEWAYS, len(os.sched_getaffinity(0))))
+
+
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
@@ -95,6 +118,13 @@ def _path(value: str | None) -> Path | None:
 def _scheduled(function: StackFunction) -> bool:
     topics = str(function.annotations.get("topic", "")).split(",")
     return "cron-function" in (topic.strip() for topic in topics) and "schedule" in function.annotations
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return number
 
 
 def _count(value: str) -> int:
@@ -107,7 +137,8 @@ def _count(value: str) -> int:
 DESCRIPTION = """\
 Run faasq on this machine and deploy a stack file's functions: nats-server with JetStream (data in
 STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server), the provider (on a private
-loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT, and the queue workers,
+loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT (one process per core,
+at most 4, or --gateway-processes; they share the port), and the queue workers,
 which invoke functions through the provider: --workers for the default queue, and one more for each
 queue a function names in its com.openfaas.queue annotation. Connectors run next to them as
 `faasq-connector NAME` children: cron whenever a stack function has `topic: cron-function` and a
@@ -127,6 +158,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="gateway port on 127.0.0.1; 0: any free port (8080)")
     parser.add_argument("--state-dir", default=".faasq", help="where faasq keeps its state and NATS data (.faasq)")
     parser.add_argument("--workers", type=_count, default=2, help="queue worker processes to run (default: 2)")
+    parser.add_argument(
+        "--gateway-processes",
+        type=_positive,
+        metavar="N",
+        help=f"gateway processes serving the port (default: one per usable core, at most {MAX_DEFAULT_GATEWAYS})",
+    )
     parser.add_argument(
         "--nats-url",
         metavar="URL",

@@ -38,6 +38,11 @@ class GatewaySettings(CallSettings):
     listen_fd: int | None = Field(
         None, ge=0, description="An inherited, listening TCP socket to serve on instead of bind_address:port."
     )
+    ready_file: Path | None = Field(
+        None,
+        description="A file the gateway writes its process id to once it serves, and removes when it stops: "
+        "how a supervisor that runs several gateway processes on one port tells that each is ready.",
+    )
     read_timeout: GoDuration = Field(timedelta(seconds=60), description="Longest time to receive an async body.")
     write_timeout: GoDuration = Field(
         timedelta(seconds=60), description="Longest time a proxied response may take (with upstream_timeout)."

@@ -1,16 +1,22 @@
 """``faasq-gateway``: the gateway, configured by the environment.
 
 Listens on ``bind_address:port`` or, when ``listen_fd`` names an inherited listening
-socket, on that socket. SIGTERM and SIGINT stop it gracefully and it exits 0.
+socket, on that socket. Several gateway processes may serve one port (``faasq up`` runs one
+per core, each on its own ``SO_REUSEPORT`` socket): none keeps state another needs. With
+``ready_file`` set, a process writes its id there once it serves. SIGTERM and SIGINT stop it
+gracefully and it exits 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -24,6 +30,27 @@ from plumbing.settings import load_settings
 __all__ = ["main", "server"]
 
 logger = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which says in ``ready_file`` (when set) that it serves, and takes that back when it stops."""
+
+    def __init__(self, config: uvicorn.Config, ready_file: Path | None) -> None:
+        super().__init__(config)
+        self._ready_file = ready_file
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._ready_file is not None:
+            partial = self._ready_file.with_name(self._ready_file.name + ".partial")
+            partial.write_text(f"{os.getpid()}\n")
+            os.replace(partial, self._ready_file)  # read whole or not at all
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._ready_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._ready_file.unlink()
+        await super().shutdown(sockets)
 
 
 def server(settings: GatewaySettings) -> uvicorn.Server:
@@ -45,7 +72,7 @@ def server(settings: GatewaySettings) -> uvicorn.Server:
         http="httptools",
         timeout_graceful_shutdown=5,
     )
-    return uvicorn.Server(config)
+    return _Server(config, settings.ready_file)
 
 
 def main() -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from faasq.natsserver import NatsServer
-from tests.support.callbacks import Callback, Receiver, serving
+from tests.support.callbacks import Callback, Receiver, serving, socket_owner
 from tests.support.paths import ROOT
 from tests.support.polling import eventually, until
 from tests.support.processes import alive, descendants
@@ -27,7 +30,7 @@ ECHO_ONLY = "provider: {name: openfaas}\nfunctions:\n  echo: {fprocess: cat}\n"
 @pytest.fixture
 def echo_stack(tmp_path: Path) -> Iterator[Stack]:
     (tmp_path / "stack.yml").write_text(ECHO_ONLY)
-    running = Stack(tmp_path / "stack.yml", tmp_path / "state")
+    running = Stack(tmp_path / "stack.yml", tmp_path / "state", gateways=2)
     try:
         yield running
     finally:
@@ -65,17 +68,81 @@ def test_a_killed_provider_is_restarted_at_the_same_address(echo_stack: Stack) -
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_a_killed_gateway_is_restarted_at_the_same_url(echo_stack: Stack) -> None:
-    os.kill(echo_stack.ready["pids"]["gateway"], signal.SIGKILL)
-    until(lambda: "faasq: restarted gateway" in echo_stack.log.read_text() or None, within=20)
-    assert "faasq: gateway was killed by signal 9; restarting it in 0.5s\n" in echo_stack.log.read_text()
-    until(lambda: echo_stack.run("invoke", "echo", stdin=b"again").stdout == b"again" or None, within=30, every=0.1)
+def test_a_killed_gateway_process_is_restarted_on_its_socket_and_the_others_serve_meanwhile(echo_stack: Stack) -> None:
+    pids = echo_stack.ready["pids"]
+    assert (echo_stack.ready["gateway_processes"], "gateway-3" in pids) == (2, False)
+    url = echo_stack.url
+    assert f"Gateway:   {url} (2 processes; API docs at {url}/docs)" in echo_stack.lines
+    os.kill(pids["gateway-1"], signal.SIGKILL)
+    until(lambda: "faasq: restarted gateway-1" in echo_stack.log.read_text() or None, within=20)
+    assert "faasq: gateway-1 was killed by signal 9; restarting it in 0.5s\n" in echo_stack.log.read_text()
+    # Calls on new connections reach both processes again: none is refused, whichever socket takes it.
+    for n in range(8):
+        assert echo_stack.run("invoke", "echo", stdin=f"again {n}".encode()).stdout == f"again {n}".encode()
 
 
 def test_children_log_behind_their_names(echo_stack: Stack) -> None:
     logged = echo_stack.log.read_text().splitlines()
     assert any(line.startswith("provider   | ") for line in logged)
-    assert any(line.startswith("gateway    | ") for line in logged)
+    assert any(line.startswith("gateway-1  | ") for line in logged)
+    assert any(line.startswith("gateway-2  | ") for line in logged)
+
+
+async def test_calls_through_several_gateway_processes_are_each_accepted_once(tmp_path: Path) -> None:
+    (tmp_path / "stack.yml").write_text(ECHO_ONLY)
+    receiver = Receiver()
+    with serving(receiver) as callback:
+        running = Stack(tmp_path / "stack.yml", tmp_path / "state", workers=1, gateways=3)
+        try:
+            gateways = [running.ready["pids"][f"gateway-{n}"] for n in (1, 2, 3)]
+            port = int(running.url.rsplit(":", 1)[1])
+            served: dict[str, list[int | None]] = {}
+            for n in range(30):
+                # Each call is sent twice, on two new connections: a caller's resend, which may reach another process.
+                call_id = f"call-{n:02d}"
+                served[call_id] = [_send(port, call_id, callback, gateways) for _ in range(2)]
+            assert {pid for pids in served.values() for pid in pids} == set(gateways)  # every process took calls
+            assert any(len(set(pids)) == 2 for pids in served.values())  # and a resend reached another one
+            calls = await eventually(lambda: _all_called(receiver, len(served)), within=30)
+            assert sorted(calls) == sorted(served)
+            assert all(len(callbacks) == 1 for callbacks in calls.values())  # each stored and run once
+            assert {called.body for callbacks in calls.values() for called in callbacks} == {
+                f"body of {call_id}".encode() for call_id in served
+            }
+            for call_id in served:  # the record is written just after the callback
+                until(partial(_finished, running, call_id), within=10)
+        finally:
+            assert running.stop() == 0
+    assert len(receiver.by_call_id()) == 30
+
+
+def _send(port: int, call_id: str, callback: str, gateways: list[int]) -> int | None:
+    """One async call on a new connection: the gateway process that accepted it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        body = f"body of {call_id}".encode()
+        headers = {"X-Call-Id": call_id, "X-Callback-Url": callback}
+        connection.request("POST", "/async-function/echo", body=body, headers=headers)
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (202, b"")
+        assert response.headers["X-Call-Id"] == call_id
+        assert connection.sock is not None
+        return socket_owner(port, connection.sock.getsockname()[1], gateways)
+    finally:
+        connection.close()
+
+
+def _finished(running: Stack, call_id: str) -> bool | None:
+    status = json.loads(running.run("status", call_id, "--json").stdout)
+    if status["state"] == "running":
+        return None
+    assert (status["state"], status["attempt"]) == ("succeeded", 1)
+    return True
+
+
+async def _all_called(receiver: Receiver, count: int) -> dict[str, list[Callback]] | None:
+    calls = receiver.by_call_id()
+    return calls if len(calls) >= count else None
 
 
 async def test_an_external_nats_is_used_as_it_is(tmp_path: Path) -> None:
@@ -85,7 +152,7 @@ async def test_an_external_nats_is_used_as_it_is(tmp_path: Path) -> None:
         running = Stack(tmp_path / "stack.yml", tmp_path / "state", env={"FAASQ_NATS_URL": nats.url}, workers=1)
         try:
             assert (running.ready["nats"], running.ready["nats_monitor"]) == (nats.url, None)
-            assert set(running.ready["pids"]) == {"provider", "gateway", "autoscaler", "worker-1"}
+            assert set(running.ready["pids"]) == {"provider", "gateway-1", "autoscaler", "worker-1"}
             assert f"NATS:      {nats.url} (external)" in running.lines
             call_id = running.run("invoke", "echo", "--async", "--callback-url", callback, stdin=b"x").stdout.strip()
             (called,) = await eventually(lambda: _calls(receiver, call_id.decode()), within=20)
@@ -202,7 +269,7 @@ def test_each_component_runs_on_its_event_loop(tmp_path: Path) -> None:
             lines = running.log.read_text().splitlines()
             return True if any(line.startswith(name) and text in line for line in lines) else None
 
-        until(lambda: logged("gateway ", "gateway ready on uvloop"), within=10, what="the gateway on uvloop")
+        until(lambda: logged("gateway-1 ", "gateway ready on uvloop"), within=10, what="the gateway on uvloop")
         until(lambda: logged("worker-1 ", "calls at once, on uvloop"), within=10, what="the worker on uvloop")
         until(lambda: logged("provider ", "provider API ready on asyncio"), within=10, what="the provider")
         replica = running.run("logs", "echo", "--no-follow", "--since", "10m")

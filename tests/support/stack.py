@@ -55,7 +55,10 @@ class Lines:
 
 
 class Stack:
-    """``faasq up`` on a port the kernel picks, its stdout collected line by line, its stderr in a file."""
+    """``faasq up`` on a port the kernel picks, its stdout collected line by line, its stderr in a file.
+
+    One gateway process unless ``gateways`` says otherwise: fewer processes for a busy test machine.
+    """
 
     def __init__(
         self,
@@ -64,6 +67,7 @@ class Stack:
         env: Mapping[str, str] | None = None,
         cwd: Path = ROOT,
         workers: int = 0,
+        gateways: int = 1,
         args: tuple[str, ...] = (),
         within: float = 40.0,
     ) -> None:
@@ -73,7 +77,8 @@ class Stack:
         self.ready_file = state_dir / "ready.json"
         state_dir.mkdir(parents=True, exist_ok=True)
         stack = ["-f", str(stack_file)] if stack_file is not None else []
-        options = ["--port", "0", "--state-dir", str(state_dir), "--workers", str(workers), *args]
+        options = ["--port", "0", "--state-dir", str(state_dir), "--workers", str(workers)]
+        options += ["--gateway-processes", str(gateways), *args]
         with self.log.open("wb") as stderr:
             self.process = subprocess.Popen(
                 [*FAASQ, "up", *stack, *options, "--ready-file", str(self.ready_file)],

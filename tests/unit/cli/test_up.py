@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from faasq.children import NatsAddress, StackPlan, connector_spec, nats_spec, parse_nats_url, stack_children
+from faasq.children import (
+    NatsAddress,
+    StackPlan,
+    connector_spec,
+    nats_spec,
+    parse_nats_url,
+    reserve_port,
+    share_port,
+    stack_children,
+)
 from faasq.cli import build_parser
 from faasq.errors import StackFailed
 from faasq.stack import StackFunction
 from faasq.up import Running, banner, extra_queues
-from faasq.up_options import UpOptions
+from faasq.up_options import MAX_DEFAULT_GATEWAYS, UpOptions, default_gateway_processes
 from tests.support.cli import Cli
 from tests.support.sockets import bound_socket
 
@@ -86,14 +96,14 @@ def test_bad_nats_urls(url: str) -> None:
 @pytest.fixture
 def plan(tmp_path: Path) -> Iterator[StackPlan]:
     with bound_socket() as provider, bound_socket() as gateway:
-        yield StackPlan(tmp_path, ENVIRON, NatsAddress("127.0.0.1", 4333), provider, gateway, workers=2)
+        yield StackPlan(tmp_path, ENVIRON, NatsAddress("127.0.0.1", 4333), provider, (gateway,), workers=2)
 
 
 def test_children_in_start_order_with_stop_phases(plan: StackPlan) -> None:
     children = stack_children(plan)
     assert [(c.name, c.stop_order) for c in children] == [
         ("provider", 2),
-        ("gateway", 0),
+        ("gateway-1", 0),
         ("autoscaler", 0),
         ("worker-1", 1),
         ("worker-2", 1),
@@ -107,12 +117,12 @@ def test_children_in_start_order_with_stop_phases(plan: StackPlan) -> None:
     ]
     assert {c.argv[0] for c in children} == {sys.executable}
     idle = StackPlan(**{**plan.__dict__, "workers": 0})
-    assert [c.name for c in stack_children(idle)] == ["provider", "gateway", "autoscaler"]
+    assert [c.name for c in stack_children(idle)] == ["provider", "gateway-1", "autoscaler"]
 
 
-def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
+def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan, tmp_path: Path) -> None:
     provider, gateway, *_ = stack_children(plan)
-    provider_port, gateway_port = plan.provider.getsockname()[1], plan.gateway.getsockname()[1]
+    provider_port, gateway_port = plan.provider.getsockname()[1], plan.gateways[0].getsockname()[1]
     assert provider.pass_fds == (plan.provider.fileno(),)
     assert provider.env == {
         "HOME": "/home/x",
@@ -123,7 +133,7 @@ def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
         "builds_dir": str(plan.state_dir / "builds"),  # where faasq up builds lang: functions
     }
     assert provider.ready_url == f"http://127.0.0.1:{provider_port}/healthz"
-    assert gateway.pass_fds == (plan.gateway.fileno(),)
+    assert gateway.pass_fds == (plan.gateways[0].fileno(),)
     assert gateway.env == {
         "HOME": "/home/x",
         "functions_provider_url": f"http://127.0.0.1:{provider_port}/",
@@ -131,9 +141,16 @@ def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan) -> None:
         "faas_nats_port": "4333",
         "bind_address": "127.0.0.1",
         "port": str(gateway_port),
-        "listen_fd": str(plan.gateway.fileno()),
+        "listen_fd": str(plan.gateways[0].fileno()),
+        "ready_file": str(tmp_path.resolve() / "run" / "gateway-1.ready"),
     }
-    assert gateway.ready_url == f"http://127.0.0.1:{gateway_port}/healthz"
+    # Any gateway process may answer on the port: each says it is ready in a file of its own.
+    assert gateway.ready_url is None
+    assert gateway.ready is not None
+    assert gateway.ready() is False
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "gateway-1.ready").write_text("1234\n")
+    assert gateway.ready() is True
 
 
 def test_workers_invoke_the_provider_which_outlives_them_and_drain_longer(plan: StackPlan) -> None:
@@ -174,7 +191,7 @@ def running(url: str = "http://127.0.0.1:8080", functions: list[str] | None = No
 def test_banner_on_the_default_port() -> None:
     assert banner(running()) == [
         "faasq is up: http://127.0.0.1:8080",
-        "Gateway:   http://127.0.0.1:8080 (API docs at http://127.0.0.1:8080/docs)",
+        "Gateway:   http://127.0.0.1:8080 (1 process; API docs at http://127.0.0.1:8080/docs)",
         "Metrics:   http://127.0.0.1:8080/metrics (Prometheus: every process of the stack)",
         "NATS:      nats://127.0.0.1:4222 (JetStream store in .faasq/nats)",
         "Monitor:   http://127.0.0.1:8222 (NATS: /connz, /jsz?consumers=true)",
@@ -217,7 +234,7 @@ def test_each_other_queue_named_by_a_function_gets_a_worker(plan: StackPlan) -> 
         ("worker-1", "default"), ("worker-slow-1", "slow"), ("worker-zip-1", "zip"),
     ]  # fmt: skip
     assert [c.name for c in stack_children(StackPlan(**{**plan.__dict__, "workers": 0, "queues": ("slow",)}))] == [
-        "provider", "gateway", "autoscaler",
+        "provider", "gateway-1", "autoscaler",
     ]  # fmt: skip
 
 
@@ -311,5 +328,45 @@ def test_the_banner_lists_connectors_and_the_webhook_url() -> None:
 
 def test_the_autoscaler_reads_and_scales_through_the_gateway_and_counts_with_the_stack(plan: StackPlan) -> None:
     [autoscaler] = [c for c in stack_children(plan) if c.name == "autoscaler"]
-    assert autoscaler.env == {**plan.counted, "gateway_url": f"http://127.0.0.1:{plan.gateway.getsockname()[1]}"}
+    assert autoscaler.env == {**plan.counted, "gateway_url": f"http://127.0.0.1:{plan.gateways[0].getsockname()[1]}"}
     assert (autoscaler.pass_fds, autoscaler.stop_order) == ((), 0)
+
+
+def test_gateway_processes_default_to_the_usable_cores_at_most_four() -> None:
+    assert up_options("up").gateways == default_gateway_processes()
+    assert default_gateway_processes() == min(MAX_DEFAULT_GATEWAYS, len(os.sched_getaffinity(0)))
+    assert up_options("up", "--gateway-processes", "3").gateways == 3
+
+
+@pytest.mark.parametrize("count", ["0", "-2", "many"])
+def test_a_bad_gateway_process_count_is_a_usage_error(count: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["up", "--gateway-processes", count])
+    assert exited.value.code == 2
+    assert "argument --gateway-processes" in capsys.readouterr().err
+
+
+def test_each_gateway_process_serves_its_own_socket_on_the_one_port(plan: StackPlan) -> None:
+    with reserve_port(0, shared=True) as first, share_port(first) as second, share_port(first) as third:
+        sockets = (first, second, third)
+        assert len({sock.getsockname() for sock in sockets}) == 1
+        children = stack_children(StackPlan(**{**plan.__dict__, "gateways": sockets}))
+        gateways = [c for c in children if c.argv[1:] == ["-m", "gateway.main"]]
+        assert [c.name for c in gateways] == ["gateway-1", "gateway-2", "gateway-3"]
+        assert [c.pass_fds for c in gateways] == [(sock.fileno(),) for sock in sockets]
+        assert [c.env["listen_fd"] for c in gateways] == [str(sock.fileno()) for sock in sockets]
+        assert len({c.env["ready_file"] for c in gateways}) == 3
+        assert {c.env["port"] for c in gateways} == {str(first.getsockname()[1])}
+
+
+def test_a_shared_port_that_something_else_holds_is_refused() -> None:
+    with reserve_port(0) as taken:
+        with pytest.raises(StackFailed, match=r"^port \d+ on 127.0.0.1 is already in use"):
+            reserve_port(taken.getsockname()[1], shared=True)
+        with pytest.raises(StackFailed, match=r"^cannot open another socket on 127.0.0.1:\d+: "):
+            share_port(taken)  # bound without SO_REUSEPORT: it cannot be shared
+
+
+def test_the_banner_says_how_many_gateway_processes_serve() -> None:
+    lines = banner(Running("http://g", "http://p", "nats://n", None, "/s", 1, gateway_processes=2))
+    assert lines[1] == "Gateway:   http://g (2 processes; API docs at http://g/docs)"
