@@ -8,6 +8,11 @@ alternating rounds it sends the same POST (128-byte body, ``X-Callback-Url``) fr
 keep-alive connections, a bounded number of requests per round, the stream purged between
 rounds. Prints each round's rate and p50/p99 latency, the medians, and their ratio
 (gateway / reference). Run: ``.venv/bin/python bench/enqueue.py``.
+
+With ``--every-core`` it runs ``faasq up`` instead (its default: one gateway process per usable
+core, at most 4; no workers, so calls stay queued), and loads in turn its port, one more gateway
+process on the same NATS and provider, and the one-process reference on uvloop; CPU per call
+adds up every gateway process.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import signal
 import socket
@@ -30,6 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
@@ -66,9 +73,9 @@ def reference_app(nats_url: str, subject: str) -> Starlette:
     return Starlette(routes=[Route("/async-function/{name}", enqueue, methods=["POST"])], lifespan=lifespan)
 
 
-def serve_reference(fd: int, nats_url: str, freeze: bool, loop: str) -> None:
+def serve_reference(fd: int, nats_url: str, freeze: bool, loop: str, stream: str) -> None:
     """Serve the reference app on an inherited socket, with the gateway's uvicorn settings, on ``loop``."""
-    app = reference_app(nats_url, f"{STREAM}.default")
+    app = reference_app(nats_url, f"{stream}.default")
     config = uvicorn.Config(app, access_log=False, log_config=None, loop=loop, http="httptools", lifespan="on")
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     if freeze:
@@ -218,9 +225,10 @@ def deploy_echo(provider: int) -> None:
         wait_until(lambda: client.get("/system/function/echo").json().get("availableReplicas"), "echo not ready")
 
 
-async def purge(nats_url: str) -> None:
+async def purge(nats_url: str, streams: tuple[str, ...]) -> None:
     nc = await nats.connect(nats_url)
-    await nc.jetstream().purge_stream(STREAM)
+    for stream in streams:
+        await nc.jetstream().purge_stream(stream)
     await nc.close()
 
 
@@ -229,26 +237,28 @@ class Target:
     """One server loaded in each round, and what its requests carry besides the common headers."""
 
     port: int
-    pid: int
+    pids: tuple[int, ...]
     extra: bytes = b""
 
 
-async def measure(targets: dict[str, Target], nats: NatsServer, args: argparse.Namespace) -> dict[str, list[Result]]:
-    nats_url = nats.url
+async def measure(
+    targets: dict[str, Target], nats: tuple[str, int], args: argparse.Namespace
+) -> dict[str, list[Result]]:
+    nats_url, nats_pid = nats
     body = os.urandom(args.body_bytes // 2).hex().encode()
     results: dict[str, list[Result]] = {name: [] for name in targets}
     for target in targets.values():  # warm-up: connections, caches, first calls
         await load(target.port, 2000, args.concurrency, body, target.extra)
     for round_number in range(1, args.rounds + 1):
         for name, target in targets.items():
-            await purge(nats_url)
-            before = cpu_seconds(target.pid), cpu_seconds(nats.process.pid)
+            await purge(nats_url, args.streams)
+            before = sum(map(cpu_seconds, target.pids)), cpu_seconds(nats_pid)
             result = await load(target.port, args.requests, args.concurrency, body, target.extra)
-            result.server_us = (cpu_seconds(target.pid) - before[0]) / args.requests * 1e6
-            result.nats_us = (cpu_seconds(nats.process.pid) - before[1]) / args.requests * 1e6
+            result.server_us = (sum(map(cpu_seconds, target.pids)) - before[0]) / args.requests * 1e6
+            result.nats_us = (cpu_seconds(nats_pid) - before[1]) / args.requests * 1e6
             results[name].append(result)
             print(
-                f"round {round_number} {name:9s} {result.rate:8.0f} calls/s  p50 {result.p50_ms:6.2f} ms"
+                f"round {round_number} {name:10s} {result.rate:8.0f} calls/s  p50 {result.p50_ms:6.2f} ms"
                 f"  p99 {result.p99_ms:6.2f} ms  non-202: {result.failures}"
                 f"  CPU/call: server {result.server_us:4.0f} us, nats-server {result.nats_us:4.0f} us",
                 flush=True,
@@ -263,17 +273,48 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--body-bytes", type=int, default=128)
     parser.add_argument(
+        "--every-core",
+        action="store_true",
+        help="compare `faasq up`'s default gateway (one process per core) with one gateway process and the "
+        "one-process reference on uvloop",
+    )
+    parser.add_argument(
         "--freeze-reference", action="store_true", help="gc.freeze() the reference too, as faasq-gateway does"
     )
     parser.add_argument("--serve-reference", type=int, metavar="FD", help=argparse.SUPPRESS)
     parser.add_argument("--nats", help=argparse.SUPPRESS)
+    parser.add_argument("--stream", default=STREAM, help=argparse.SUPPRESS)
     parser.add_argument("--loop", default="asyncio", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_reference is not None:
-        serve_reference(args.serve_reference, args.nats, args.freeze_reference, args.loop)
+        serve_reference(args.serve_reference, args.nats, args.freeze_reference, args.loop, args.stream)
         return
-    with tempfile.TemporaryDirectory() as tmp, NatsServer.start(Path(tmp) / "nats") as server:
-        env = {"state_dir": str(Path(tmp) / "provider"), "ready_timeout": "20s"}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.every_core:
+            args.streams = (UP_STREAM,)
+            results = every_core(Path(tmp), args)
+        else:
+            args.streams = (STREAM,)
+            results = one_process(Path(tmp), args)
+    report(results, args)
+
+
+def _reference_argv(nats_url: str, args: argparse.Namespace, stream: str) -> list[str]:
+    argv = [sys.executable, __file__, "--serve-reference", "{fd}", "--nats", nats_url, "--stream", stream]
+    return argv + (["--freeze-reference"] if args.freeze_reference else [])
+
+
+def _wait_accepting(*ports: int) -> None:
+    with httpx.Client() as client:
+        for port in ports:
+            url = f"http://127.0.0.1:{port}/async-function/echo"
+            wait_until(partial(_accepts, client, url), f"port {port} did not answer 202")
+
+
+def one_process(tmp: Path, args: argparse.Namespace) -> dict[str, list[Result]]:
+    """The gateway with metrics, without, and traced, against the reference on both loops: one process each."""
+    with NatsServer.start(tmp / "nats") as server:
+        env = {"state_dir": str(tmp / "provider"), "ready_timeout": "20s"}
         with process_on_socket([str(BIN / "faasq-provider")], env) as (_, provider):
             deploy_echo(provider)
             gateway_env = {
@@ -282,34 +323,76 @@ def main() -> None:
                 "faas_nats_channel": STREAM,
             }
             # As under `faasq up`: every process's series in one folder.
-            counting = gateway_env | {"PROMETHEUS_MULTIPROC_DIR": str(Path(tmp) / "metrics")}
-            (Path(tmp) / "metrics").mkdir()
+            counting = gateway_env | {"PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
+            (tmp / "metrics").mkdir()
+            argv = _reference_argv(server.url, args, STREAM)
             with (
                 process_on_socket([str(BIN / "faasq-gateway")], counting) as (gateway_process, gateway),
                 process_on_socket([str(BIN / "faasq-gateway")], gateway_env | {"metrics": "false"}) as (bare, plain),
+                process_on_socket(argv, {}) as (reference_process, reference),
+                process_on_socket([*argv, "--loop", "uvloop"], {}) as (uv_process, uv_reference),
             ):
-                with httpx.Client() as client:
-                    for health in (f"http://127.0.0.1:{port}/healthz" for port in (gateway, plain)):
-                        wait_until(partial(_answers, client, health), "the gateways were not healthy")
-                argv = [sys.executable, __file__, "--serve-reference", "{fd}", "--nats", server.url]
-                argv += ["--freeze-reference"] if args.freeze_reference else []
-                with (
-                    process_on_socket(argv, {}) as (reference_process, reference),
-                    process_on_socket([*argv, "--loop", "uvloop"], {}) as (uv_process, uv_reference),
-                ):
-                    with httpx.Client() as client:
-                        for port in (reference, uv_reference):
-                            url = f"http://127.0.0.1:{port}/async-function/echo"
-                            wait_until(partial(_accepts, client, url), "the reference did not answer 202")
-                    targets = {
-                        "bare": Target(plain, bare.pid),
-                        "gateway": Target(gateway, gateway_process.pid),
-                        "traced": Target(gateway, gateway_process.pid, TRACEPARENT),
-                        "reference": Target(reference, reference_process.pid),
-                        "ref-uv": Target(uv_reference, uv_process.pid),
-                    }
-                    results = asyncio.run(measure(targets, server, args))
-    report(results, args)
+                _wait_accepting(gateway, plain, reference, uv_reference)
+                targets = {
+                    "bare": Target(plain, (bare.pid,)),
+                    "gateway": Target(gateway, (gateway_process.pid,)),
+                    "traced": Target(gateway, (gateway_process.pid,), TRACEPARENT),
+                    "reference": Target(reference, (reference_process.pid,)),
+                    "ref-uv": Target(uv_reference, (uv_process.pid,)),
+                }
+                return asyncio.run(measure(targets, (server.url, server.process.pid), args))
+
+
+UP_STREAM = "faas-request"
+"""The stream `faasq up`'s gateway stores calls on."""
+
+
+@contextlib.contextmanager
+def faasq_up(tmp: Path) -> Iterator[dict[str, Any]]:
+    """``faasq up`` with its defaults but no workers (calls stay queued), an ``echo`` function, on a free port."""
+    (tmp / "stack.yml").write_text("provider: {name: openfaas}\nfunctions:\n  echo: {fprocess: cat}\n")
+    ready = tmp / "ready.json"
+    argv = [str(BIN / "faasq"), "up", "-f", str(tmp / "stack.yml"), "--port", "0", "--workers", "0"]
+    argv += ["--state-dir", str(tmp / "up"), "--ready-file", str(ready)]
+    with (tmp / "up.log").open("wb") as log:
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(ready.exists, f"faasq up was not ready (see {tmp / 'up.log'})", within=90)
+        yield json.loads(ready.read_text())
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def every_core(tmp: Path, args: argparse.Namespace) -> dict[str, list[Result]]:
+    """`faasq up`'s default gateway (every core) and one gateway process, against the one-process reference."""
+    with faasq_up(tmp) as up:
+        nats_url = up["nats"]
+        gateways = tuple(pid for name, pid in up["pids"].items() if name.startswith("gateway-"))
+        print(f"faasq up: {len(gateways)} gateway processes at {up['gateway']}", flush=True)
+        env = {
+            "functions_provider_url": up["provider"],
+            "faas_nats_address": nats_url.rsplit(":", 1)[0].removeprefix("nats://"),
+            "faas_nats_port": nats_url.rsplit(":", 1)[1],
+            "PROMETHEUS_MULTIPROC_DIR": str(Path(up["state_dir"]).resolve() / "metrics"),
+        }
+        argv = _reference_argv(nats_url, args, UP_STREAM)
+        with (
+            process_on_socket([str(BIN / "faasq-gateway")], env) as (gateway_process, gateway),
+            process_on_socket([*argv, "--loop", "uvloop"], {}) as (uv_process, uv_reference),
+        ):
+            every = int(up["gateway"].rsplit(":", 1)[1])
+            _wait_accepting(every, gateway, uv_reference)
+            targets = {
+                "every-core": Target(every, gateways),
+                "gateway": Target(gateway, (gateway_process.pid,)),
+                "ref-uv": Target(uv_reference, (uv_process.pid,)),
+            }
+            return asyncio.run(measure(targets, (nats_url, up["pids"]["nats"]), args))
 
 
 def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
@@ -320,8 +403,17 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
     for name, rounds in results.items():
         p50 = statistics.median(r.p50_ms for r in rounds)
         p99 = statistics.median(r.p99_ms for r in rounds)
-        print(f"{name:9s} median {rates[name]:8.0f} calls/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+        cpu = statistics.median(r.server_us for r in rounds)
+        nats_cpu = statistics.median(r.nats_us for r in rounds)
+        print(
+            f"{name:10s} median {rates[name]:8.0f} calls/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+            f"  CPU/call: server {cpu:4.0f} us, nats-server {nats_cpu:4.0f} us"
+        )
     print(f"ratio gateway / reference on uvloop (ref-uv): {rates['gateway'] / rates['ref-uv']:.2f} (target >= 1.0)")
+    if args.every_core:
+        print(f"ratio every core / ref-uv: {rates['every-core'] / rates['ref-uv']:.2f} (target >= 1.3)")
+        print(f"ratio every core / one gateway process: {rates['every-core'] / rates['gateway']:.2f}")
+        return
     print(f"ratio gateway / reference on asyncio's loop: {rates['gateway'] / rates['reference']:.2f}")
     print(f"ratio metrics on / off (gateway / bare): {rates['gateway'] / rates['bare']:.2f} (target >= 0.95)")
     print(f"ratio traceparent on every call / none (traced / gateway): {rates['traced'] / rates['gateway']:.2f}")

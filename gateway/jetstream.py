@@ -12,14 +12,12 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.protocol.command import hpub_cmd
 
-from calls.retry_settings import RETRY_NATS_HEADERS
 from calls.streams import ensure_stream
-from calls.wire import SCHEDULE, SCHEDULE_TARGET, QueuedCall, scheduled
+from calls.wire import QueuedCall, scheduled
 from gateway.config import GatewaySettings
 from gateway.errors import BodyTooLarge, HeadersTooLarge, QueueUnavailable
-from plumbing.tracecontext import TraceContext
+from plumbing.nats_client import NatsClient, header_block
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -27,64 +25,11 @@ __all__ = [
     "NatsLink",
     "Receipt",
     "check_fits",
-    "encode_headers",
     "header_size",
     "message_size",
 ]
 
 logger = logging.getLogger(__name__)
-
-# The queue format's header names: all this client's publishes with headers use only these.
-_QUEUE_HEADERS = (
-    frozenset(
-        QueuedCall(
-            "id",
-            "fn",
-            "ns",
-            callback_url="http://h/",
-            batch_id="b",
-            trace=TraceContext("1" * 32, "1" * 16, state="s"),
-            deadline_ns=1,
-            not_before_ns=1,
-        ).nats_headers()
-    )
-    | {SCHEDULE, SCHEDULE_TARGET}
-    | RETRY_NATS_HEADERS
-)
-
-
-def encode_headers(headers: dict[str, str]) -> bytes | None:
-    """The NATS header block of a call, or None if it is not one the fast path may encode.
-
-    nats-py's encoder checks every name with a regular expression and scrubs every value,
-    which costs more than the rest of an enqueue. A call's names are the queue format's
-    constants and its values are checked before they get here (and JSON-escaped), so one
-    count of line breaks proves the block well formed.
-    """
-    if not headers.keys() <= _QUEUE_HEADERS:
-        return None
-    text = "NATS/1.0\r\n" + "".join([f"{key}: {value}\r\n" for key, value in headers.items()]) + "\r\n"
-    lines = len(headers) + 2
-    if text.count("\n") != lines or text.count("\r") != lines:
-        return None
-    return text.encode()
-
-
-class _Client(Client):
-    """nats-py's client, encoding the queue's headers with :func:`encode_headers`."""
-
-    async def _send_publish(
-        self, subject: str, reply: str, payload: bytes, payload_size: int, headers: dict[str, Any] | None
-    ) -> None:
-        block = encode_headers(headers) if headers else None
-        if block is None:
-            await super()._send_publish(subject, reply, payload, payload_size, headers)
-            return
-        self.stats["out_msgs"] += 1
-        self.stats["out_bytes"] += payload_size
-        await self._send_command(hpub_cmd(subject, reply, block, payload))
-        if self._flush_queue is not None and self._flush_queue.empty():
-            await self._flush_pending()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +80,7 @@ MAX_HEADER_BYTES = 64 * 1024
 
 def header_size(headers: dict[str, str]) -> int:
     """Bytes a message's header block takes on the wire."""
-    block = encode_headers(headers)
-    if block is not None:
-        return len(block)
-    return len(b"NATS/1.0\r\n\r\n") + sum(len(k) + len(v.encode()) + 4 for k, v in headers.items())
+    return len(header_block(headers))
 
 
 def message_size(headers: dict[str, str], body: bytes) -> int:
@@ -219,7 +161,7 @@ class JetStreamLink:
             disconnected_cb=self._disconnected,
             reconnected_cb=_log_reconnected,
         )
-        client = _Client()
+        client = NatsClient()
         connect = client.connect(**options)
         within = settings.nats_connect_timeout.total_seconds()
         try:

@@ -1,3 +1,5 @@
+"""faasq's NATS client: the same headers, answers and errors as nats-py's, for less."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -9,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
 from calls.wire import QueuedCall
-from queue_worker.connection import _Client, _JetStream
+from plumbing.nats_client import JetStream, NatsClient
 
 CALL = QueuedCall("id-1", "fn", "ns", callback_url="http://h/cb", headers=[("x-a", "é ü"), ("b", "c:d")])
 
@@ -24,7 +26,7 @@ CALL = QueuedCall("id-1", "fn", "ns", callback_url="http://h/cb", headers=[("x-a
     ],
 )
 def test_the_fast_header_parser_agrees_with_nats_pys(raw: bytes) -> None:
-    assert _Client._parse_header_lines(raw) == Client._parse_header_lines(raw)
+    assert NatsClient._parse_header_lines(raw) == Client._parse_header_lines(raw)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +54,7 @@ async def test_the_fast_header_encoder_agrees_with_nats_pys(
             sent[name] = repr(exc).encode()
 
     await publish(Client(), "nats-py")
-    await publish(_Client(), "fast")
+    await publish(NatsClient(), "fast")
     assert sent["fast"] == sent["nats-py"]
 
 
@@ -83,4 +85,4 @@ async def test_the_jetstream_publish_reads_answers_as_nats_pys_does(answer: byte
             return (type(exc), exc.err_code, exc.description)
 
     connection: Any = _Answering(answer)
-    assert await publish(_JetStream(connection)) == await publish(JetStreamContext(connection))
+    assert await publish(JetStream(connection)) == await publish(JetStreamContext(connection))

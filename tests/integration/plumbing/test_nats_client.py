@@ -1,4 +1,4 @@
-"""The worker's NATS client against a real server: its requests are answered, or fail as nats-py's do."""
+"""faasq's NATS client against a real server: its requests are answered, or fail as nats-py's do."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from nats import errors
 from nats.aio.msg import Msg
 
-from queue_worker.connection import _Client
+from plumbing.nats_client import NatsClient
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ async def _ignore(msg: Msg) -> None:
 
 
 async def test_requests_made_together_before_any_other_are_each_answered(nats_url: str) -> None:
-    client = _Client()
+    client = NatsClient()
     await client.connect(nats_url)
     try:
         await client.subscribe("faasq-test.echo", cb=_echo)
@@ -33,7 +33,7 @@ async def test_requests_made_together_before_any_other_are_each_answered(nats_ur
 
 
 async def test_a_request_with_no_responder_or_no_answer_fails_as_nats_pys_does(nats_url: str) -> None:
-    client = _Client()
+    client = NatsClient()
     await client.connect(nats_url)
     try:
         with pytest.raises(errors.NoRespondersError):
