@@ -49,10 +49,14 @@ class BatchStore:
 
     @classmethod
     async def open(
-        cls, js: JetStreamContext, bucket: str = DEFAULT_BATCH_BUCKET, ttl: timedelta = timedelta(days=1)
+        cls,
+        js: JetStreamContext,
+        bucket: str = DEFAULT_BATCH_BUCKET,
+        ttl: timedelta = timedelta(days=1),
+        replicas: int = 1,
     ) -> BatchStore:
         """Create the bucket or bind to it (brought to ``ttl``): see :func:`~calls.streams.open_bucket`."""
-        return cls(await open_bucket(js, bucket, ttl), js, bucket)
+        return cls(await open_bucket(js, bucket, ttl, replicas), js, bucket)
 
     async def get(self, batch_id: str) -> tuple[BatchRecord, int] | None:
         """The record of ``batch_id`` and its revision, or None if there is none."""

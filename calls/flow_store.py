@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Final, NamedTuple, TypeVar
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import APIError, BadRequestError, KeyNotFoundError
+from nats.js.errors import APIError, KeyNotFoundError
 from nats.js.kv import KV_DEL, KV_OP, KeyValue
 
 from calls.flow import paused_scope
+from calls.streams import open_bucket
 
 __all__ = ["DEFAULT_FLOW_BUCKET", "KEEP", "FlowConflict", "FlowStore", "Keep", "Seen"]
 
@@ -64,13 +64,9 @@ class FlowStore:
         self._prefix = f"$KV.{bucket}."
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str = DEFAULT_FLOW_BUCKET) -> FlowStore:
-        """Create the bucket (file storage, one revision per key, nothing expires) or bind to it."""
-        try:
-            kv = await js.create_key_value(KeyValueConfig(bucket=bucket, history=1, storage=StorageType.FILE))
-        except BadRequestError:  # it exists
-            kv = await js.key_value(bucket)
-        return cls(js, kv, bucket)
+    async def open(cls, js: JetStreamContext, bucket: str = DEFAULT_FLOW_BUCKET, replicas: int = 1) -> FlowStore:
+        """Create the bucket (nothing expires; see :func:`~calls.streams.open_bucket`) or bind to it."""
+        return cls(js, await open_bucket(js, bucket, None, replicas), bucket)
 
     async def read(self, key: str) -> Seen:
         """A key's value and revision."""

@@ -9,6 +9,7 @@ and either may create a stream or bucket, with the same configuration.
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
@@ -22,7 +23,29 @@ from calls.wire import DEFAULT_STREAM
 from plumbing.settings import jetstream_name, positive_duration
 from provider.types import GoDuration
 
-__all__ = ["CallSettings"]
+__all__ = ["CallSettings", "nats_server_urls"]
+
+
+def nats_server_urls(value: str) -> list[str]:
+    """The ``nats://HOST[:PORT]`` URLs of a comma-separated list, each checked (nats-py's default port is 4222).
+
+    Raises:
+        ValueError: one is not such a URL, naming it.
+    """
+    urls = []
+    for part in value.split(","):
+        url = part.strip()
+        if not url:
+            continue
+        parts = urlsplit(url)
+        try:
+            port = parts.port or 4222
+        except ValueError:
+            port = 0
+        if parts.scheme not in ("nats", "tls") or not parts.hostname or not port or parts.path not in ("", "/"):
+            raise ValueError(f"invalid NATS URL {url!r}: expected nats://HOST[:PORT]")
+        urls.append(url)
+    return urls
 
 
 class CallSettings(BaseSettings):
@@ -30,6 +53,11 @@ class CallSettings(BaseSettings):
 
     faas_nats_address: str = Field("127.0.0.1", description="Host of the NATS server.")
     faas_nats_port: int = Field(4222, ge=1, le=65535, description="Port of the NATS server.")
+    nats_servers: str = Field(
+        "",
+        description="Comma-separated URLs (nats://HOST[:PORT]) of the servers of a NATS cluster; when set, they "
+        "replace faas_nats_address and faas_nats_port, and connections move to another one when theirs is lost.",
+    )
     faas_reconnect_delay: GoDuration = Field(timedelta(seconds=2), description="Wait between NATS reconnect attempts.")
     faas_nats_channel: str = Field(
         DEFAULT_STREAM, description="The JetStream stream of async calls; a queue's subject is '<stream>.<queue>'."
@@ -70,6 +98,11 @@ class CallSettings(BaseSettings):
     batch_bucket: str = Field(DEFAULT_BATCH_BUCKET, description="The JetStream key-value bucket of batch records.")
     batch_ttl: GoDuration = Field(timedelta(days=1), description="How long a batch record lives after its last change.")
 
+    @field_validator("nats_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        return ",".join(nats_server_urls(value))
+
     @field_validator("callback_allowed_hosts")
     @classmethod
     def _allow_list(cls, value: str) -> str:
@@ -87,9 +120,16 @@ class CallSettings(BaseSettings):
         return positive_duration(value)
 
     @property
+    def nats_urls(self) -> list[str]:
+        """The NATS servers' URLs, as the client takes them."""
+        if self.nats_servers:
+            return self.nats_servers.split(",")
+        return [f"nats://{self.faas_nats_address}:{self.faas_nats_port}"]
+
+    @property
     def nats_url(self) -> str:
-        """The NATS client URL."""
-        return f"nats://{self.faas_nats_address}:{self.faas_nats_port}"
+        """The NATS servers' URLs, comma-separated: how messages name them."""
+        return ",".join(self.nats_urls)
 
     @property
     def callback_guard(self) -> CallbackGuard:

@@ -54,9 +54,11 @@ class CallStore:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str = DEFAULT_BUCKET, ttl: timedelta = DEFAULT_TTL) -> CallStore:
+    async def open(
+        cls, js: JetStreamContext, bucket: str = DEFAULT_BUCKET, ttl: timedelta = DEFAULT_TTL, replicas: int = 1
+    ) -> CallStore:
         """Create the bucket or bind to it: see :func:`open_bucket`."""
-        return cls(await open_bucket(js, bucket, ttl))
+        return cls(await open_bucket(js, bucket, ttl, replicas))
 
     async def get(self, call_id: str) -> Versioned | None:
         """The record of ``call_id`` and its revision, or None if there is none (never written, or expired)."""

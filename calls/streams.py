@@ -83,11 +83,14 @@ async def ensure_stream(
     return await apply_stream_config(js, config)
 
 
-async def ensure_dead_letter_stream(js: JetStreamContext, stream: str, *, max_age: float, max_bytes: int) -> StreamInfo:
+async def ensure_dead_letter_stream(
+    js: JetStreamContext, stream: str, *, max_age: float, max_bytes: int, replicas: int = 1
+) -> StreamInfo:
     """Create the dead-letter stream, or bring an existing one to this configuration.
 
     File storage, limits retention (dead letters stay until redriven, purged, or older than
-    ``max_age`` seconds; the oldest go first beyond ``max_bytes``, -1: no limit), one message per subject.
+    ``max_age`` seconds; the oldest go first beyond ``max_bytes``, -1: no limit), one message per
+    subject, ``replicas`` copies on a NATS cluster.
 
     Raises:
         StreamConfigError: the stream exists and JetStream refuses to change it.
@@ -101,6 +104,7 @@ async def ensure_dead_letter_stream(js: JetStreamContext, stream: str, *, max_ag
         max_bytes=max_bytes,
         discard=DiscardPolicy.OLD,
         max_msgs_per_subject=1,
+        num_replicas=replicas,
     )
     return await apply_stream_config(js, config)
 
@@ -147,20 +151,32 @@ async def apply_stream_config(js: JetStreamContext, config: StreamConfig) -> Str
         ) from None
 
 
-async def open_bucket(js: JetStreamContext, bucket: str, ttl: timedelta) -> KeyValue:
-    """Create a records bucket (file storage, one revision per key, records expire after ``ttl``), or bind to it.
+async def open_bucket(js: JetStreamContext, bucket: str, ttl: timedelta | None, replicas: int = 1) -> KeyValue:
+    """Create a records bucket, or bind to it.
 
-    An existing bucket is brought to ``ttl``; its other settings are left as they are.
+    File storage, one revision per key, records expire after ``ttl`` (None: never), ``replicas``
+    copies on a NATS cluster. An existing bucket is brought to ``ttl`` and ``replicas``; its other
+    settings are left as they are.
+
+    Raises:
+        StreamConfigError: JetStream refuses the configuration (more replicas than the cluster has servers).
     """
-    config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl.total_seconds(), storage=StorageType.FILE)
+    seconds = ttl.total_seconds() if ttl is not None else None
+    config = KeyValueConfig(bucket=bucket, history=1, ttl=seconds, storage=StorageType.FILE, replicas=replicas)
     try:
         return await js.create_key_value(config)
     except BadRequestError:  # it exists with another configuration
         pass
+    except APIError as exc:
+        raise StreamConfigError(f"JetStream refuses bucket {bucket!r}: {exc.description}") from None
     info = await js.stream_info(f"KV_{bucket}")
-    if info.config.max_age != config.ttl:
-        info.config.max_age = config.ttl
-        await js.update_stream(info.config)
+    if (info.config.max_age or 0.0) != (seconds or 0.0) or info.config.num_replicas != replicas:
+        info.config.max_age = seconds or 0.0
+        info.config.num_replicas = replicas
+        try:
+            await js.update_stream(info.config)
+        except APIError as exc:
+            raise StreamConfigError(f"JetStream refuses to change bucket {bucket!r}: {exc.description}") from None
     return await js.key_value(bucket)
 
 

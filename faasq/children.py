@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from calls.settings import nats_server_urls
 from calls.wire import DEFAULT_QUEUE
 from faasq.builds import builds_dir
 from faasq.errors import StackFailed
@@ -58,11 +59,13 @@ class NatsAddress:
     port: int
     monitor: str | None = None
     """The embedded server's HTTP monitoring URL."""
+    more: tuple[str, ...] = ()
+    """The URLs of the other servers of a NATS cluster given as a list."""
 
     @property
     def url(self) -> str:
-        """``nats://host:port``."""
-        return f"nats://{self.host}:{self.port}"
+        """``nats://host:port``, then the other servers' URLs, comma-separated."""
+        return ",".join((f"nats://{self.host}:{self.port}", *self.more))
 
 
 @dataclass(frozen=True)
@@ -114,19 +117,17 @@ class StackPlan:
 
 
 def parse_nats_url(url: str) -> NatsAddress:
-    """``nats://host[:port]`` (port 4222 by default) as an address.
+    """``nats://host[:port]`` (port 4222 by default), or a comma-separated list of them (a cluster), as an address.
 
     Raises:
-        StackFailed: not a nats:// URL with a host.
+        StackFailed: one is not a nats:// URL with a host.
     """
-    parts = urlsplit(url)
     try:
-        port = parts.port or 4222
-    except ValueError:
-        port = 0
-    if parts.scheme != "nats" or not parts.hostname or not port:
-        raise StackFailed(f"invalid NATS URL {url!r}: expected nats://HOST[:PORT]")
-    return NatsAddress(parts.hostname, port)
+        first, *more = nats_server_urls(url) or nats_server_urls("nats://")
+    except ValueError as exc:
+        raise StackFailed(str(exc)) from None
+    parts = urlsplit(first)
+    return NatsAddress(parts.hostname or "", parts.port or 4222, more=tuple(more))
 
 
 def reserve_port(port: int, host: str = HOST, *, shared: bool = False) -> socket.socket:
@@ -245,6 +246,8 @@ def provider_spec(sock: socket.socket, state_dir: Path, environ: Mapping[str, st
 
 
 def _nats_env(nats: NatsAddress) -> dict[str, str]:
+    if nats.more:
+        return {"nats_servers": nats.url}
     return {"faas_nats_address": nats.host, "faas_nats_port": str(nats.port)}
 
 

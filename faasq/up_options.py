@@ -136,7 +136,7 @@ def _count(value: str) -> int:
 
 DESCRIPTION = """\
 Run faasq on this machine and deploy a stack file's functions: nats-server with JetStream (data in
-STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server), the provider (on a private
+STATE_DIR/nats; skipped when --nats-url or $FAASQ_NATS_URL names a server or a cluster), the provider (on a private
 loopback port, state in STATE_DIR/provider), the gateway on 127.0.0.1:PORT (one process per core,
 at most 4, or --gateway-processes; they share the port), and the queue workers,
 which invoke functions through the provider: --workers for the default queue, and one more for each
@@ -167,7 +167,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nats-url",
         metavar="URL",
-        help="use this NATS server (nats://HOST:PORT, JetStream on) instead of starting one",
+        help="use this NATS server (nats://HOST:PORT, JetStream on) instead of starting one; a cluster: its "
+        "servers' URLs, comma-separated",
     )
     parser.add_argument(
         "--connector",

@@ -146,7 +146,7 @@ class JetStreamLink:
         """
         settings = self._settings
         options: dict[str, Any] = dict(  # noqa: C408 - keyword names, as connect() spells them
-            servers=settings.nats_url,
+            servers=settings.nats_urls,
             name="faasq-gateway",
             max_reconnect_attempts=-1,
             # nats-py annotates it int, but sleeps on it: fractions of a second work.

@@ -52,10 +52,15 @@ class Stores:
     def __init__(self, link: NatsLink, settings: GatewaySettings) -> None:
         self._link = link
         self.settings = settings
-        self._calls = _Once(lambda: CallStore.open(link.jetstream(), settings.status_bucket, settings.status_ttl))
-        self._batches = _Once(lambda: BatchStore.open(link.jetstream(), settings.batch_bucket, settings.batch_ttl))
+        replicas = settings.nats_stream_replicas
+        self._calls = _Once(
+            lambda: CallStore.open(link.jetstream(), settings.status_bucket, settings.status_ttl, replicas)
+        )
+        self._batches = _Once(
+            lambda: BatchStore.open(link.jetstream(), settings.batch_bucket, settings.batch_ttl, replicas)
+        )
         self._dead_letters = _Once(self._open_dead_letters)
-        self._flow = _Once(lambda: FlowStore.open(link.jetstream(), settings.flow_bucket))
+        self._flow = _Once(lambda: FlowStore.open(link.jetstream(), settings.flow_bucket, replicas))
 
     def jetstream(self) -> JetStreamContext:
         """The link's JetStream context.
@@ -88,5 +93,6 @@ class Stores:
             settings.dead_letter_stream,
             max_age=settings.dead_letter_max_age.total_seconds(),
             max_bytes=settings.dead_letter_max_bytes,
+            replicas=settings.nats_stream_replicas,
         )
         return js

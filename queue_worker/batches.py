@@ -42,6 +42,7 @@ class BatchTracker(WorkerHooks):
         js: the JetStream context the bucket is opened with at :meth:`startup`.
         bucket: the batch records' bucket.
         ttl: how long a batch record lives after its last write.
+        replicas: copies of the bucket a NATS cluster keeps.
         callbacks: sends the completion summary.
         metrics: counts the batches finished, by state.
     """
@@ -53,12 +54,14 @@ class BatchTracker(WorkerHooks):
         bucket: str,
         ttl: timedelta,
         callbacks: CallbackSender,
+        replicas: int = 1,
         metrics: CallMetrics | None = None,
     ) -> None:
         self._js = js
         self._metrics = metrics or NoMetrics()
         self._bucket = bucket
         self._ttl = ttl
+        self._replicas = replicas
         self._callbacks = callbacks
         self._store: BatchStore | None = None
         self._pending: dict[str, _Pending] = {}
@@ -66,7 +69,7 @@ class BatchTracker(WorkerHooks):
 
     async def startup(self) -> None:
         """Create or bind the batch records' bucket."""
-        self._store = await BatchStore.open(self._js, self._bucket, self._ttl)
+        self._store = await BatchStore.open(self._js, self._bucket, self._ttl, self._replicas)
 
     async def shutdown(self) -> None:
         """Let the writes under way finish."""

@@ -34,7 +34,7 @@ async def connect(settings: WorkerSettings, lost: asyncio.Event, closing: asynci
         logger.warning("NATS: %s", exc or type(exc).__name__)
 
     options: dict[str, Any] = {
-        "servers": settings.nats_url,
+        "servers": settings.nats_urls,
         "name": f"faasq-worker-{settings.queue}",
         "max_reconnect_attempts": settings.faas_max_reconnect,
         "reconnect_time_wait": settings.faas_reconnect_delay.total_seconds(),

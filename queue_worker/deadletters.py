@@ -45,6 +45,7 @@ class DeadLetterHooks(WorkerHooks):
         stream: the dead-letter stream.
         max_age: seconds a dead letter is kept.
         max_bytes: most bytes the stream keeps (-1: no limit).
+        replicas: copies of the stream a NATS cluster keeps.
         timeout: seconds to wait for JetStream to acknowledge one dead letter.
         metrics: counts the dead letters stored, by kind.
     """
@@ -57,9 +58,11 @@ class DeadLetterHooks(WorkerHooks):
         max_age: float,
         max_bytes: int,
         timeout: float,
+        replicas: int = 1,
         metrics: CallMetrics | None = None,
     ) -> None:
         self._js = js
+        self._replicas = replicas
         self._metrics = metrics or NoMetrics()
         self._stream = stream
         self._max_age = max_age
@@ -69,7 +72,9 @@ class DeadLetterHooks(WorkerHooks):
 
     async def startup(self) -> None:
         """Create the dead-letter stream, or bring it to this configuration."""
-        await ensure_dead_letter_stream(self._js, self._stream, max_age=self._max_age, max_bytes=self._max_bytes)
+        await ensure_dead_letter_stream(
+            self._js, self._stream, max_age=self._max_age, max_bytes=self._max_bytes, replicas=self._replicas
+        )
 
     async def callback_failed(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, reason: str) -> None:
         """Remember the failure: :meth:`call_finished` or :meth:`dead_letter` writes it, once the verdict is known."""

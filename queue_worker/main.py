@@ -103,7 +103,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
         gate = FlowGate(
-            await FlowStore.open(nc.jetstream(), settings.flow_bucket),
+            await FlowStore.open(nc.jetstream(), settings.flow_bucket, settings.nats_stream_replicas),
             worker=uuid.uuid4().hex[:12],
             lease_for=settings.upstream_timeout.total_seconds() + _LEASE_MARGIN,
         )
@@ -169,6 +169,7 @@ def _dead_letters(js: JetStreamContext, settings: WorkerSettings, metrics: CallM
         settings.dead_letter_stream,
         max_age=settings.dead_letter_max_age.total_seconds(),
         max_bytes=settings.dead_letter_max_bytes,
+        replicas=settings.nats_stream_replicas,
         timeout=settings.ack_wait.total_seconds() / 3,
         metrics=metrics,
     )
@@ -185,13 +186,20 @@ def _hooks(
     """
     chain: list[WorkerHooks] = [_dead_letters(js, settings, metrics)]
     if settings.call_status:
+        replicas = settings.nats_stream_replicas
         batches = BatchTracker(
-            js, bucket=settings.batch_bucket, ttl=settings.batch_ttl, callbacks=callbacks, metrics=metrics
+            js,
+            bucket=settings.batch_bucket,
+            ttl=settings.batch_ttl,
+            replicas=replicas,
+            callbacks=callbacks,
+            metrics=metrics,
         )
         status = StatusHooks(
             js,
             bucket=settings.status_bucket,
             ttl=settings.status_ttl,
+            replicas=replicas,
             result_bytes=settings.status_result_bytes,
             batches=batches,
         )

@@ -73,6 +73,7 @@ class StatusHooks(WorkerHooks):
         js: the JetStream context the bucket is opened with at :meth:`startup`.
         bucket: the bucket's name.
         ttl: how long a record lives after its last write.
+        replicas: copies of the bucket a NATS cluster keeps.
         result_bytes: keep up to this many bytes of the function's response in the record (0: none).
         batches: told about every batch item's state, to keep its batch's record.
     """
@@ -83,12 +84,14 @@ class StatusHooks(WorkerHooks):
         *,
         bucket: str,
         ttl: timedelta,
+        replicas: int = 1,
         result_bytes: int = 0,
         batches: BatchTracker | None = None,
     ) -> None:
         self._js = js
         self._bucket = bucket
         self._ttl = ttl
+        self._replicas = replicas
         self._result_bytes = result_bytes
         self._batches = batches
         self._store: CallStore | None = None
@@ -105,7 +108,7 @@ class StatusHooks(WorkerHooks):
 
     async def startup(self) -> None:
         """Create or bind the call status bucket."""
-        self._store = await CallStore.open(self._js, self._bucket, self._ttl)
+        self._store = await CallStore.open(self._js, self._bucket, self._ttl, self._replicas)
 
     async def call_waiting(self, call: QueuedCall, state: CallState) -> None:
         """Record that the call waits, and why (a batch counts it as queued still)."""

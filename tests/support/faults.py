@@ -1,6 +1,7 @@
 """The fault tests' stack: every part a real process that a test may kill, stop or restart.
 
-- nats-server with its file store (:mod:`faasq.natsserver`), restartable on the same port and store;
+- nats-server with its file store (:mod:`faasq.natsserver`), restartable on the same port and store, or
+  a cluster of three (:mod:`tests.support.nats_cluster`);
 - ``faasq up`` using that server as an external NATS (:class:`tests.support.stack.Stack`): the
   provider, with the ``record`` function (``tests/support/recorder.py``, an http-mode upstream), and
   the gateway;
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 import nats
+from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
@@ -33,6 +35,7 @@ from calls.wire import DEFAULT_STREAM
 from faasq.natsserver import NatsServer
 from queue_worker.config import WorkerSettings
 from tests.support.callbacks import Receiver, ReceiverServer
+from tests.support.nats_cluster import NatsCluster
 from tests.support.paths import ROOT
 from tests.support.polling import eventually, until
 from tests.support.sockets import free_port
@@ -121,7 +124,9 @@ class Tally:
 class Faults:
     """The stack of one fault test. Build it with :func:`fault_stack`."""
 
-    def __init__(self, tmp_path: Path, receiver: Receiver, callbacks: ReceiverServer, nats_server: NatsServer) -> None:
+    def __init__(
+        self, tmp_path: Path, receiver: Receiver, callbacks: ReceiverServer, nats_server: NatsServer | NatsCluster
+    ) -> None:
         self.tmp_path = tmp_path
         self.receiver = receiver
         self.callbacks = callbacks
@@ -158,8 +163,7 @@ class Faults:
         assert self.stack is not None
         settings = {
             **_WORKER,
-            "faas_nats_address": self.nats.host,
-            "faas_nats_port": str(self.nats.port),
+            "nats_servers": self.nats.url,
             "functions_provider_url": self.stack.ready["provider"],
             **env,
         }
@@ -179,11 +183,17 @@ class Faults:
 
     def stop_nats(self) -> None:
         """Stop nats-server (SIGTERM: JetStream flushes its file store) and wait until it is gone."""
+        assert isinstance(self.nats, NatsServer)
         self.nats.stop()
 
     def start_nats(self) -> None:
         """Start nats-server again on the same port with the same store."""
+        assert isinstance(self.nats, NatsServer)
         self.nats = NatsServer.start(self.nats.store_dir, host=self.nats.host, port=self.nats.port)
+
+    async def connect(self) -> Client:
+        """A NATS client of this stack's server (any node of a cluster)."""
+        return await nats.connect(servers=self.nats.url.split(","))
 
     async def post(self, client: httpx.AsyncClient, headers: Mapping[str, str] | None = None) -> httpx.Response:
         """One async call to the ``record`` function, with this stack's callback URL."""
@@ -257,7 +267,7 @@ class Faults:
 
     async def dead_letters(self) -> dict[str, DeadLetterEntry]:
         """The dead-letter stream's entries, by call id."""
-        nc = await nats.connect(self.nats.url)
+        nc = await self.connect()
         try:
             js = nc.jetstream()
             count = (await js.stream_info(DEFAULT_DEAD_LETTER_STREAM)).state.messages
@@ -279,7 +289,7 @@ class Faults:
         """
 
         async def idle() -> bool | None:
-            nc = await nats.connect(self.nats.url)
+            nc = await self.connect()
             try:
                 js = nc.jetstream()
                 info = await js.consumer_info(DEFAULT_STREAM, CONSUMER)
@@ -306,19 +316,29 @@ class Faults:
 
 
 @contextmanager
-def fault_stack(tmp_path: Path, *, fail_rate: float = 0.0, env: Mapping[str, str] | None = None) -> Iterator[Faults]:
+def fault_stack(
+    tmp_path: Path,
+    *,
+    fail_rate: float = 0.0,
+    env: Mapping[str, str] | None = None,
+    cluster: NatsCluster | None = None,
+) -> Iterator[Faults]:
     """nats-server, ``faasq up`` (provider with ``record``, gateway) and a callback receiver; no worker yet.
 
-    ``env`` reaches every process ``faasq up`` starts (the gateway's settings).
+    ``env`` reaches every process ``faasq up`` starts (the gateway's settings). With a running
+    ``cluster``, the stack uses its nodes instead of a server of its own.
     """
     receiver = Receiver()
     with ExitStack() as stack:
         callbacks = ReceiverServer(receiver)
         stack.callback(callbacks.close)
         callbacks.start()
-        first = NatsServer.start(tmp_path / "nats")
-        faults = Faults(tmp_path, receiver, callbacks, first)
-        stack.callback(lambda: faults.nats.stop())  # whichever server runs at the end
+        if cluster is None:
+            first = NatsServer.start(tmp_path / "nats")
+            faults = Faults(tmp_path, receiver, callbacks, first)
+            stack.callback(faults.stop_nats)  # whichever server runs at the end
+        else:
+            faults = Faults(tmp_path, receiver, callbacks, cluster)
         stack.callback(faults.close)
         faults.start_stack(fail_rate, env or {})
         yield faults

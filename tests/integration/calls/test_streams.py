@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
-from calls.streams import StreamConfigError, ensure_stream
+from calls.streams import StreamConfigError, ensure_dead_letter_stream, ensure_stream, open_bucket
 from calls.wire import QueuedCall, queue_subject
 
 pytestmark = pytest.mark.integration
@@ -46,6 +47,19 @@ async def test_more_replicas_than_the_server_has_is_a_clear_error(client: Client
         await ensure_stream(client.jetstream(), unique_stream, replicas=3)
     assert (await ensure_stream(client.jetstream(), unique_stream, replicas=1)).config.num_replicas == 1
     await client.jetstream().delete_stream(unique_stream)
+
+
+async def test_buckets_and_dead_letters_take_the_replicas_too(client: Client, unique_stream: str) -> None:
+    js = client.jetstream()
+    with pytest.raises(StreamConfigError, match=f"JetStream refuses bucket '{unique_stream}': replicas > 1"):
+        await open_bucket(js, unique_stream, timedelta(hours=1), replicas=3)
+    with pytest.raises(StreamConfigError, match=f"JetStream refuses stream '{unique_stream}': replicas > 1"):
+        await ensure_dead_letter_stream(js, unique_stream, max_age=60, max_bytes=-1, replicas=3)
+    kv = await open_bucket(js, unique_stream, None)
+    assert (await kv.status()).ttl in (None, 0)
+    again = await open_bucket(js, unique_stream, timedelta(hours=1))  # brought to the ttl it is opened with
+    assert (await again.status()).ttl == 3600
+    await js.delete_key_value(unique_stream)
 
 
 async def test_a_resent_call_id_is_stored_once(client: Client, unique_stream: str) -> None:

@@ -80,14 +80,15 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
     [
         ("nats://127.0.0.1:4333", NatsAddress("127.0.0.1", 4333)),
         ("nats://nats.example", NatsAddress("nats.example", 4222)),
+        ("nats://a:1, nats://b:2,nats://c", NatsAddress("a", 1, more=("nats://b:2", "nats://c"))),
     ],
 )
 def test_nats_urls(url: str, address: NatsAddress) -> None:
     assert parse_nats_url(url) == address
-    assert address.url == f"nats://{address.host}:{address.port}"
+    assert address.url == ",".join((f"nats://{address.host}:{address.port}", *address.more))
 
 
-@pytest.mark.parametrize("url", ["http://h:4222", "nats://", "nats://h:notaport", "h:4222"])
+@pytest.mark.parametrize("url", ["http://h:4222", "nats://", "nats://h:notaport", "h:4222", "nats://a,nats://"])
 def test_bad_nats_urls(url: str) -> None:
     with pytest.raises(StackFailed, match=r"^invalid NATS URL .*: expected nats://HOST\[:PORT\]$"):
         parse_nats_url(url)
@@ -151,6 +152,15 @@ def test_provider_and_gateway_inherit_their_sockets(plan: StackPlan, tmp_path: P
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "gateway-1.ready").write_text("1234\n")
     assert gateway.ready() is True
+
+
+def test_a_cluster_given_as_a_list_reaches_every_child_as_nats_servers(plan: StackPlan) -> None:
+    cluster = parse_nats_url("nats://a:1,nats://b:2")
+    children = stack_children(StackPlan(**{**plan.__dict__, "nats": cluster}))
+    by_name = {child.name: child for child in children}
+    for name in ("gateway-1", "worker-1", "worker-2"):
+        assert by_name[name].env["nats_servers"] == "nats://a:1,nats://b:2"
+        assert "faas_nats_address" not in by_name[name].env
 
 
 def test_workers_invoke_the_provider_which_outlives_them_and_drain_longer(plan: StackPlan) -> None:

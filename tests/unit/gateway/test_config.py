@@ -40,12 +40,24 @@ def test_defaults_and_environment_names(monkeypatch: pytest.MonkeyPatch) -> None
         ("max_body_bytes", 0, "greater than or equal to 1"),
         ("direct_functions_suffix", "svc..local", "invalid DNS suffix 'svc..local'"),
         ("direct_functions_suffix", "svc/local", "invalid DNS suffix"),
+        ("nats_servers", "nats://a:4222,http://b:4222", "invalid NATS URL 'http://b:4222': expected nats://HOST"),
+        ("nats_servers", "nats://a:notaport", "invalid NATS URL 'nats://a:notaport'"),
+        ("nats_servers", "a:4222", "invalid NATS URL 'a:4222'"),
     ],
 )
 def test_bad_values_are_named(field: str, value: object, message: str) -> None:
     values = {"functions_provider_url": "http://p:1"} | {field: value}
     with pytest.raises(ValidationError, match=message):
         GatewaySettings.model_validate(values)
+
+
+def test_a_cluster_is_a_list_of_servers_that_replaces_the_one_address() -> None:
+    values = {"functions_provider_url": "http://p:1", "faas_nats_address": "ignored"}
+    one = GatewaySettings.model_validate(values)
+    assert (one.nats_urls, one.nats_url) == (["nats://ignored:4222"], "nats://ignored:4222")
+    several = GatewaySettings.model_validate(values | {"nats_servers": " nats://a:4222, nats://b ,,tls://c:4223"})
+    assert several.nats_urls == ["nats://a:4222", "nats://b", "tls://c:4223"]
+    assert several.nats_url == "nats://a:4222,nats://b,tls://c:4223"
 
 
 def test_main_exits_with_one_line_on_bad_settings(monkeypatch: pytest.MonkeyPatch) -> None:
