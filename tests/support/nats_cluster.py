@@ -18,7 +18,7 @@ from types import TracebackType
 import nats
 
 from faasq.natsserver import nats_server_binary, read_address
-from tests.support.polling import until
+from tests.support.polling import eventually, until
 from tests.support.sockets import free_port
 
 CLUSTER = "faasq"
@@ -145,6 +145,27 @@ class NatsCluster:
         assert info.cluster is not None
         assert info.cluster.leader, info
         return self.node(info.cluster.leader)
+
+    async def lead_elsewhere(self, stream: str, node: Node) -> None:
+        """Make sure ``node`` does not lead ``stream``: ask its leader to step down until another one leads."""
+        for _ in range(10):
+            if (await self.leader_of(stream)) is not node:
+                return
+            nc = await nats.connect(servers=[node.url for node in self.nodes if node.running])
+            try:
+                await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", b"", timeout=5)
+            finally:
+                await nc.close()
+            await eventually(lambda: self._led(stream), within=20, every=0.1)
+        raise AssertionError(f"{node.name} still leads {stream}")
+
+    async def _led(self, stream: str) -> bool | None:
+        nc = await nats.connect(servers=[node.url for node in self.nodes if node.running])
+        try:
+            info = await nc.jetstream().stream_info(stream)
+        finally:
+            await nc.close()
+        return True if info.cluster is not None and info.cluster.leader else None
 
     async def caught_up(self, stream: str) -> bool | None:
         """Whether every replica of ``stream`` is current (None: not yet)."""
