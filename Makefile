@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 UP_ARGS ?=
 
-.PHONY: up test lint browser format bench clean
+.PHONY: up test lint browser fuzz format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ lint: $(STAMP)
 
 test: lint browser
 	$(BIN)/pytest -n auto --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
+
+# The HTTP API fuzzed much longer than in make test, and the input parsers' properties on many more examples.
+fuzz: $(STAMP)
+	FAASQ_FUZZ_EXAMPLES=$${FAASQ_FUZZ_EXAMPLES:-300} $(BIN)/pytest -p no:cacheprovider --hypothesis-profile=fuzz \
+	  tests/e2e/test_fuzz.py tests/unit/test_input_properties.py
 
 # The dashboard's browser tests drive the system's Chromium: installed here when missing and allowed (root, apt).
 browser:

@@ -26,6 +26,7 @@ from calls.timing import rfc3339
 from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
 
 __all__ = [
+    "BATCH_ID_PATTERN",
     "CALL_ID_PATTERN",
     "DEFAULT_QUEUE",
     "DEFAULT_STREAM",
@@ -48,6 +49,9 @@ DEFAULT_QUEUE = "default"
 QUEUE_ANNOTATION = "com.openfaas.queue"
 CALL_ID_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 """A call id: a uuid, or a client's own id of up to 128 safe characters (it is also a NATS header value)."""
+BATCH_ID_PATTERN = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?=[A-Za-z0-9_-])){0,99}\Z")
+"""A batch id: a uuid, or a client's own id of up to 100 characters that a key-value key may hold (no dot at
+the end or next to another)."""
 
 _QUEUE_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 

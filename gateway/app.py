@@ -35,7 +35,7 @@ from gateway.errors import GatewayError
 from gateway.functions import FunctionDirectory, FunctionLookup, ProviderLookup
 from gateway.jetstream import JetStreamLink, NatsLink
 from gateway.metrics import Scraper
-from gateway.openapi import hot_paths
+from gateway.openapi import components, hot_paths
 from gateway.pauses import PauseRoutes
 from gateway.proxy import ProviderProxy
 from gateway.recent_calls import RecentCalls
@@ -118,6 +118,7 @@ class GatewayApp(FastAPI):
         if self.openapi_schema is None:
             schema = super().openapi()
             schema["paths"] = hot_paths() | schema["paths"]
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components())
         return super().openapi()
 
 

@@ -26,7 +26,7 @@ from calls.callback_guard import CallbackGuard
 from calls.flow import Limits, Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
-from calls.wire import CALL_ID_PATTERN, DEFAULT_QUEUE, QueuedCall, call_subject
+from calls.wire import DEFAULT_QUEUE, QueuedCall, call_subject
 from gateway.batchinput import BatchFormat, ItemLimits, Splitter, Spool, format_of, splitter_for
 from gateway.errors import BodyTimeout, Conflict, GatewayError, InvalidRequest, QueueUnavailable
 from gateway.functions import Destination, FunctionDirectory
@@ -35,6 +35,7 @@ from gateway.stores import Stores
 from gateway.validation import (
     RETRY_HEADERS,
     callback_url_of,
+    check_batch_id,
     concurrency_key,
     effective_retry,
     function_of,
@@ -202,8 +203,7 @@ class BatchSubmitter:
         raw: list[tuple[bytes, bytes]] = scope["headers"]
         watched = {key: value.decode("latin-1") for key, value in raw if key in RETRY_HEADERS}
         batch_id = _header(scope, b"x-batch-id") or str(uuid.uuid4())
-        if not CALL_ID_PATTERN.match(batch_id) or len(batch_id) > 100:
-            raise InvalidRequest(f"invalid X-Batch-Id {batch_id[:110]!r}: use up to 100 letters, digits, '.', '_', '-'")
+        check_batch_id(batch_id, "X-Batch-Id")
         callback_url = self._checked_url(_header(scope, b"x-callback-url"))
         batch_callback_url = self._checked_url(_header(scope, b"x-batch-callback-url"))
         destination = self._directory.cached(function, namespace) or (

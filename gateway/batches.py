@@ -25,6 +25,7 @@ from gateway.errors import GatewayError, InvalidRequest, QueueUnavailable
 from gateway.responses import send_error
 from gateway.routes import ASYNC_BATCHES
 from gateway.stores import Stores
+from gateway.validation import check_batch_id
 from plumbing.asgi import send_text
 
 __all__ = ["BatchesRoute"]
@@ -72,6 +73,7 @@ class BatchesRoute:
             await send_error(send, error)
 
     async def _record(self, batch_id: str) -> BatchRecord | None:
+        check_batch_id(batch_id, "batch id")
         stored = await (await self._stores.batches()).get(batch_id)
         return stored[0] if stored is not None else None
 

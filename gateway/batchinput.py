@@ -224,7 +224,7 @@ class JsonArraySplitter:
             if len(self._buffer) - start > self._limit:
                 raise _too_large(self._index, len(self._buffer) - start, self._limit) from None
             return None
-        if end == len(self._buffer) and not final:
+        if not final and _may_go_on(self._buffer, start, end):
             return None  # a number or literal may go on in the next chunk
         item = self._buffer[start:end].encode()
         if len(item) > self._limit:
@@ -233,6 +233,20 @@ class JsonArraySplitter:
         self._expect = ","
         self._index += 1
         return item
+
+
+_NUMBER_TAIL = frozenset("0123456789.eE+-")
+
+
+def _may_go_on(buffer: str, start: int, end: int) -> bool:
+    """Whether the value read from ``buffer[start:end]`` may be the start of a longer one, in a chunk still to come.
+
+    A value at the end of what has arrived may: ``1`` of ``12``, ``tru`` never parses. So may a number
+    followed only by what could go on with it: the decoder reads ``-0`` of ``-0.`` and ``1`` of ``1e``.
+    """
+    if end == len(buffer):
+        return True
+    return buffer[start] in "-0123456789" and all(char in _NUMBER_TAIL for char in buffer[end:])
 
 
 def splitter_for(batch_format: BatchFormat, limits: ItemLimits) -> Splitter:

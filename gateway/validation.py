@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from calls.flow import Priority, concurrency_key_of
 from calls.retry_settings import RETRY_SETTINGS, RetryOverrides
 from calls.timing import DEADLINE_HEADER, deadline_of, due_of
-from calls.wire import CALL_ID_PATTERN
+from calls.wire import BATCH_ID_PATTERN, CALL_ID_PATTERN
 from gateway.errors import BodyTooLarge, InvalidRequest
 from provider.types import split_namespace
 
@@ -19,6 +19,7 @@ __all__ = [
     "RETRY_HEADERS",
     "call_id_of",
     "callback_url_of",
+    "check_batch_id",
     "check_length",
     "effective_retry",
     "function_of",
@@ -80,6 +81,19 @@ def call_id_of(value: str | None) -> str:
     if not CALL_ID_PATTERN.match(value):
         raise InvalidRequest(f"invalid X-Call-Id {value[:140]!r}: use up to 128 letters, digits, '.', '_', ':' or '-'")
     return value
+
+
+def check_batch_id(batch_id: str, what: str) -> None:
+    """Refuse a batch id that a key-value key cannot hold: see :data:`calls.wire.BATCH_ID_PATTERN`.
+
+    Raises:
+        InvalidRequest: naming ``what`` (the header or the path part it came from).
+    """
+    if not BATCH_ID_PATTERN.match(batch_id):
+        raise InvalidRequest(
+            f"invalid {what} {batch_id[:110]!r}: use up to 100 letters, digits, '.', '_', '-', "
+            "starting with a letter or digit, a '.' only between two others"
+        )
 
 
 def check_length(declared: str | None, limit: int) -> None:

@@ -102,15 +102,15 @@ async def delete(provider: ProviderDep, request: DeleteBody) -> Response:
     "/system/function/{name}",
     summary="Describe a function",
     response_model=FunctionStatus,
-    responses={404: {"description": "No such function (empty body)."}},
+    responses={404: {"description": "No such function (the body says so, in plain text)."}},
     tags=["functions"],
 )
 async def get_function(provider: ProviderDep, namespace: NamespaceDep, name: str = _NAME) -> Response:
     try:
         function = await provider.get(name, namespace)
-    except FunctionNotFound:
-        # OpenFaaS: faas-netes answers a missing function here with 404 and an empty body.
-        return Response(status_code=404)
+    except FunctionNotFound as exc:
+        # faas-netes answers with 404 and an empty body; clients look at the status alone, and a refusal says why.
+        return PlainTextResponse(str(exc), status_code=404)
     return JSONResponse(wire(function))
 
 

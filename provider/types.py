@@ -93,19 +93,25 @@ def parse_go_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if not isinstance(value, str):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
         raise ValueError(f"expected a duration such as '30s' or a number of seconds, got {value!r}")
-    text = value.strip()
     try:
-        return timedelta(seconds=float(text))
+        seconds = float(text)
     except ValueError:
-        pass
-    sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
-    parts = _DURATION_PART.findall(body)
-    if not body or "".join(n + u for n, u in parts) != body:
-        raise ValueError(f"invalid duration {value!r}: use a number of seconds or a Go duration like '1m30s'")
-    return timedelta(seconds=sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+        sign, body = (-1, text[1:]) if text.startswith("-") else (1, text.removeprefix("+"))
+        parts = _DURATION_PART.findall(body)
+        if not body or "".join(n + u for n, u in parts) != body:
+            raise ValueError(
+                f"invalid duration {value!r}: use a number of seconds or a Go duration like '1m30s'"
+            ) from None
+        seconds = sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # infinite, not a number, or beyond timedelta's range
+        raise ValueError(f"invalid duration {value!r}: out of range") from None
 
 
 def parse_moment(text: str, now: datetime) -> datetime:
@@ -116,6 +122,8 @@ def parse_moment(text: str, now: datetime) -> datetime:
     """
     try:
         return now - parse_go_duration(text)
+    except OverflowError:
+        raise ValueError(f"invalid time {text!r}: too long ago") from None
     except ValueError:
         pass
     try:

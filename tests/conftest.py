@@ -6,9 +6,15 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from faasq.natsserver import NatsServer, NatsServerError
 from tests.support.redis_server import start_redis
+
+# Hypothesis keeps no example database in the tree, and make test stays quick; make fuzz tries many more.
+settings.register_profile("default", database=None, max_examples=100)
+settings.register_profile("fuzz", database=None, max_examples=2000)
+settings.load_profile("default")
 
 
 @pytest.fixture(scope="session")

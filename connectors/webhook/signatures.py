@@ -105,12 +105,19 @@ def _check_time(timestamp: str, now: float, tolerance: float) -> None:
         raise SignatureRejected(f"timestamp {sent} is more than {tolerance:g}s away from now: a replay or a late retry")
 
 
-def _prefixed(verifier: Verifier, headers: Mapping[str, str], body: bytes, prefix: str) -> None:
+def _prefixed(
+    verifier: Verifier,
+    headers: Mapping[str, str],
+    body: bytes,
+    prefix: str,
+    algorithm: str = "sha256",
+    encoding: Encoding = Encoding.HEX,
+) -> None:
     value = _header(headers, verifier.header)
     if not value.startswith(prefix):
         raise SignatureRejected(f"{verifier.header} does not start with {prefix!r}")
-    given = _decode(value.removeprefix(prefix), verifier.encoding)
-    if not _matches(_digest(verifier.secret, body, verifier.algorithm), given):
+    given = _decode(value.removeprefix(prefix), encoding)
+    if not _matches(_digest(verifier.secret, body, algorithm), given):
         raise SignatureRejected(f"{verifier.header} does not match the body")
 
 
@@ -147,8 +154,8 @@ def verify(verifier: Verifier, headers: Mapping[str, str], body: bytes, now: flo
         case Scheme.NONE:
             return
         case Scheme.HMAC:
-            _prefixed(verifier, headers, body, verifier.prefix)
-        case Scheme.GITHUB | Scheme.FAAS_CLI:
+            _prefixed(verifier, headers, body, verifier.prefix, verifier.algorithm, verifier.encoding)
+        case Scheme.GITHUB | Scheme.FAAS_CLI:  # always sha256, in hex: whatever algorithm or encoding the topic says
             _prefixed(verifier, headers, body, "sha256=")
         case Scheme.STRIPE:
             _stripe(verifier, headers, body, now)

@@ -24,6 +24,14 @@ def test_a_json_array_splits_into_its_elements_as_written_whatever_the_chunks(ch
     assert split(body, chunk) == [b"1", b'"a,]b\\""', b'{"x": [1, 2]}', b"12345", b"true", b"null", '"é"'.encode()]
 
 
+@pytest.mark.parametrize("cut", range(1, 24))
+def test_a_number_cut_by_a_chunk_at_its_point_or_exponent_is_read_whole(cut: int) -> None:
+    body = b"[-0.0, 12.5e-3, 1E+2, 7]"
+    splitter = splitter_for(BatchFormat.JSON, LIMITS)
+    items = splitter.feed(body[:cut]) + splitter.feed(body[cut:]) + splitter.finish()
+    assert items == [b"-0.0", b"12.5e-3", b"1E+2", b"7"]
+
+
 @pytest.mark.parametrize("chunk", [1, 4, 1000])
 def test_lines_and_ndjson_skip_blank_lines_and_carriage_returns(chunk: int) -> None:
     assert split(b'{"a":1}\r\n\n2\n"x"', chunk, BatchFormat.NDJSON) == [b'{"a":1}', b"2", b'"x"']
