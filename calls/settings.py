@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
 from calls.batch_store import DEFAULT_BATCH_BUCKET
+from calls.bodies import DEFAULT_BODY_BUCKET
 from calls.callback_guard import CallbackGuard
 from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM
 from calls.flow_store import DEFAULT_FLOW_BUCKET
@@ -96,6 +97,12 @@ class CallSettings(BaseSettings):
         DEFAULT_FLOW_BUCKET, description="The JetStream key-value bucket of flow control: limits' state and pauses."
     )
     batch_bucket: str = Field(DEFAULT_BATCH_BUCKET, description="The JetStream key-value bucket of batch records.")
+    body_bucket: str = Field(
+        DEFAULT_BODY_BUCKET,
+        description="The JetStream object store of async bodies too large for one NATS message; a call's body "
+        "is deleted once the call finished, kept with its dead letter, and expires after the longer of status_ttl "
+        "and dead_letter_max_age.",
+    )
     batch_ttl: GoDuration = Field(timedelta(days=1), description="How long a batch record lives after its last change.")
 
     @field_validator("nats_servers")
@@ -109,7 +116,9 @@ class CallSettings(BaseSettings):
         CallbackGuard(value)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("faas_nats_channel", "status_bucket", "dead_letter_stream", "batch_bucket", "flow_bucket")
+    @field_validator(
+        "faas_nats_channel", "status_bucket", "dead_letter_stream", "batch_bucket", "flow_bucket", "body_bucket"
+    )
     @classmethod
     def _stored_name(cls, value: str, info: ValidationInfo) -> str:
         return jetstream_name(value, "bucket" if (info.field_name or "").endswith("_bucket") else "stream")
@@ -130,6 +139,11 @@ class CallSettings(BaseSettings):
     def nats_url(self) -> str:
         """The NATS servers' URLs, comma-separated: how messages name them."""
         return ",".join(self.nats_urls)
+
+    @property
+    def body_max_age(self) -> timedelta:
+        """How long a body in the body bucket may outlive its call: as long as its status record or its dead letter."""
+        return max(self.status_ttl, self.dead_letter_max_age)
 
     @property
     def callback_guard(self) -> CallbackGuard:

@@ -27,6 +27,7 @@ from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
 
 __all__ = [
     "BATCH_ID_PATTERN",
+    "BODY_OBJECT",
     "CALL_ID_PATTERN",
     "DEFAULT_QUEUE",
     "DEFAULT_STREAM",
@@ -70,6 +71,8 @@ BATCH_ID = "Faasq-Batch-Id"
 DEADLINE = "Faasq-Deadline"
 NOT_BEFORE = "Faasq-Not-Before"
 RUNS = "Faasq-Runs"
+BODY_OBJECT = "Faasq-Body-Object"
+"""Names the object in the body bucket that holds a body too large for the message (see :mod:`calls.bodies`)."""
 SCHEDULE = "Nats-Schedule"
 SCHEDULE_TARGET = "Nats-Schedule-Target"
 SCHEDULED_PART = "=scheduled"
@@ -163,6 +166,9 @@ class QueuedCall:
     runs: int = 0
     """Runs made before this message was stored: a call that waited for its limits is stored again, and
     its attempt number is these runs plus JetStream's deliveries of the new message."""
+    body_object: str | None = None
+    """The object of the body bucket that holds the body, when it is too large for a message (``body`` is then
+    empty until the worker reads it back)."""
 
     @property
     def due_ns(self) -> int:
@@ -192,16 +198,23 @@ class QueuedCall:
             headers[BATCH_ID] = self.batch_id
         if self.trace is not None:
             headers.update(self.trace.headers())
+        if self.limits:
+            headers.update(self.limits.nats_headers())
+        return headers | self._set_only()
+
+    def _set_only(self) -> dict[str, str]:
+        """The headers of what most calls leave unset."""
+        headers = {}
         if self.deadline_ns:
             headers[DEADLINE] = str(self.deadline_ns)
         if self.not_before_ns:
             headers[NOT_BEFORE] = str(self.not_before_ns)
-        if self.limits:
-            headers.update(self.limits.nats_headers())
         if self.runs:
             headers[RUNS] = str(self.runs)
         if self.priority is not Priority.NORMAL:
             headers[PRIORITY] = self.priority.value
+        if self.body_object is not None:
+            headers[BODY_OBJECT] = self.body_object
         return headers
 
     @classmethod
@@ -245,6 +258,7 @@ class QueuedCall:
             limits=limits,
             priority=priority,
             runs=runs,
+            body_object=headers.get(BODY_OBJECT) or None,
         )
 
 

@@ -182,7 +182,6 @@ def create_app(
             for part in (link, lookup):
                 await part.startup()
                 stack.push_async_callback(part.shutdown)
-            _check_body_limit(settings, link)
             await stack.enter_async_context(proxy)
             stack.callback(asyncio.create_task(sampler.run()).cancel)  # the dashboard's charts
             stack.push_async_callback(recent.close)
@@ -301,12 +300,3 @@ def _handlers(settings: GatewaySettings, parts: _Parts, calls: CallLedger) -> di
         Handler.INFO: parts.proxy.info,
         Handler.SYSTEM: parts.proxy.system,
     }
-
-
-def _check_body_limit(settings: GatewaySettings, link: NatsLink) -> None:
-    if link.max_payload and settings.max_body_bytes > link.max_payload:
-        logger.warning(
-            "max_body_bytes=%d is over the NATS server's max_payload=%d: async bodies are limited to the latter",
-            settings.max_body_bytes,
-            link.max_payload,
-        )

@@ -60,7 +60,9 @@ class GatewaySettings(CallSettings):
         Path("/run/secrets/"), description="Folder holding the files basic-auth-user and basic-auth-password."
     )
     max_body_bytes: int = Field(
-        1024 * 1024, ge=1, description="Largest async body; it must also fit the NATS server's max_payload."
+        64 * 1024 * 1024,
+        ge=1,
+        description="Largest async body (or batch item); one too large for a NATS message goes to body_bucket.",
     )
     function_cache_ttl: GoDuration = Field(
         timedelta(seconds=5), description="How long a function looked up for /async-function/ is remembered."

@@ -106,8 +106,10 @@ class DeadLetterAdmin:
         logger.info("call %s redriven to queue %s", call.call_id, call.queue)
 
     async def purge(self, entry: DeadLetterEntry) -> None:
-        """Remove ``entry``."""
+        """Remove ``entry``, and its call's body if it was too large for a message."""
         await self._delete(await self._js(), entry)
+        if entry.call.body_object is not None:
+            await (await self._stores.bodies()).delete(entry.call.body_object)
 
     async def matching(self, filters: Filters) -> list[DeadLetterEntry]:
         """Every dead letter matching ``filters``, oldest first."""

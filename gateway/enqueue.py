@@ -238,8 +238,8 @@ class EnqueueRoute:
 
     @property
     def max_body_bytes(self) -> int:
-        """The body limit in force: ``max_body_bytes``, or the NATS server's ``max_payload`` if smaller."""
-        return min(self._limits.max_body_bytes, self._link.max_payload or self._limits.max_body_bytes)
+        """The body limit, ``max_body_bytes``: a body over the NATS server's ``max_payload`` goes to the body bucket."""
+        return self._limits.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Queue one call; 202 only once JetStream has it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import nats.errors
@@ -13,7 +13,8 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from calls.streams import ensure_stream
+from calls.bodies import Bodies
+from calls.streams import StreamConfigError, ensure_stream
 from calls.wire import QueuedCall, scheduled
 from gateway.config import GatewaySettings
 from gateway.errors import BodyTooLarge, HeadersTooLarge, QueueUnavailable
@@ -67,8 +68,10 @@ class NatsLink(Protocol):
     async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109 - the ack deadline is part of the contract
         """Store ``call`` on ``subject`` and return once the stream acknowledged it.
 
+        A body too large for one message goes to the body bucket first (:mod:`calls.bodies`), and the
+        message names it.
+
         Raises:
-            BodyTooLarge: the message would be over the server's ``max_payload``.
             HeadersTooLarge: the call's headers would be over JetStream's limit.
             QueueUnavailable: it was not stored, or no acknowledgement came within ``timeout`` seconds.
         """
@@ -124,6 +127,7 @@ class JetStreamLink:
         self._settings = settings
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._bodies: Bodies | None = None
         self._closing = False
 
     @property
@@ -195,24 +199,41 @@ class JetStreamLink:
         """Publish ``call`` and wait for the stream's acknowledgement."""
         if self._nc is None or self._js is None or not self._nc.is_connected:
             raise QueueUnavailable("Error queuing request: not connected to NATS", call_id=call.call_id)
-        if (
-            call.not_before_ns and call.not_before_ns > time.time_ns()
-        ):  # due later: a schedule JetStream fires onto the queue
-            subject, headers = scheduled(call, subject)
-        else:
-            headers = call.nats_headers()
-        check_fits(call, headers, self._nc.max_payload)
+        target, headers = _message(call, subject)
         try:
-            ack = await self._js.publish(subject, call.body, timeout=timeout, headers=headers)
+            try:
+                check_fits(call, headers, self._nc.max_payload)
+            except BodyTooLarge:
+                call = await self._store_body(call)
+                target, headers = _message(call, subject)
+                check_fits(call, headers, self._nc.max_payload)
+            ack = await self._js.publish(target, call.body, timeout=timeout, headers=headers)
         except nats.errors.TimeoutError:
             reason = f"no acknowledgement from JetStream within {timeout:g}s"
         except nats.js.errors.NoStreamResponseError:
-            reason = f"no stream stores subject {subject!r}"
-        except (nats.errors.Error, OSError) as exc:
+            reason = f"no stream stores subject {target!r}"
+        except (nats.errors.Error, OSError, StreamConfigError) as exc:
             reason = str(exc) or type(exc).__name__
         else:
             return Receipt(ack.stream, ack.seq, bool(ack.duplicate))
         raise QueueUnavailable(f"Error queuing request: {reason}", call_id=call.call_id)
+
+    async def _store_body(self, call: QueuedCall) -> QueuedCall:
+        """Put the call's body in the body bucket; the call that names it instead of carrying it."""
+        if self._bodies is None:
+            settings = self._settings
+            self._bodies = await Bodies.open(
+                self.jetstream(), settings.body_bucket, settings.body_max_age, settings.nats_stream_replicas
+            )
+        await self._bodies.put(call.call_id, call.body)
+        return replace(call, body=b"", body_object=call.call_id)
+
+
+def _message(call: QueuedCall, subject: str) -> tuple[str, dict[str, str]]:
+    """The subject and headers that store ``call``: a delayed one's are a schedule's, which JetStream fires later."""
+    if call.not_before_ns and call.not_before_ns > time.time_ns():
+        return scheduled(call, subject)
+    return subject, call.nats_headers()
 
 
 async def _log_error(exc: Exception) -> None:

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from nats.js import JetStreamContext
 
 from calls.batch_store import BatchStore
+from calls.bodies import Bodies
 from calls.flow_store import FlowStore
 from calls.status_store import CallStore
 from calls.streams import ensure_dead_letter_stream
@@ -42,7 +43,7 @@ class _Once(Generic[T]):
 
 
 class Stores:
-    """The call status bucket, the batch bucket, the dead-letter stream and the flow-control bucket of one gateway.
+    """The status, batch, flow-control and body buckets and the dead-letter stream of one gateway.
 
     Args:
         link: the gateway's NATS connection, whose JetStream context they share.
@@ -61,6 +62,9 @@ class Stores:
         )
         self._dead_letters = _Once(self._open_dead_letters)
         self._flow = _Once(lambda: FlowStore.open(link.jetstream(), settings.flow_bucket, replicas))
+        self._bodies = _Once(
+            lambda: Bodies.open(link.jetstream(), settings.body_bucket, settings.body_max_age, replicas)
+        )
 
     def jetstream(self) -> JetStreamContext:
         """The link's JetStream context.
@@ -81,6 +85,10 @@ class Stores:
     async def flow(self) -> FlowStore:
         """The flow-control bucket (limits' state, pauses)."""
         return await self._flow.get()
+
+    async def bodies(self) -> Bodies:
+        """The bodies too large for a message (:mod:`calls.bodies`)."""
+        return await self._bodies.get()
 
     async def dead_letters(self) -> JetStreamContext:
         """The JetStream context, once the dead-letter stream exists with its configuration."""

@@ -32,6 +32,7 @@ from plumbing.metrics import MetricsServer, flushing
 from plumbing.settings import describe_validation_error, load_settings
 from plumbing.tracing import Tracing
 from queue_worker.batches import BatchTracker
+from queue_worker.bodies import BodyReader, CallBodies
 from queue_worker.callback import CallbackSender, HttpCallbackSender
 from queue_worker.config import WorkerSettings
 from queue_worker.connection import connect
@@ -96,10 +97,13 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
                 extra_headers=_credentials(settings),
             )
         )
+        bodies = CallBodies(nc.jetstream(), settings)
         # Through the gateway, the gateway counts the runs in OpenFaaS's series; else the worker does.
-        invoker = InstrumentedInvoker(http, metrics, tracing, counts_invocations=not settings.gateway_invoke)
+        invoker = InstrumentedInvoker(
+            BodyReader(http, bodies), metrics, tracing, counts_invocations=not settings.gateway_invoke
+        )
         callbacks = await stack.enter_async_context(_callback_sender(settings, metrics, tracing))
-        hooks = hooks or _hooks(settings, nc.jetstream(), callbacks, metrics)
+        hooks = HookChain([hooks or _hooks(settings, nc.jetstream(), callbacks, metrics), bodies])
         await hooks.startup()
         stack.push_async_callback(hooks.shutdown)
         gate = FlowGate(

@@ -11,6 +11,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from calls.bodies import DEFAULT_BODY_BUCKET, Bodies
 from calls.flow import Priority
 from calls.wire import QueuedCall
 from faasq.natsserver import NatsServer
@@ -84,17 +85,21 @@ async def test_refused_calls_leave_the_stream_unchanged(
     assert await message_count(nc, unique_stream) == 0
 
 
-async def test_a_body_that_fits_no_message_is_413_and_the_connection_survives(
+async def test_a_body_that_fits_no_message_waits_in_the_body_bucket(
     gateway: httpx.AsyncClient, nc: Client, unique_stream: str
 ) -> None:
-    # The default limit equals the server's max_payload; the call's headers push it over.
-    too_big = await gateway.post("/async-function/echo", content=b"x" * (1024 * 1024))
-    assert too_big.status_code == 413
-    assert too_big.text == "request body and headers are over the queue's message limit of 1048576 bytes"
-    after = await gateway.post("/async-function/echo", content=b"y" * (1000 * 1000))
-    assert after.status_code == 202
-    [message] = await stored(nc, unique_stream)
-    assert len(message.data) == 1000 * 1000
+    # The server's max_payload is 1 MiB: with the call's headers, this body does not fit one message.
+    large = os.urandom(1024 * 1024)
+    accepted = await gateway.post("/async-function/echo", content=large, headers={"X-Call-Id": "large-body"})
+    small = await gateway.post("/async-function/echo", content=b"y" * (1000 * 1000), headers={"X-Call-Id": "small"})
+    assert (accepted.status_code, small.status_code) == (202, 202)
+    by_id = {(message.headers or {})["Faasq-Call-Id"]: message for message in await stored(nc, unique_stream)}
+    large_message, small_message = by_id["large-body"], by_id["small"]
+    assert (large_message.data, (large_message.headers or {}).get("Faasq-Body-Object")) == (b"", "large-body")
+    assert (len(small_message.data), (small_message.headers or {}).get("Faasq-Body-Object")) == (1000 * 1000, None)
+    bodies = Bodies(await nc.jetstream().object_store(DEFAULT_BODY_BUCKET))
+    assert await bodies.get("large-body") == large
+    await bodies.delete("large-body")
 
 
 async def test_nats_stopped_is_503_never_202_then_it_recovers(

@@ -158,7 +158,7 @@ async def test_unknown_function_is_404(provider: RunningProvider) -> None:
     assert response.status_code == 404
     assert response.headers["x-openfaas-internal"] == "proxy"
     missing = await provider.client.get("/system/function/nothing")
-    assert (missing.status_code, missing.content) == (404, b"")
+    assert (missing.status_code, missing.text) == (404, "function 'nothing' not found in namespace 'openfaas-fn'")
 
 
 async def test_functions_survive_a_provider_restart(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def test_defaults_and_environment_names(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.nats_url == "nats://nats.example:4333"
     assert (settings.faas_nats_channel, settings.max_body_bytes, settings.basic_auth) == (
         "faas-request",
-        1048576,
+        64 * 1024 * 1024,
         False,
     )
     assert (settings.upstream_timeout, settings.read_timeout) == (timedelta(seconds=65), timedelta(seconds=60))

@@ -186,10 +186,10 @@ async def test_get_function(client: httpx.AsyncClient) -> None:
     assert "service" not in response.json()
 
 
-async def test_get_missing_function_is_404_with_an_empty_body(client: httpx.AsyncClient) -> None:
+async def test_get_missing_function_is_404_saying_so(client: httpx.AsyncClient) -> None:
     await deploy(client, namespace="staging")
     response = await client.get("/system/function/echo")
-    assert (response.status_code, response.content) == (404, b"")
+    assert (response.status_code, response.text) == (404, "function 'echo' not found in namespace 'openfaas-fn'")
 
 
 async def test_scale(client: httpx.AsyncClient, fake: FakeProvider) -> None:

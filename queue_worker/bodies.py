@@ -1,0 +1,88 @@
+"""Calls whose body waits in the body bucket (:mod:`calls.bodies`): read back for each run, deleted once finished."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import nats.errors
+from nats.js import JetStreamContext
+
+from calls.bodies import Bodies, BodyMissing
+from calls.outcome import Attempt, Failure, Outcome
+from calls.retry_decision import Ack, Verdict
+from calls.settings import CallSettings
+from calls.wire import QueuedCall
+from queue_worker.hooks import WorkerHooks
+from queue_worker.invoker import Invoker
+
+__all__ = ["BodyReader", "CallBodies"]
+
+logger = logging.getLogger(__name__)
+
+
+class CallBodies(WorkerHooks):
+    """The body bucket, opened at start-up; a call's body is deleted once the call is finished.
+
+    A dead-lettered call keeps its body (a redrive runs it again), and a call to be retried
+    needs it again. Run it after the status hooks: a redelivery of a call whose body is gone
+    finds its record finished and is skipped.
+
+    Args:
+        js: the worker's JetStream context.
+        settings: the bucket's name, age limit and replicas.
+    """
+
+    def __init__(self, js: JetStreamContext, settings: CallSettings) -> None:
+        self._js = js
+        self._settings = settings
+        self._bodies: Bodies | None = None
+
+    async def startup(self) -> None:
+        """Create or bind the body bucket."""
+        settings = self._settings
+        self._bodies = await Bodies.open(
+            self._js, settings.body_bucket, settings.body_max_age, settings.nats_stream_replicas
+        )
+
+    async def body_of(self, call: QueuedCall) -> QueuedCall:
+        """``call`` with its body, read back from the bucket if it is kept there.
+
+        Raises:
+            BodyMissing: the bucket no longer has it.
+            nats.errors.Error: NATS could not be asked.
+        """
+        if call.body_object is None:
+            return call
+        if self._bodies is None:
+            raise BodyMissing("the body bucket is not open yet")
+        return replace(call, body=await self._bodies.get(call.body_object))
+
+    async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
+        """Delete the body of a finished call (not one to retry or to dead-letter)."""
+        if call.body_object is None or not isinstance(verdict, Ack) or self._bodies is None:
+            return
+        try:
+            await self._bodies.delete(call.body_object)
+        except nats.errors.Error as exc:  # it expires with the bucket's age limit
+            logger.warning("call %s: its body could not be deleted (%s)", call.call_id, exc or type(exc).__name__)
+
+
+class BodyReader:
+    """An :class:`~queue_worker.invoker.Invoker` that gives ``invoker`` each call with its body read back.
+
+    A body that cannot be read is a failed run, which the retry policy treats like a connection failure.
+    """
+
+    def __init__(self, invoker: Invoker, bodies: CallBodies) -> None:
+        self._invoker = invoker
+        self._bodies = bodies
+
+    async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
+        """Read the body back, then run the call."""
+        try:
+            whole = await self._bodies.body_of(call)
+        except (BodyMissing, nats.errors.Error) as exc:
+            detail = f"its body could not be read from the body bucket: {str(exc) or type(exc).__name__}"
+            return Outcome(None, failure=Failure.CONNECTION, detail=detail)
+        return await self._invoker.invoke(whole, attempt)

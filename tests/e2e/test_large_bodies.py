@@ -1,0 +1,117 @@
+"""Async bodies over NATS's message limit go through the JetStream object store, and leave nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import nats
+import pytest
+
+from calls.bodies import DEFAULT_BODY_BUCKET, Bodies
+from tests.support.callbacks import Callback, Receiver, serving
+from tests.support.polling import eventually
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+STACK = "provider: {name: openfaas}\nfunctions:\n  sha: {fprocess: sha256sum}\n"
+LIMIT = 8 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    received = Receiver()
+    with serving(received) as url:
+        yield received, url
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("large")
+    (root / "stack.yml").write_text(STACK)
+    running = Stack(root / "stack.yml", root / "state", workers=1, env={"max_body_bytes": str(LIMIT)})
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+async def _stored(stack: Stack) -> list[str]:
+    nc = await nats.connect(stack.ready["nats"])
+    try:
+        return await Bodies(await nc.jetstream().object_store(DEFAULT_BODY_BUCKET)).names()
+    finally:
+        await nc.close()
+
+
+async def test_a_body_over_the_message_limit_reaches_the_function_whole(
+    stack: Stack, receiver: tuple[Receiver, str]
+) -> None:
+    received, url = receiver
+    body = os.urandom(5 * 1024 * 1024)
+    async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
+        accepted = await client.post(
+            "/async-function/sha", content=body, headers={"X-Callback-Url": f"{url}/cb", "X-Call-Id": "large-1"}
+        )
+    assert accepted.status_code == 202, accepted.text
+    (called,) = await eventually(lambda: _called(received, "large-1"), within=60)
+    assert (called.headers["x-function-status"], called.body) == (
+        "200",
+        f"{hashlib.sha256(body).hexdigest()}  -\n".encode(),
+    )
+
+    async def gone() -> bool | None:
+        return True if "large-1" not in await _stored(stack) else None
+
+    await eventually(gone, within=20, every=0.1)  # deleted once the call finished
+    status = json.loads(stack.run("status", "large-1", "--json").stdout)
+    assert status["state"] == "succeeded"
+
+
+async def test_a_body_over_the_configured_limit_is_413_naming_it(stack: Stack) -> None:
+    # As curl sends a large body: the headers, then the body only once the server says to go on.
+    host, port = stack.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = f"POST /async-function/sha HTTP/1.1\r\nHost: {host}\r\nX-Call-Id: huge\r\n"
+    head += f"Content-Length: {LIMIT + 1}\r\nExpect: 100-continue\r\n\r\n"
+    writer.write(head.encode())
+    answer = await asyncio.wait_for(reader.read(4096), timeout=10)
+    writer.close()
+    expected = f"request body of {LIMIT + 1} bytes is over the limit of {LIMIT} bytes".encode()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert answer.endswith(expected), answer
+    # Streamed without a length, it is refused as it goes over.
+    async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(LIMIT // 65536 + 1):
+                yield b"x" * 65536
+
+        try:
+            refused = await client.post("/async-function/sha", content=chunks(), headers={"X-Call-Id": "huge"})
+        except httpx.TransportError:  # it stopped reading: some clients only see the connection closed
+            pass
+        else:
+            assert (refused.status_code, refused.text) == (413, f"request body is over the limit of {LIMIT} bytes")
+    assert "huge" not in await _stored(stack)
+
+
+async def test_a_small_body_stays_in_its_message(stack: Stack, receiver: tuple[Receiver, str]) -> None:
+    received, url = receiver
+    async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
+        accepted = await client.post(
+            "/async-function/sha", content=b"small", headers={"X-Callback-Url": f"{url}/cb", "X-Call-Id": "small-1"}
+        )
+    assert accepted.status_code == 202
+    (called,) = await eventually(lambda: _called(received, "small-1"), within=30)
+    assert called.body == f"{hashlib.sha256(b'small').hexdigest()}  -\n".encode()
+    assert "small-1" not in await _stored(stack)
+
+
+async def _called(received: Receiver, call_id: str) -> list[Callback] | None:
+    return received.by_call_id().get(call_id)
