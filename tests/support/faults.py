@@ -27,8 +27,9 @@ from typing import Any
 
 import httpx
 import nats
+import nats.errors
 from nats.aio.client import Client
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from calls.deadletters import DEFAULT_DEAD_LETTER_STREAM, DeadLetterEntry
 from calls.wire import DEFAULT_STREAM
@@ -297,6 +298,8 @@ class Faults:
                     stored = (await js.stream_info(CALLBACK_STREAM)).state.messages
                 except NotFoundError:  # no worker started
                     stored = 0
+            except (nats.errors.TimeoutError, ServiceUnavailableError):  # a cluster still electing a leader
+                return None
             finally:
                 await nc.close()
             return True if info.num_pending == 0 and info.num_ack_pending == 0 and stored == 0 else None

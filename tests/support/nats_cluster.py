@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 
 import nats
+import nats.errors
+from nats.js.errors import ServiceUnavailableError
 
 from faasq.natsserver import nats_server_binary, read_address
 from tests.support.polling import eventually, until
@@ -172,6 +174,8 @@ class NatsCluster:
         nc = await nats.connect(servers=[node.url for node in self.nodes if node.running])
         try:
             info = await nc.jetstream().stream_info(stream)
+        except (nats.errors.TimeoutError, ServiceUnavailableError):  # no leader at this moment
+            return None
         finally:
             await nc.close()
         replicas = (info.cluster.replicas or []) if info.cluster is not None else []
