@@ -91,6 +91,8 @@ class Result:
     failures: int
     server_us: float = 0.0
     nats_us: float = 0.0
+    mean_ms: float = 0.0
+    max_ms: float = 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -151,11 +153,18 @@ class _Connection(asyncio.Protocol):
 TRACEPARENT = b"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
 
 
-async def load(port: int, requests: int, concurrency: int, body: bytes, extra: bytes = b"") -> Result:
+async def load(
+    port: int,
+    requests: int,
+    concurrency: int,
+    body: bytes,
+    extra: bytes = b"",
+    callback: bytes = b"http://127.0.0.1:9/callback",
+) -> Result:
     """Send ``requests`` POSTs over ``concurrency`` keep-alive connections; measure rate and latency."""
     request = (
         b"POST /async-function/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n%s"
-        b"X-Callback-Url: http://127.0.0.1:9/callback\r\nContent-Length: %d\r\n\r\n%s" % (extra, len(body), body)
+        b"X-Callback-Url: %s\r\nContent-Length: %d\r\n\r\n%s" % (extra, callback, len(body), body)
     )
     loop = asyncio.get_running_loop()
     budget, latencies = [requests], list[float]()
@@ -172,7 +181,9 @@ async def load(port: int, requests: int, concurrency: int, body: bytes, extra: b
     for transport, _ in opened:
         transport.close()
     quantiles = statistics.quantiles(latencies, n=100)
-    return Result(len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, failures)
+    result = Result(len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000, failures)
+    result.mean_ms, result.max_ms = statistics.fmean(latencies) * 1000, max(latencies) * 1000
+    return result
 
 
 @contextlib.contextmanager
@@ -348,12 +359,12 @@ UP_STREAM = "faas-request"
 
 
 @contextlib.contextmanager
-def faasq_up(tmp: Path) -> Iterator[dict[str, Any]]:
+def faasq_up(tmp: Path, *options: str) -> Iterator[dict[str, Any]]:
     """``faasq up`` with its defaults but no workers (calls stay queued), an ``echo`` function, on a free port."""
     (tmp / "stack.yml").write_text("provider: {name: openfaas}\nfunctions:\n  echo: {fprocess: cat}\n")
     ready = tmp / "ready.json"
     argv = [str(BIN / "faasq"), "up", "-f", str(tmp / "stack.yml"), "--port", "0", "--workers", "0"]
-    argv += ["--state-dir", str(tmp / "up"), "--ready-file", str(ready)]
+    argv += ["--state-dir", str(tmp / "up"), "--ready-file", str(ready), *options]
     with (tmp / "up.log").open("wb") as log:
         process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
