@@ -199,12 +199,17 @@ def process_on_socket(argv: list[str], env: dict[str, str]) -> Iterator[tuple[su
     try:
         yield process, port
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGTERM, within=20)
+
+
+def stop_process(process: subprocess.Popen[bytes], signum: int, within: float) -> None:
+    """Send ``signum``, wait up to ``within`` seconds, then kill."""
+    process.send_signal(signum)
+    try:
+        process.wait(within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_until(check: Callable[[], object], what: str, within: float = 30.0) -> None:
@@ -371,12 +376,7 @@ def faasq_up(tmp: Path, *options: str) -> Iterator[dict[str, Any]]:
         wait_until(ready.exists, f"faasq up was not ready (see {tmp / 'up.log'})", within=90)
         yield json.loads(ready.read_text())
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGINT, within=60)
 
 
 def every_core(tmp: Path, args: argparse.Namespace) -> dict[str, list[Result]]:

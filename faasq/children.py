@@ -140,12 +140,9 @@ def reserve_port(port: int, host: str = HOST, *, shared: bool = False) -> socket
     Raises:
         StackFailed: the port is in use or cannot be bound.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock = _bound(host, port, socket.SO_REUSEADDR)
     except OSError as exc:
-        sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise StackFailed(
                 f"port {port} on {host} is already in use: is faasq already running? (choose another with --port)"
@@ -168,14 +165,27 @@ def share_port(first: socket.socket) -> socket.socket:
         StackFailed: the port cannot be shared.
     """
     host, port = first.getsockname()[:2]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind((host, port))
+        sock = _bound(host, port, socket.SO_REUSEPORT)
     except OSError as exc:
-        sock.close()
         raise StackFailed(f"cannot open another socket on {host}:{port}: {exc.strerror}") from None
     sock.listen(_BACKLOG)
+    return sock
+
+
+def _bound(host: str, port: int, option: int) -> socket.socket:
+    """A TCP socket with ``option`` set, bound to ``host:port``.
+
+    Raises:
+        OSError: it cannot be bound (the socket is closed).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, option, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
