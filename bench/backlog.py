@@ -29,6 +29,8 @@ from typing import Any
 
 import nats
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
+from nats.js.errors import NotFoundError
 
 from bench.enqueue import ROOT, faasq_up, load
 from bench.worker import server_process, stop
@@ -100,18 +102,30 @@ def workers(up: dict[str, Any], count: int, function: str) -> Iterator[list[subp
             stop(process)
 
 
+async def _left(js: JetStreamContext, within: float = 60.0) -> int:
+    """Calls the queue's consumer has not settled, once the workers created it."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            info: ConsumerInfo = await js.consumer_info(DEFAULT_STREAM, CONSUMER)
+        except NotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+        else:
+            return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
 async def drain(up: dict[str, Any], processes: list[subprocess.Popen[bytes]], every: float) -> None:
     nc = await nats.connect(up["nats"])
     js = nc.jetstream()
     print("\nleft      calls/s  workers MiB  nats MiB  status bucket MiB", flush=True)
     try:
-        info = await js.consumer_info(DEFAULT_STREAM, CONSUMER)
-        left, began, last = info.num_pending + info.num_ack_pending, time.monotonic(), time.monotonic()
+        left, began, last = await _left(js), time.monotonic(), time.monotonic()
         total = left
         while left:
             await asyncio.sleep(every)
-            info = await js.consumer_info(DEFAULT_STREAM, CONSUMER)
-            now_left = info.num_pending + info.num_ack_pending
+            now_left = await _left(js)
             now = time.monotonic()
             _, status_bytes = await stream_state(js, f"KV_{DEFAULT_BUCKET}")
             workers_mib = rss_mib(*(process.pid for process in processes))

@@ -79,8 +79,9 @@ async def until(check: Callable[[], Awaitable[bool]], within: float = 300.0) -> 
 
 
 class Bench:
-    def __init__(self, gateway: str, nats_url: str, items: int) -> None:
+    def __init__(self, gateway: str, nats_url: str, items: int, gateway_pid: int = 0) -> None:
         self.gateway = gateway
+        self.gateway_pid = gateway_pid
         self.nats_url = nats_url
         self.items = [json.dumps({"n": n}).encode() for n in range(items)]
 
@@ -149,12 +150,21 @@ class Bench:
                     print(
                         f"round {number} {side:10s} accepted {n / accept:8.0f} items/s   completed {n / complete:6.0f}"
                         f" items/s"
-                        + (f"   a call sent after the batch done in {lone[-1]:.2f}s" if side == "batch" else ""),
+                        + (f"   a call sent after the batch done in {lone[-1]:.2f}s" if side == "batch" else "")
+                        + (f"   gateway peak RSS {peak_rss_mib(self.gateway_pid):.0f} MiB" if side == "batch" else ""),
                         flush=True,
                     )
         median = statistics.median(lone)
         print(f"\na call sent right after a batch of {n}: done in {median:.2f}s (median)")
         return results
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The most memory the process has held so far (``VmHWM``), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def report(results: dict[str, list[tuple[float, float]]], items: int, rounds: int) -> None:
@@ -183,12 +193,13 @@ def main() -> None:
                 "faas_nats_channel": STREAM,
                 "batch_enqueue_rate": str(args.enqueue_rate),
             }
-            with process_on_socket([str(BIN / "faasq-gateway")], gateway_env) as (_, gateway):
+            with process_on_socket([str(BIN / "faasq-gateway")], gateway_env) as (gateway_process, gateway):
                 url = f"http://127.0.0.1:{gateway}"
                 with httpx.Client() as client:
                     wait_until(lambda: client.get(f"{url}/healthz").status_code == 200, "gateway")
                 with worker(server, fn, Path(tmp) / "worker.log"):
-                    results = asyncio.run(Bench(url, server.url, args.items).run(args.rounds))
+                    bench = Bench(url, server.url, args.items, gateway_process.pid)
+                    results = asyncio.run(bench.run(args.rounds))
     report(results, args.items, args.rounds)
 
 
