@@ -59,6 +59,14 @@ class NatsLink(Protocol):
             QueueUnavailable: there is none (not connected).
         """
 
+    async def bodies(self) -> Bodies:
+        """The bucket of bodies too large for a message (:mod:`calls.bodies`), opened on first use.
+
+        Raises:
+            QueueUnavailable: not connected to NATS.
+            calls.streams.StreamConfigError: JetStream refuses the bucket.
+        """
+
     async def startup(self) -> None:
         """Connect and make sure the calls' stream exists."""
 
@@ -218,14 +226,18 @@ class JetStreamLink:
             return Receipt(ack.stream, ack.seq, bool(ack.duplicate))
         raise QueueUnavailable(f"Error queuing request: {reason}", call_id=call.call_id)
 
-    async def _store_body(self, call: QueuedCall) -> QueuedCall:
-        """Put the call's body in the body bucket; the call that names it instead of carrying it."""
+    async def bodies(self) -> Bodies:
+        """The body bucket, created or bound on first use."""
         if self._bodies is None:
             settings = self._settings
             self._bodies = await Bodies.open(
                 self.jetstream(), settings.body_bucket, settings.body_max_age, settings.nats_stream_replicas
             )
-        await self._bodies.put(call.call_id, call.body)
+        return self._bodies
+
+    async def _store_body(self, call: QueuedCall) -> QueuedCall:
+        """Put the call's body in the body bucket; the call that names it instead of carrying it."""
+        await (await self.bodies()).put(call.call_id, call.body)
         return replace(call, body=b"", body_object=call.call_id)
 
 

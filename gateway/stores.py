@@ -62,9 +62,6 @@ class Stores:
         )
         self._dead_letters = _Once(self._open_dead_letters)
         self._flow = _Once(lambda: FlowStore.open(link.jetstream(), settings.flow_bucket, replicas))
-        self._bodies = _Once(
-            lambda: Bodies.open(link.jetstream(), settings.body_bucket, settings.body_max_age, replicas)
-        )
 
     def jetstream(self) -> JetStreamContext:
         """The link's JetStream context.
@@ -87,8 +84,8 @@ class Stores:
         return await self._flow.get()
 
     async def bodies(self) -> Bodies:
-        """The bodies too large for a message (:mod:`calls.bodies`)."""
-        return await self._bodies.get()
+        """The bodies too large for a message (:mod:`calls.bodies`): the link's, which stores them."""
+        return await self._link.bodies()
 
     async def dead_letters(self) -> JetStreamContext:
         """The JetStream context, once the dead-letter stream exists with its configuration."""

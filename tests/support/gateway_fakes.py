@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 from nats.js import JetStreamContext
 
+from calls.bodies import Bodies
 from calls.wire import QueuedCall
 from gateway.config import GatewaySettings
 from gateway.errors import ProviderUnavailable, QueueUnavailable
@@ -39,6 +40,9 @@ class FakeLink:
         return self._max_payload
 
     def jetstream(self) -> JetStreamContext:
+        raise QueueUnavailable("not connected to NATS")
+
+    async def bodies(self) -> Bodies:
         raise QueueUnavailable("not connected to NATS")
 
     async def startup(self) -> None:
