@@ -17,6 +17,8 @@ from types import TracebackType
 
 import nats
 import nats.errors
+from nats.aio.client import Client
+from nats.js.api import StreamInfo
 from nats.js.errors import ServiceUnavailableError
 
 from faasq.natsserver import nats_server_binary, read_address
@@ -137,48 +139,45 @@ class NatsCluster:
                 return node
         raise AssertionError(f"no node has a client named {client_name!r}")
 
-    async def leader_of(self, stream: str) -> Node:
-        """The node that leads ``stream``'s replicas."""
-        nc = await nats.connect(servers=[node.url for node in self.nodes if node.running])
+    async def _client(self) -> Client:
+        """A client of the nodes that run."""
+        return await nats.connect(servers=[node.url for node in self.nodes if node.running])
+
+    async def _stream(self, stream: str) -> StreamInfo | None:
+        """What the stream's leader says of it; None while it has none (an election)."""
+        nc = await self._client()
         try:
-            info = await nc.jetstream().stream_info(stream)
+            info: StreamInfo = await nc.jetstream().stream_info(stream)
+        except (nats.errors.TimeoutError, ServiceUnavailableError):
+            return None
         finally:
             await nc.close()
+        return info if info.cluster is not None and info.cluster.leader else None
+
+    async def leader_of(self, stream: str) -> Node:
+        """The node that leads ``stream``'s replicas."""
+        info = await self._stream(stream)
+        assert info is not None, f"{stream} has no leader"
         assert info.cluster is not None
-        assert info.cluster.leader, info
-        return self.node(info.cluster.leader)
+        return self.node(str(info.cluster.leader))
 
     async def lead_elsewhere(self, stream: str, node: Node) -> None:
         """Make sure ``node`` does not lead ``stream``: ask its leader to step down until another one leads."""
         for _ in range(10):
             if (await self.leader_of(stream)) is not node:
                 return
-            nc = await nats.connect(servers=[node.url for node in self.nodes if node.running])
+            nc = await self._client()
             try:
                 await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", b"", timeout=5)
             finally:
                 await nc.close()
-            await eventually(lambda: self._led(stream), within=20, every=0.1)
+            await eventually(lambda: self._stream(stream), within=20, every=0.1)
         raise AssertionError(f"{node.name} still leads {stream}")
-
-    async def _led(self, stream: str) -> bool | None:
-        nc = await nats.connect(servers=[node.url for node in self.nodes if node.running])
-        try:
-            info = await nc.jetstream().stream_info(stream)
-        finally:
-            await nc.close()
-        return True if info.cluster is not None and info.cluster.leader else None
 
     async def caught_up(self, stream: str) -> bool | None:
         """Whether every replica of ``stream`` is current (None: not yet)."""
-        nc = await nats.connect(servers=[node.url for node in self.nodes if node.running])
-        try:
-            info = await nc.jetstream().stream_info(stream)
-        except (nats.errors.TimeoutError, ServiceUnavailableError):  # no leader at this moment
-            return None
-        finally:
-            await nc.close()
-        replicas = (info.cluster.replicas or []) if info.cluster is not None else []
+        info = await self._stream(stream)
+        replicas = (info.cluster.replicas or []) if info is not None and info.cluster is not None else []
         if len(replicas) != len(self.nodes) - 1:
             return None
         return True if all(peer.current and not peer.lag for peer in replicas) else None
