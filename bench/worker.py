@@ -96,10 +96,11 @@ async def reference(nats_url: str, stream: str, function_url: str) -> None:
 
         async def one(msg: Any) -> None:
             headers = msg.headers
-            async with http.post(f"{function_url}/function/{headers['Faasq-Function']}", data=msg.data) as reply:
+            request = json.loads(headers["Faasq-Call"])
+            async with http.post(f"{function_url}/function/{request['f']}", data=msg.data) as reply:
                 body = await reply.read()
-            callback = {"X-Call-Id": headers["Faasq-Call-Id"], "X-Function-Status": str(reply.status)}
-            async with http.post(headers["Faasq-Callback-Url"], data=body, headers=callback) as done:
+            callback = {"X-Call-Id": headers["Nats-Msg-Id"], "X-Function-Status": str(reply.status)}
+            async with http.post(request["c"], data=body, headers=callback) as done:
                 await done.read()
             await msg.ack()
 

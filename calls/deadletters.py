@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from calls.outcome import Kind
-from calls.wire import MSG_ID, MalformedCall, QueuedCall, call_token
+from calls.wire import MalformedCall, QueuedCall, call_token
 
 __all__ = [
     "DEFAULT_DEAD_LETTER_STREAM",
@@ -98,8 +98,7 @@ class DeadLetterEntry:
 
     def nats_headers(self) -> dict[str, str]:
         """The call's own headers (without its message id) and the ``Faasq-Dead-*`` ones."""
-        headers = self.call.nats_headers()
-        del headers[MSG_ID]
+        headers = self.call.nats_headers(msg_id="")
         headers |= {
             KIND: self.kind.value,
             # A NATS header value must not hold a line break; an error's text may.

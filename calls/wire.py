@@ -11,6 +11,13 @@ and ``Nats-Msg-Id`` is the call id so that JetStream drops a resend within its d
 window. The call's W3C trace context is in the standard ``traceparent`` and ``tracestate``
 headers, where any tracing-aware NATS client looks for it. The streams themselves are
 set up by :mod:`calls.streams`.
+
+Every queued call pays for its metadata in the stream and in nats-server's memory, so what
+every call has travels in one compact header, ``Faasq-Call`` (see :data:`CALL`), a value equal
+to its default is left out, and so are the request headers the worker sets itself
+(:data:`REBUILT_HEADERS`); what few calls have (retry overrides, limits, a batch, a deadline,
+a priority) has a header of its own. Messages in the older form, one ``Faasq-*`` header per
+field, are still read.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = [
     "DEFAULT_STREAM",
     "MSG_ID",
     "QUEUE_ANNOTATION",
+    "REBUILT_HEADERS",
     "MalformedCall",
     "QueuedCall",
     "call_subject",
@@ -57,6 +65,16 @@ the end or next to another)."""
 _QUEUE_NAME = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
 MSG_ID = "Nats-Msg-Id"
+CALL = "Faasq-Call"
+"""The call's request as a JSON object with short keys, ASCII only: ``f`` function, ``n`` namespace, ``t``
+enqueue time (ns since the epoch), ``c`` callback URL, ``h`` headers (``[name, value]`` pairs), ``q`` queue,
+``m`` method, ``p`` path, ``s`` query string. A key whose value is the default (no callback, no headers, queue
+``default``, ``POST``, ``/``, no query) is left out. The call id is ``Nats-Msg-Id``, or ``Faasq-Call-Id`` when
+the message's id is another."""
+REBUILT_HEADERS = frozenset({"host", "content-length", "x-call-id", "x-callback-url"})
+"""Request headers (lowercase) not stored with a call: the worker sends its own ``Host`` and ``Content-Length``,
+and ``X-Call-Id`` and ``X-Callback-Url`` from the call's id and callback URL."""
+# The older form, one header per field.
 FUNCTION = "Faasq-Function"
 NAMESPACE = "Faasq-Namespace"
 METHOD = "Faasq-Method"
@@ -175,23 +193,17 @@ class QueuedCall:
         """When the call could first run: its enqueue time, or later if it was delayed."""
         return max(self.enqueued_at_ns, self.not_before_ns)
 
-    def nats_headers(self) -> dict[str, str]:
-        """The NATS headers that carry this call's metadata."""
-        headers = {
-            MSG_ID: self.call_id,
-            CALL_ID: self.call_id,
-            FUNCTION: self.function,
-            NAMESPACE: self.namespace,
-            METHOD: self.method,
-            PATH: self.path,
-            QUERY: self.query,
-            ENQUEUED_AT: str(self.enqueued_at_ns),
-            QUEUE: self.queue,
-            # JSON escapes CR and LF, which a NATS header value must not contain.
-            HEADERS: json.dumps(self.headers, separators=(",", ":")),
-        }
-        if self.callback_url:
-            headers[CALLBACK_URL] = self.callback_url
+    def nats_headers(self, msg_id: str | None = None) -> dict[str, str]:
+        """The NATS headers that carry this call's metadata.
+
+        Args:
+            msg_id: the message's ``Nats-Msg-Id`` when it is not the call id (a copy, a retry stored again), or
+                ``""`` for none; the call id then has a header of its own.
+        """
+        headers = {MSG_ID: self.call_id} if msg_id is None else ({MSG_ID: msg_id} if msg_id else {})
+        if msg_id is not None:
+            headers[CALL_ID] = self.call_id
+        headers[CALL] = self._request()
         if self.retry is not None:
             headers.update(self.retry.nats_headers())
         if self.batch_id is not None:
@@ -201,6 +213,24 @@ class QueuedCall:
         if self.limits:
             headers.update(self.limits.nats_headers())
         return headers | self._set_only()
+
+    def _request(self) -> str:
+        """The ``Faasq-Call`` header's value (see :data:`CALL`)."""
+        request: dict[str, object] = {"f": self.function, "n": self.namespace, "t": self.enqueued_at_ns}
+        if self.callback_url:
+            request["c"] = self.callback_url
+        if self.headers:
+            request["h"] = self.headers
+        if self.queue != DEFAULT_QUEUE:
+            request["q"] = self.queue
+        if self.method != "POST":
+            request["m"] = self.method
+        if self.path != "/":
+            request["p"] = self.path
+        if self.query:
+            request["s"] = self.query
+        # JSON escapes CR and LF, which a NATS header value must not contain, and anything beyond ASCII.
+        return json.dumps(request, separators=(",", ":"))
 
     def _set_only(self) -> dict[str, str]:
         """The headers of what most calls leave unset."""
@@ -219,36 +249,35 @@ class QueuedCall:
 
     @classmethod
     def from_message(cls, headers: dict[str, str] | None, body: bytes) -> QueuedCall:
-        """Decode a message taken from the queue.
+        """Decode a message taken from the queue (either form: see the module's docstring).
 
         Raises:
             MalformedCall: a required header is missing or a value cannot be decoded.
         """
-        if not headers or FUNCTION not in headers or CALL_ID not in headers:
-            raise MalformedCall(f"not a faasq call: missing {FUNCTION} or {CALL_ID} header")
+        call_id = (headers or {}).get(CALL_ID) or (headers or {}).get(MSG_ID)
+        if not headers or not call_id or (CALL not in headers and FUNCTION not in headers):
+            raise MalformedCall(f"not a faasq call: missing {CALL} or {MSG_ID} header")
         try:
-            pairs = json.loads(headers.get(HEADERS, "[]"))
-            original = [(str(name), str(value)) for name, value in pairs]
-            enqueued = int(headers.get(ENQUEUED_AT, "0"))
-            deadline = int(headers.get(DEADLINE, "0"))
-            not_before = int(headers.get(NOT_BEFORE, "0"))
+            request = _request(headers[CALL]) if CALL in headers else _older_request(headers)
             retry = RetryOverrides.from_nats_headers(headers)
             limits = Limits.from_nats_headers(headers)
+            deadline = int(headers.get(DEADLINE, "0"))
+            not_before = int(headers.get(NOT_BEFORE, "0"))
             runs = int(headers.get(RUNS, "0"))
             priority = Priority.parse(headers[PRIORITY], PRIORITY) if PRIORITY in headers else Priority.NORMAL
-        except (ValueError, TypeError) as exc:
-            raise MalformedCall(f"call {headers[CALL_ID]}: undecodable metadata: {exc}") from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise MalformedCall(f"call {call_id}: undecodable metadata: {exc}") from None
         return cls(
-            call_id=headers[CALL_ID],
-            function=headers[FUNCTION],
-            namespace=headers.get(NAMESPACE, ""),
-            method=headers.get(METHOD, "POST"),
-            path=headers.get(PATH, "/") or "/",
-            query=headers.get(QUERY, ""),
-            callback_url=headers.get(CALLBACK_URL) or None,
-            enqueued_at_ns=enqueued,
-            queue=headers.get(QUEUE, DEFAULT_QUEUE),
-            headers=original,
+            call_id=call_id,
+            function=request.function,
+            namespace=request.namespace,
+            method=request.method,
+            path=request.path,
+            query=request.query,
+            callback_url=request.callback_url,
+            enqueued_at_ns=request.enqueued_at_ns,
+            queue=request.queue,
+            headers=request.headers,
             body=body,
             retry=retry,
             batch_id=headers.get(BATCH_ID) or None,
@@ -262,6 +291,76 @@ class QueuedCall:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What every call has: the request and where its result goes."""
+
+    function: str
+    namespace: str
+    enqueued_at_ns: int
+    callback_url: str | None
+    headers: list[tuple[str, str]]
+    queue: str
+    method: str
+    path: str
+    query: str
+
+
+def _request(value: str) -> _Request:
+    """Decode a ``Faasq-Call`` header.
+
+    Raises:
+        ValueError, TypeError, KeyError: it is not the JSON object the header holds.
+    """
+    fields = json.loads(value)
+    if not isinstance(fields, dict):
+        raise TypeError(f"{CALL} is not a JSON object")
+    return _Request(
+        function=_text(fields["f"]),
+        namespace=_text(fields.get("n", "")),
+        enqueued_at_ns=_integer(fields.get("t", 0)),
+        callback_url=_text(fields.get("c", "")) or None,
+        headers=_pairs(fields.get("h", [])),
+        queue=_text(fields.get("q", DEFAULT_QUEUE)),
+        method=_text(fields.get("m", "POST")),
+        path=_text(fields.get("p", "/")) or "/",
+        query=_text(fields.get("s", "")),
+    )
+
+
+def _older_request(headers: dict[str, str]) -> _Request:
+    """Decode the older form of a call's metadata, one ``Faasq-*`` header per field."""
+    return _Request(
+        function=headers[FUNCTION],
+        namespace=headers.get(NAMESPACE, ""),
+        enqueued_at_ns=int(headers.get(ENQUEUED_AT, "0")),
+        callback_url=headers.get(CALLBACK_URL) or None,
+        headers=_pairs(json.loads(headers.get(HEADERS, "[]"))),
+        queue=headers.get(QUEUE, DEFAULT_QUEUE),
+        method=headers.get(METHOD, "POST"),
+        path=headers.get(PATH, "/") or "/",
+        query=headers.get(QUERY, ""),
+    )
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not a string")
+    return value
+
+
+def _integer(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{value!r} is not an integer")
+    return value
+
+
+def _pairs(value: object) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise TypeError(f"{value!r} is not a list of headers")
+    return [(str(name), str(text)) for name, text in value]
+
+
 def queue_of(annotations: Mapping[str, str] | None) -> str:
     """The queue a function's calls go to: its ``com.openfaas.queue`` annotation, else ``default``."""
     return (annotations or {}).get(QUEUE_ANNOTATION) or DEFAULT_QUEUE
@@ -272,7 +371,7 @@ def is_scheduled(subject: str) -> bool:
     return subject.split(".", 2)[1:2] == [SCHEDULED_PART]
 
 
-def scheduled(call: QueuedCall, target: str) -> tuple[str, dict[str, str]]:
+def scheduled(call: QueuedCall, target: str, msg_id: str | None = None) -> tuple[str, dict[str, str]]:
     """Where and how to store ``call``, due at ``call.not_before_ns``, so JetStream puts it on ``target`` then.
 
     The call waits as a message schedule (``Nats-Schedule: @at <time>``) on
@@ -282,5 +381,9 @@ def scheduled(call: QueuedCall, target: str) -> tuple[str, dict[str, str]]:
     """
     stream, _, rest = target.partition(".")
     token = rest.rpartition(".")[2]
-    headers = call.nats_headers() | {SCHEDULE: f"@at {rfc3339(call.not_before_ns)}", SCHEDULE_TARGET: target}
+    # The call id in a header of its own too: the message the server publishes when it is due is a copy.
+    headers = call.nats_headers(call.call_id if msg_id is None else msg_id) | {
+        SCHEDULE: f"@at {rfc3339(call.not_before_ns)}",
+        SCHEDULE_TARGET: target,
+    }
     return f"{stream}.{SCHEDULED_PART}.{token}", headers

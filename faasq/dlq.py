@@ -54,7 +54,9 @@ def show_lines(item: dict[str, Any]) -> list[str]:
     for index, (name, value) in enumerate(item.get("headers", [])):
         lines.append(f"{'Headers:' if index == 0 else '':<14} {name}: {value}")
     size = item.get("bodyBytes", 0)
-    if item.get("bodyText") is not None:
+    if item.get("bodyObject"):
+        lines.append(f"{'Body:':<14} too large for a message: kept in the body bucket as {item['bodyObject']!r}")
+    elif item.get("bodyText") is not None:
         lines += [f"{'Body:':<14} {size} bytes", item["bodyText"]]
     else:
         lines += [f"{'Body:':<14} {size} bytes, base64", item.get("body", "")]

@@ -26,7 +26,7 @@ from calls.callback_guard import CallbackGuard
 from calls.flow import Limits, Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
-from calls.wire import DEFAULT_QUEUE, QueuedCall, call_subject
+from calls.wire import DEFAULT_QUEUE, REBUILT_HEADERS, QueuedCall, call_subject
 from gateway.batchinput import BatchFormat, ItemLimits, Splitter, Spool, format_of, splitter_for
 from gateway.errors import BodyTimeout, Conflict, GatewayError, InvalidRequest, QueueUnavailable
 from gateway.functions import Destination, FunctionDirectory
@@ -53,8 +53,8 @@ __all__ = ["BatchLimits", "BatchSubmitter", "PartlyQueued", "accepted_ranges", "
 logger = logging.getLogger(__name__)
 
 _NOT_QUEUED = frozenset(
-    {b"content-length", b"content-type", b"x-call-id", b"x-batch-id", b"x-batch-callback-url", b"traceparent"}
-    | {b"tracestate"}
+    {b"content-type", b"x-batch-id", b"x-batch-callback-url", b"traceparent", b"tracestate"}
+    | {name.encode() for name in REBUILT_HEADERS}
 )
 
 

@@ -68,6 +68,8 @@ def entry_json(entry: DeadLetterEntry, *, whole: bool = False) -> dict[str, Any]
         "query": call.query,
         "callbackUrl": call.callback_url,
         "bodyBytes": len(call.body),
+        # A body too large for a message waits in the body bucket (calls.bodies), not in the dead letter.
+        "bodyObject": call.body_object,
         "seq": entry.seq,
     }
     if whole:

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from calls.deadletters import DeadLetterEntry, call_filter, subject_filter
-from calls.wire import MSG_ID, MalformedCall, call_subject, queue_subject
+from calls.wire import MalformedCall, call_subject, queue_subject
 from gateway.errors import QueueUnavailable
 from gateway.stores import Stores
 
@@ -93,7 +93,7 @@ class DeadLetterAdmin:
         js = await self._js()
         call = replace(entry.call, enqueued_at_ns=time.time_ns())
         await self._requeue_status(call.call_id, datetime.fromtimestamp(call.enqueued_at_ns / 1e9, UTC))
-        headers = call.nats_headers() | {MSG_ID: f"{call.call_id}:redrive:{entry.seq}"}
+        headers = call.nats_headers(msg_id=f"{call.call_id}:redrive:{entry.seq}")
         subject = call_subject(queue_subject(self._calls_stream, call.queue), call.call_id, call.priority)
         try:
             await js.publish(subject, call.body, timeout=self._timeout, headers=headers)

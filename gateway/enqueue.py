@@ -22,7 +22,7 @@ from calls.callback_guard import CallbackGuard
 from calls.flow import Priority
 from calls.metrics import CallMetrics, NoMetrics, function_label
 from calls.retry_settings import RetryOverrides
-from calls.wire import DEFAULT_QUEUE, QueuedCall, call_subject
+from calls.wire import DEFAULT_QUEUE, REBUILT_HEADERS, QueuedCall, call_subject
 from gateway.errors import BodyTimeout, BodyTooLarge, GatewayError, InvalidRequest
 from gateway.functions import Destination, FunctionDirectory
 from gateway.jetstream import NatsLink
@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 _PREFIX = (ASYNC_FUNCTION + "/").encode()
 _TRACE = frozenset({TRACEPARENT.encode(), TRACESTATE.encode()})
 """Carried as the call's trace context, not among its headers."""
+_NOT_STORED = _TRACE | {name.encode() for name in REBUILT_HEADERS}
 _KEY, _PRIORITY = b"x-concurrency-key", b"x-priority"
 _COMMON = frozenset({b"x-call-id", b"x-callback-url", b"content-length", _KEY, _PRIORITY}) | _TRACE
 _DEADLINE, _DELAY, _NOT_BEFORE = b"x-deadline", b"x-delay", b"x-not-before"
@@ -93,7 +94,10 @@ class _Head(NamedTuple):
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dict[bytes, str]]:
-    """The headers to queue (hop-by-hop and trace context dropped), and the values of the ones the gateway reads."""
+    """The headers to queue, and the values of the ones the gateway reads.
+
+    Not queued: hop-by-hop headers, the trace context and those the worker rebuilds.
+    """
     kept = end_to_end(raw) if any(key == b"connection" for key, _ in raw) else raw
     headers: list[tuple[str, str]] = []
     watched: dict[bytes, str] = {}
@@ -104,9 +108,8 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], dic
         text = value.decode("latin-1")
         if key in _WATCHED:
             watched[key] = text
-            if key in _TRACE:
-                continue
-        headers.append((key.decode("latin-1"), text))
+        if key not in _NOT_STORED:
+            headers.append((key.decode("latin-1"), text))
     return headers, watched
 
 

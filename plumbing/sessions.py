@@ -8,13 +8,27 @@ environment, and no headers the caller did not send.
 
 from __future__ import annotations
 
+import io
 from types import TracebackType
 from typing import Self
 
 import aiohttp
 import aiohttp.abc
 
-__all__ = ["SessionOwner"]
+__all__ = ["SessionOwner", "body_payload"]
+
+
+_IN_ONE_GO = 2**20
+"""The largest body aiohttp writes in one go; it sends a larger one chunk by chunk from a file-like object."""
+
+
+def body_payload(body: bytes) -> bytes | io.BytesIO:
+    """``body`` as a request's ``data``: over 1 MiB, a stream aiohttp writes chunk by chunk.
+
+    aiohttp writes bytes in one go, holding the event loop for a large body (and warns of it).
+    Make one for each request: the stream is read to its end.
+    """
+    return io.BytesIO(body) if len(body) > _IN_ONE_GO else body
 
 
 _KEEPALIVE = 4.0

@@ -22,11 +22,13 @@ logger = logging.getLogger(__name__)
 
 
 class CallBodies(WorkerHooks):
-    """The body bucket, opened at start-up; a call's body is deleted once the call is finished.
+    """The body bucket, opened at start-up; a call's body is deleted once the call is done with.
 
-    A dead-lettered call keeps its body (a redrive runs it again), and a call to be retried
-    needs it again. Run it after the status hooks: a redelivery of a call whose body is gone
-    finds its record finished and is skipped.
+    That is when it finished, or, if it has a callback, once its callback is delivered: a
+    callback the sender gives up on is dead-lettered with its call, and a dead-lettered call
+    keeps its body (a redrive runs it again), as a call to be retried needs it again. Run it
+    after the status hooks: a redelivery of a call whose body is gone finds its record finished
+    and is skipped.
 
     Args:
         js: the worker's JetStream context.
@@ -45,6 +47,16 @@ class CallBodies(WorkerHooks):
             self._js, settings.body_bucket, settings.body_max_age, settings.nats_stream_replicas
         )
 
+    def bucket(self) -> Bodies:
+        """The body bucket (callbacks too large for a message wait there too: :mod:`queue_worker.outbox`).
+
+        Raises:
+            BodyMissing: it is not open yet.
+        """
+        if self._bodies is None:
+            raise BodyMissing("the body bucket is not open yet")
+        return self._bodies
+
     async def body_of(self, call: QueuedCall) -> QueuedCall:
         """``call`` with its body, read back from the bucket if it is kept there.
 
@@ -54,13 +66,24 @@ class CallBodies(WorkerHooks):
         """
         if call.body_object is None:
             return call
-        if self._bodies is None:
-            raise BodyMissing("the body bucket is not open yet")
-        return replace(call, body=await self._bodies.get(call.body_object))
+        return replace(call, body=await self.bucket().get(call.body_object))
 
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
-        """Delete the body of a finished call (not one to retry or to dead-letter)."""
-        if call.body_object is None or not isinstance(verdict, Ack) or self._bodies is None:
+        """Delete the body of a finished call without a callback (not one to retry or to dead-letter)."""
+        if isinstance(verdict, Ack) and not call.callback_url:
+            await self._done_with(call)
+
+    async def callback_sent(self, call: QueuedCall, attempt: Attempt, *, delivered: bool) -> None:
+        """Delete the body of a finished call whose callback was delivered (not one stored to be tried again)."""
+        if delivered:
+            await self._done_with(call)
+
+    async def callback_delivered(self, call: QueuedCall, attempt: Attempt) -> None:
+        """Delete the body of a call whose stored callback was delivered."""
+        await self._done_with(call)
+
+    async def _done_with(self, call: QueuedCall) -> None:
+        if call.body_object is None or self._bodies is None:
             return
         try:
             await self._bodies.delete(call.body_object)

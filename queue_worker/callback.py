@@ -24,7 +24,7 @@ from calls.outcome import Attempt, Outcome
 from calls.wire import QueuedCall
 from plumbing.headers import HOP_BY_HOP
 from plumbing.release import user_agent
-from plumbing.sessions import SessionOwner
+from plumbing.sessions import SessionOwner, body_payload
 from plumbing.tracing import Kind, Tracing
 from queue_worker.resolver import CallbackRefused, GuardedResolver
 from queue_worker.signing import signature_headers
@@ -225,7 +225,8 @@ class HttpCallbackSender(SessionOwner):
         with self._tracing.start("callback", call.trace, Kind.CLIENT, attributes) as span:
             if span.context is not None:
                 headers += span.context.headers()
-            async with self.session.post(url, data=outcome.body, headers=headers, timeout=self._timeout) as response:
+            data = body_payload(outcome.body)
+            async with self.session.post(url, data=data, headers=headers, timeout=self._timeout) as response:
                 await response.read()
                 span.set("http.response.status_code", response.status)
                 if response.status >= 500:

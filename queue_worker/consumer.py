@@ -41,7 +41,7 @@ from calls.retry_budget import RetryBudgets
 from calls.retry_decision import Ack, DeadLetter, Retry, RetryPolicy, Verdict, age_out, decide, retry_after
 from calls.status import CallState
 from calls.timing import past_deadline
-from calls.wire import MSG_ID, MalformedCall, QueuedCall, scheduled
+from calls.wire import MalformedCall, QueuedCall, scheduled
 from plumbing.logs import current_call_id
 from queue_worker.callback import CallbackSender
 from queue_worker.config import WorkerSettings
@@ -477,10 +477,10 @@ class Consumer:
         if self._stopping.is_set():  # handed to the workers that stay, at once
             later = now
         again = replace(call, runs=attempt.number - 1, not_before_ns=max(call.not_before_ns, int(later * 1e9)))
-        subject, headers = msg.subject, again.nats_headers()
+        msg_id = f"{call.call_id}@{_seq(msg)}"
+        subject, headers = msg.subject, again.nats_headers(msg_id)
         if self._schedules and later > time.time():
-            subject, headers = scheduled(again, msg.subject)
-        headers[MSG_ID] = f"{call.call_id}@{_seq(msg)}"
+            subject, headers = scheduled(again, msg.subject, msg_id)
         await self._js.publish(subject, call.body, headers=headers)
         await msg.ack()
         logger.debug("call %s stored again to wait for its %s", call.call_id, refusal.why.value)

@@ -31,6 +31,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from calls.bodies import BodyMissing
 from calls.streams import ensure_callback_stream
 from calls.wire import MalformedCall
 from plumbing.logs import current_call_id
@@ -205,10 +206,19 @@ class CallbackDispatcher:
 
     async def _take(self, msg: Msg) -> None:
         try:
-            pending = PendingCallback.decode(msg.headers, msg.data)
+            pending = await self._outbox.read(msg)
         except (MalformedCall, ValueError, KeyError) as exc:
             logger.error("terminating a malformed pending callback: %s", exc)
             await quietly(msg.term())
+            await self._outbox.settled(msg)
+            return
+        except BodyMissing as exc:  # delivered by the worker that held it, or expired
+            logger.warning("terminating a pending callback whose body is gone: %s", exc)
+            await quietly(msg.term())
+            return
+        except nats.errors.Error as exc:
+            logger.warning("a pending callback's body could not be read (%s); trying again later", exc)
+            await quietly(msg.nak(delay=self._pause))
             return
         entry = _Entry(msg, pending, tries=pending.tries)
         self._held.add(entry)
@@ -397,6 +407,7 @@ class CallbackDispatcher:
         """Ack a callback taken from the stream, or delete a held one."""
         if entry.msg is not None:
             await quietly(entry.msg.ack())
+            await self._outbox.settled(entry.msg)
             return
         try:
             await self._outbox.release(entry.held)

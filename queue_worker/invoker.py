@@ -10,17 +10,19 @@ import aiohttp
 from yarl import URL
 
 from calls.outcome import Attempt, Failure, Outcome
-from calls.wire import QueuedCall
+from calls.wire import REBUILT_HEADERS, QueuedCall
 from plumbing.headers import HOP_BY_HOP
-from plumbing.sessions import SessionOwner
+from plumbing.sessions import SessionOwner, body_payload
 
 __all__ = ["HttpInvoker", "Invoker", "function_url", "invoke_headers"]
 
 logger = logging.getLogger(__name__)
 
 # Set by the worker or by aiohttp for this request, never copied from the queued one.
-_REPLACED = frozenset(name.decode() for name in HOP_BY_HOP) | frozenset(
-    ["host", "content-length", "x-call-id", "x-start-time", "x-retry", "x-retry-max", "traceparent", "tracestate"]
+_REPLACED = (
+    frozenset(name.decode() for name in HOP_BY_HOP)
+    | frozenset(["x-start-time", "x-retry", "x-retry-max", "traceparent", "tracestate"])
+    | REBUILT_HEADERS
 )
 # aiohttp would otherwise add these; the function should see only what the caller sent.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "Content-Type", "User-Agent")
@@ -38,7 +40,8 @@ def invoke_headers(
 ) -> list[tuple[str, str]]:
     """The queued request's headers minus hop-by-hop ones, plus ``X-Call-Id``, ``X-Start-Time``, the attempt and trace.
 
-    ``X-Start-Time`` is when the gateway accepted the call (unix nanoseconds), as on a sync call;
+    ``X-Callback-Url`` is the call's callback URL, as the caller sent it; ``X-Start-Time`` is when the gateway
+    accepted the call (unix nanoseconds), as on a sync call;
     ``X-Retry`` and ``X-Retry-Max`` tell the function which run this is; ``traceparent`` (and
     ``tracestate``) is the call's trace context.
     """
@@ -50,6 +53,8 @@ def invoke_headers(
     }
     headers = [(name, value) for name, value in call.headers if name.lower() not in _REPLACED | connection]
     started = call.enqueued_at_ns or time.time_ns()
+    if call.callback_url:
+        headers.append(("X-Callback-Url", call.callback_url))
     headers += [("X-Call-Id", call.call_id), ("X-Start-Time", str(started)), *attempt.headers, *(extra or [])]
     if call.trace is not None:
         headers += call.trace.headers()
@@ -89,7 +94,7 @@ class HttpInvoker(SessionOwner):
                 call.method,
                 function_url(self._base, call),
                 headers=invoke_headers(call, attempt, self._extra),
-                data=call.body or None,
+                data=body_payload(call.body) if call.body else None,
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as response:

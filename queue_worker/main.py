@@ -113,7 +113,7 @@ async def run(settings: WorkerSettings, stop: asyncio.Event, hooks: WorkerHooks 
         )
         await gate.start()
         stack.push_async_callback(gate.stop)
-        outbox = Outbox(nc, settings.callback_stream, hold_for=_hold_for(settings))
+        outbox = Outbox(nc, settings.callback_stream, hold_for=_hold_for(settings), bodies=bodies.bucket)
         deliveries = await subscribe_callbacks(nc.jetstream(), settings)
         dispatcher = CallbackDispatcher(deliveries, callbacks, hooks, settings, outbox)
         sending = asyncio.create_task(dispatcher.run(settings.shutdown_grace.total_seconds()))

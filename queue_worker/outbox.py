@@ -17,11 +17,17 @@ and attempt; its body is the function's response body followed by the call's own
 a dead letter, which a redrive runs again), the first ``Faasq-Outcome-Length`` bytes. Its message id is the call's with
 its enqueue time, so a result stored twice (its run's message redelivered before the ack)
 is delivered once. :mod:`queue_worker.dispatcher` takes them from there.
+
+A body too large for one message waits in the body bucket (:mod:`calls.bodies`) under the
+message's id, named by ``Faasq-Outcome-Object``, and the message has none: :meth:`Outbox.read`
+reads it back, and it is deleted once its message is settled (:meth:`Outbox.settled`,
+:meth:`Outbox.release`), or expires with the bucket's age limit.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,9 +36,11 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from calls.bodies import Bodies, BodyMissing
 from calls.outcome import Attempt, Failure, Outcome
 from calls.timing import rfc3339
 from calls.wire import MSG_ID, SCHEDULE, SCHEDULE_TARGET, QueuedCall, call_token
+from plumbing.nats_client import header_block
 
 __all__ = ["HELD_PART", "FinishedRun", "Outbox", "PendingCallback"]
 
@@ -45,7 +53,10 @@ _ATTEMPT = "Faasq-Attempt"
 _ATTEMPT_LIMIT = "Faasq-Attempt-Limit"
 _LENGTH = "Faasq-Outcome-Length"
 _TRIES = "Faasq-Callback-Tries"
+_OBJECT = "Faasq-Outcome-Object"
 HELD_PART = "=held"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +69,10 @@ class PendingCallback:
     tries: int = 0
     """POSTs of it made already."""
 
-    def message(self) -> tuple[dict[str, str], bytes]:
-        """The NATS headers and body that store it."""
-        headers = self.call.nats_headers()
-        headers[MSG_ID] = f"callback:{self.call.call_id}:{self.call.enqueued_at_ns}:{self.tries}"
+    def message(self, *, held: bool = False) -> tuple[dict[str, str], bytes]:
+        """The NATS headers and body that store it (``held``: the copy its worker holds, whose id is another)."""
+        msg_id = f"callback:{self.call.call_id}:{self.call.enqueued_at_ns}:{self.tries}{':held' if held else ''}"
+        headers = self.call.nats_headers(msg_id)
         if self.tries:
             headers[_TRIES] = str(self.tries)
         headers |= {
@@ -122,12 +133,17 @@ class Outbox:
         hold_for: seconds a callback held by its worker (:meth:`hold`) waits before any sender may take it.
     """
 
-    def __init__(self, nc: Client, stream: str, hold_for: float = 60.0) -> None:
+    def __init__(
+        self, nc: Client, stream: str, hold_for: float = 60.0, bodies: Callable[[], Bodies] | None = None
+    ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self.stream = stream
         self._delete = f"$JS.API.STREAM.MSG.DELETE.{stream}"
         self.hold_for = hold_for
+        self._bodies = bodies
+        self._held_objects: dict[int, str] = {}
+        """The objects of the callbacks this worker holds whose bodies wait in the body bucket, by sequence."""
 
     async def store(self, pending: PendingCallback) -> None:
         """Store ``pending`` for every worker's callback sender; returns once JetStream has it.
@@ -135,8 +151,47 @@ class Outbox:
         Raises:
             nats.errors.Error: it could not be stored.
         """
-        headers, body = pending.message()
+        headers, body = await self._fitted(*pending.message())
         await self._js.publish(f"{self.stream}.{call_token(pending.call.call_id)}", body, headers=headers)
+
+    async def read(self, msg: Msg) -> PendingCallback:
+        """The callback ``msg`` stores, its body read back from the body bucket if it waits there.
+
+        Raises:
+            calls.bodies.BodyMissing: the bucket no longer has its body.
+            calls.wire.MalformedCall: the call's headers do not decode.
+            ValueError, KeyError: the outcome's do not.
+            nats.errors.Error: the bucket could not be read.
+        """
+        headers = msg.headers or {}
+        body = msg.data
+        if _OBJECT in headers:
+            if self._bodies is None:
+                raise BodyMissing("no body bucket to read it from")
+            body = await self._bodies().get(headers[_OBJECT])
+        return PendingCallback.decode(headers, body)
+
+    async def settled(self, msg: Msg) -> None:
+        """Delete the body of a callback taken from the stream and settled, if it waits in the body bucket."""
+        name = (msg.headers or {}).get(_OBJECT)
+        if name is not None:
+            await self._forget(name)
+
+    async def _fitted(self, headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
+        """The message as stored: a body too large for one goes to the body bucket, under the message's id."""
+        if self._bodies is None or len(header_block(headers)) + len(body) <= self._nc.max_payload:
+            return headers, body
+        name = headers[MSG_ID]
+        await self._bodies().put(name, body)
+        return headers | {_OBJECT: name}, b""
+
+    async def _forget(self, name: str) -> None:
+        if self._bodies is None:
+            return
+        try:
+            await self._bodies().delete(name)
+        except nats.errors.Error as exc:  # it expires with the bucket's age limit
+            logger.warning("callback body %s not deleted: %s", name, exc or type(exc).__name__)
 
     async def hold(self, pending: PendingCallback) -> int:
         """Store ``pending`` for this worker to deliver, due to every sender if it is not deleted in time.
@@ -147,12 +202,14 @@ class Outbox:
         Raises:
             nats.errors.Error: it could not be stored (the call is then left for redelivery).
         """
-        headers, body = pending.message()
-        headers[MSG_ID] += ":held"  # not the id of its copy handed over, which would be dropped as a duplicate
+        # Its id is not its copy's handed over, which would be dropped as a duplicate.
+        headers, body = await self._fitted(*pending.message(held=True))
         token = call_token(pending.call.call_id)
         headers[SCHEDULE] = f"@at {rfc3339(time.time_ns() + int(self.hold_for * 1e9))}"
         headers[SCHEDULE_TARGET] = f"{self.stream}.{token}"
         ack = await self._js.publish(f"{self.stream}.{HELD_PART}.{token}", body, headers=headers)
+        if _OBJECT in headers:
+            self._held_objects[ack.seq] = headers[_OBJECT]
         return ack.seq
 
     async def release(self, seq: int) -> None:
@@ -163,7 +220,10 @@ class Outbox:
         Raises:
             nats.errors.Error: it could not be deleted (it falls due later, and is delivered again).
         """
+        name = self._held_objects.pop(seq, None)  # kept for the copy that falls due if this fails
         reply = await self._nc.request(self._delete, json.dumps({"seq": seq, "no_erase": True}).encode(), timeout=5)
         answer = json.loads(reply.data)
         if not answer.get("success"):
             raise nats.errors.Error(f"held callback {seq} not deleted: {answer.get('error')}")
+        if name is not None:
+            await self._forget(name)

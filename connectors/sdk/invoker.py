@@ -19,6 +19,7 @@ from connectors.sdk.config import ConnectorSettings
 from connectors.sdk.deliveries import DeliveryLog
 from connectors.sdk.events import Delivery, Event, EventResult, call_id_for
 from plumbing.release import user_agent
+from plumbing.sessions import body_payload
 
 __all__ = ["Invoker", "ResponseHook", "invoke_headers", "is_accepted"]
 
@@ -99,7 +100,7 @@ class Invoker:
         try:
             async with self._session.post(
                 url,
-                data=event.body,
+                data=body_payload(event.body),
                 headers=invoke_headers(event, call_id, self._connector, self._settings),
                 timeout=self._timeout,
                 allow_redirects=False,

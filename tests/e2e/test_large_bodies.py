@@ -14,13 +14,18 @@ import pytest
 from nats.js.errors import BucketNotFoundError
 
 from calls.bodies import DEFAULT_BODY_BUCKET, Bodies
-from tests.support.callbacks import Callback, Receiver, serving
+from tests.support.callbacks import Callback, Receiver, ReceiverServer, serving
 from tests.support.polling import eventually
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
-STACK = "provider: {name: openfaas}\nfunctions:\n  sha: {fprocess: sha256sum}\n"
+STACK = """provider: {name: openfaas}
+functions:
+  sha: {fprocess: sha256sum}
+  cat: {fprocess: cat}
+  fail: {fprocess: "sh -c 'cat > /dev/null; exit 1'"}
+"""
 LIMIT = 8 * 1024 * 1024
 
 
@@ -114,6 +119,53 @@ async def test_a_small_body_stays_in_its_message(stack: Stack, receiver: tuple[R
     (called,) = await eventually(lambda: _called(received, "small-1"), within=30)
     assert called.body == f"{hashlib.sha256(b'small').hexdigest()}  -\n".encode()
     assert "small-1" not in await _stored(stack)
+
+
+async def test_a_response_over_the_message_limit_waits_for_a_callback_receiver_that_is_down(stack: Stack) -> None:
+    received = Receiver()
+    server = ReceiverServer(received)  # down: its first POSTs are refused, so the callback is stored
+    body = os.urandom(3 * 1024 * 1024)
+    try:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
+            accepted = await client.post(
+                "/async-function/cat",
+                content=body,
+                headers={"X-Callback-Url": f"{server.url}/cb", "X-Call-Id": "large-2"},
+            )
+        assert accepted.status_code == 202, accepted.text
+        # Stored with its response and its request (6 MiB, far over a message): both wait in the body bucket.
+        await eventually(lambda: _stored_for(stack, "large-2", 2), within=30, every=0.1)
+        server.start()
+        (called,) = await eventually(lambda: _called(received, "large-2"), within=60, every=0.1)
+    finally:
+        server.close()
+    assert (called.headers["x-function-status"], called.body == body) == ("200", True)
+    await eventually(lambda: _stored_for(stack, "large-2", 0), within=20, every=0.1)
+
+
+async def test_a_dead_lettered_calls_body_is_kept_until_its_dead_letter_is_purged(stack: Stack) -> None:
+    body = os.urandom(2 * 1024 * 1024)
+    async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
+        accepted = await client.post(
+            "/async-function/fail", content=body, headers={"X-Call-Id": "large-3", "X-Retry-Attempts": "1"}
+        )
+        assert accepted.status_code == 202, accepted.text
+
+        async def dead() -> dict[str, object] | None:
+            shown = await client.get("/system/dead-letters/large-3")
+            return shown.json() if shown.status_code == 200 else None
+
+        letter = await eventually(dead, within=30, every=0.1)
+        assert (letter["bodyObject"], letter["bodyBytes"]) == ("large-3", 0)
+        assert await _stored_for(stack, "large-3", 1)  # a redrive runs it again, with its body
+        assert (await client.delete("/system/dead-letters/large-3")).status_code == 200
+    await eventually(lambda: _stored_for(stack, "large-3", 0), within=20, every=0.1)
+
+
+async def _stored_for(stack: Stack, call_id: str, count: int) -> bool | None:
+    """True once the body bucket holds ``count`` objects of ``call_id`` (its body, its pending callback's)."""
+    mine = [name for name in await _stored(stack) if call_id in name.split(":")]
+    return True if len(mine) == count else None
 
 
 async def _called(received: Receiver, call_id: str) -> list[Callback] | None:

@@ -134,6 +134,7 @@ def worker_settings(nats_server: NatsServer, stream: str, provider_url: str, **f
         "batch_bucket": f"{stream}-batches",
         "flow_bucket": f"{stream}-flow",
         "callback_stream": f"{stream}-cb",
+        "body_bucket": f"{stream}-bodies",
         "gateway_invoke": False,
         "functions_provider_url": provider_url,
         "faas_reconnect_delay": "100ms",

@@ -130,8 +130,8 @@ async def test_a_delete_with_a_path_is_still_an_async_call(
     accepted = await gateway.delete("/async-function/echo/")
     assert accepted.status_code == 202
     [message] = await stored(nc, unique_stream)
-    assert message.headers is not None
-    assert (message.headers["Faasq-Method"], message.headers["Faasq-Function"]) == ("DELETE", "echo")
+    call = QueuedCall.from_message(message.headers, message.data)
+    assert (call.method, call.function, call.path) == ("DELETE", "echo", "/")
 
 
 async def test_basic_auth_guards_status_and_both_cancel_forms(

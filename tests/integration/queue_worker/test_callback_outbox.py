@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -11,6 +12,7 @@ import pytest
 from nats.js import JetStreamContext
 from starlette.types import Receive, Scope, Send
 
+from calls.bodies import Bodies
 from calls.outcome import Attempt, Failure, Outcome
 from calls.status import CallState
 from calls.status_store import CallStore
@@ -46,6 +48,35 @@ async def test_a_callback_held_by_a_worker_that_died_falls_due_and_another_worke
     assert time.monotonic() - held_at >= 1.5
     (one,) = received["orphan"]
     assert (one.body, one.headers["x-function-status"], one.headers["x-retry"]) == (b"done", "200", "1")
+
+
+@pytest.mark.parametrize("held", [True, False])
+async def test_a_callback_too_large_for_a_message_waits_in_the_body_bucket_until_it_is_delivered(
+    nats_server: NatsServer, unique_stream: str, provider_url: str, receiver: tuple[Receiver, str], held: bool
+) -> None:
+    app, url = receiver
+    settings = worker_settings(nats_server, unique_stream, provider_url)
+    nc = await nats.connect(nats_server.url)
+    try:
+        await ensure_callback_stream(nc.jetstream(), settings.callback_stream)
+        bodies = await Bodies.open(nc.jetstream(), settings.body_bucket, settings.body_max_age)
+        response, request = os.urandom(3 * 1024 * 1024), os.urandom(512 * 1024)
+        large = PendingCallback(call("large", "cat", f"{url}/cb", request), Outcome(200, body=response), Attempt(1, 3))
+        outbox = Outbox(nc, settings.callback_stream, hold_for=0.5, bodies=lambda: bodies)
+        # Held by a worker that dies (it falls due), or stored for any worker's sender.
+        await (outbox.hold(large) if held else outbox.store(large))
+        assert len(await bodies.names()) == 1  # the message is over the server's 1 MiB: its body waits there
+        async with running(settings):
+            received = await app.wait_for({"large"}, within=15)
+            assert await eventually(lambda: _empty(bodies), within=10)
+    finally:
+        await nc.close()
+    (one,) = received["large"]
+    assert (one.body == response, one.headers["x-function-status"]) == (True, "200")
+
+
+async def _empty(bodies: Bodies) -> bool | None:
+    return True if not await bodies.names() else None
 
 
 class Gate:

@@ -74,10 +74,62 @@ def test_a_calls_retry_overrides_round_trip(retry: RetryOverrides | None, carrie
     assert QueuedCall.from_message(headers, b"") == call
 
 
-def test_no_callback_means_no_header() -> None:
-    headers = QueuedCall(call_id="c1", function="echo", namespace="fn").nats_headers()
-    assert "Faasq-Callback-Url" not in headers
-    assert QueuedCall.from_message(headers, b"").callback_url is None
+def test_what_every_call_has_travels_in_one_header_without_its_defaults() -> None:
+    call = QueuedCall(
+        call_id="0f8fad5b-d9cb-469f-a165-70867728950e",
+        function="echo",
+        namespace="openfaas-fn",
+        enqueued_at_ns=1_796_460_300_317_575_586,
+        callback_url="http://127.0.0.1:9/callback",
+        headers=[("content-type", "text/plain")],
+    )
+    assert call.nats_headers() == {
+        "Nats-Msg-Id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "Faasq-Call": '{"f":"echo","n":"openfaas-fn","t":1796460300317575586,"c":"http://127.0.0.1:9/callback",'
+        '"h":[["content-type","text/plain"]]}',
+    }
+    bare = QueuedCall(call_id="c1", function="echo", namespace="fn")
+    assert bare.nats_headers() == {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":"echo","n":"fn","t":0}'}
+    assert QueuedCall.from_message(bare.nats_headers(), b"").callback_url is None
+
+
+@pytest.mark.parametrize("msg_id", ["c1:redrive:7", ""])
+def test_a_message_whose_id_is_not_the_call_id_names_the_call(msg_id: str) -> None:
+    call = QueuedCall(call_id="c1", function="echo", namespace="fn", enqueued_at_ns=5)
+    headers = call.nats_headers(msg_id)
+    assert (headers.get("Nats-Msg-Id"), headers["Faasq-Call-Id"]) == (msg_id or None, "c1")
+    assert QueuedCall.from_message(headers, b"") == call
+
+
+def test_a_call_in_the_older_form_one_header_per_field_is_still_read() -> None:
+    headers = {
+        "Nats-Msg-Id": "c1",
+        "Faasq-Call-Id": "c1",
+        "Faasq-Function": "echo",
+        "Faasq-Namespace": "openfaas-fn",
+        "Faasq-Method": "PUT",
+        "Faasq-Path": "/a",
+        "Faasq-Query": "x=1",
+        "Faasq-Enqueued-At": "17",
+        "Faasq-Queue": "slow",
+        "Faasq-Headers": '[["content-type","text/plain"]]',
+        "Faasq-Callback-Url": "http://127.0.0.1:9/cb",
+        "Faasq-Retry-Attempts": "3",
+    }
+    assert QueuedCall.from_message(headers, b"hi") == QueuedCall(
+        call_id="c1",
+        function="echo",
+        namespace="openfaas-fn",
+        method="PUT",
+        path="/a",
+        query="x=1",
+        callback_url="http://127.0.0.1:9/cb",
+        enqueued_at_ns=17,
+        queue="slow",
+        headers=[("content-type", "text/plain")],
+        body=b"hi",
+        retry=RetryOverrides.from_nats_headers({"Faasq-Retry-Attempts": "3"}),
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,6 +138,17 @@ def test_no_callback_means_no_header() -> None:
         None,
         {},
         {"Faasq-Function": "echo"},
+        {"Faasq-Call": '{"f":"echo"}'},
+        {"Nats-Msg-Id": "c1"},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": "{not json"},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '["echo"]'},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '{"n":"fn"}'},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":7}'},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":"echo","t":"soon"}'},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":"echo","t":true}'},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":"echo","h":[["a"]]}'},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":"echo","h":{"a":"b"}}'},
+        {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":"echo","c":null}'},
         {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Headers": "{not json"},
         {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Headers": "[1]"},
         {"Faasq-Function": "echo", "Faasq-Call-Id": "c1", "Faasq-Enqueued-At": "soon"},

@@ -36,6 +36,8 @@ def test_show_text_and_binary_bodies() -> None:
     binary = show_lines({**ITEM, "query": "", "body": "/w==", "bodyText": None})
     assert "Request:       POST /p" in binary
     assert binary[-2:] == ["Body:          2 bytes, base64", "/w=="]
+    stored = show_lines({**ITEM, "bodyBytes": 0, "body": "", "bodyText": "", "bodyObject": "c-1"})
+    assert stored[-1] == "Body:          too large for a message: kept in the body bucket as 'c-1'"
 
 
 def test_list_sends_the_filters_and_shows_where_the_next_page_is(cli: Cli) -> None:
