@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 from datetime import timedelta
+from typing import BinaryIO
 
 from nats.js import JetStreamContext
 from nats.js.api import ObjectStoreConfig, StorageType
@@ -67,12 +68,21 @@ class Bodies:
             BodyMissing: there is none.
         """
         buffer = io.BytesIO()
+        # Chunk by chunk into one buffer: nats-py would otherwise join each chunk to all the ones before.
+        await self.get_into(call_id, buffer)
+        return buffer.getvalue()
+
+    async def get_into(self, call_id: str, file: BinaryIO) -> None:
+        """Write the call's body into ``file``, chunk by chunk (its digest checked at the end).
+
+        Raises:
+            BodyMissing: there is none.
+            nats.js.errors.DigestMismatchError: what was read is not what was stored.
+        """
         try:
-            # Chunk by chunk into one buffer: nats-py would otherwise join each chunk to all the ones before.
-            await self._store.get(call_id, writeinto=buffer)
+            await self._store.get(call_id, writeinto=file)  # type: ignore[arg-type]
         except (ObjectNotFoundError, NotFoundError):
             raise BodyMissing(f"the body of call {call_id} is no longer stored") from None
-        return buffer.getvalue()
 
     async def delete(self, call_id: str) -> None:
         """Delete the call's body, if it is still there."""

@@ -1,9 +1,10 @@
-"""Calls whose body waits in the body bucket (:mod:`calls.bodies`): read back for each run, deleted once finished."""
+"""Calls whose body waits in the body bucket (:mod:`calls.bodies`): streamed to each run, deleted once done with."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import tempfile
+from typing import BinaryIO, Protocol
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -14,9 +15,8 @@ from calls.retry_decision import Ack, Verdict
 from calls.settings import CallSettings
 from calls.wire import QueuedCall
 from queue_worker.hooks import WorkerHooks
-from queue_worker.invoker import Invoker
 
-__all__ = ["BodyReader", "CallBodies"]
+__all__ = ["BodyInvoker", "BodyReader", "CallBodies"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +57,6 @@ class CallBodies(WorkerHooks):
             raise BodyMissing("the body bucket is not open yet")
         return self._bodies
 
-    async def body_of(self, call: QueuedCall) -> QueuedCall:
-        """``call`` with its body, read back from the bucket if it is kept there.
-
-        Raises:
-            BodyMissing: the bucket no longer has it.
-            nats.errors.Error: NATS could not be asked.
-        """
-        if call.body_object is None:
-            return call
-        return replace(call, body=await self.bucket().get(call.body_object))
-
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
         """Delete the body of a finished call without a callback (not one to retry or to dead-letter)."""
         if isinstance(verdict, Ack) and not call.callback_url:
@@ -91,21 +80,34 @@ class CallBodies(WorkerHooks):
             logger.warning("call %s: its body could not be deleted (%s)", call.call_id, exc or type(exc).__name__)
 
 
-class BodyReader:
-    """An :class:`~queue_worker.invoker.Invoker` that gives ``invoker`` each call with its body read back.
+class BodyInvoker(Protocol):
+    """Runs a call with its body read from a file (:class:`~queue_worker.invoker.HttpInvoker`)."""
 
-    A body that cannot be read is a failed run, which the retry policy treats like a connection failure.
+    async def invoke(self, call: QueuedCall, attempt: Attempt, body: BinaryIO | None = None) -> Outcome:
+        """Send run ``attempt`` of ``call`` to its function, ``body`` (if given) as its body."""
+
+
+class BodyReader:
+    """An :class:`~queue_worker.invoker.Invoker` that runs a call whose body waits in the body bucket with that body.
+
+    The body is read into a temporary file and sent from there chunk by chunk, so a worker running
+    many calls with large bodies does not hold them in memory. A body that cannot be read is a
+    failed run, which the retry policy treats like a connection failure.
     """
 
-    def __init__(self, invoker: Invoker, bodies: CallBodies) -> None:
+    def __init__(self, invoker: BodyInvoker, bodies: CallBodies) -> None:
         self._invoker = invoker
         self._bodies = bodies
 
     async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
         """Read the body back, then run the call."""
-        try:
-            whole = await self._bodies.body_of(call)
-        except (BodyMissing, nats.errors.Error) as exc:
-            detail = f"its body could not be read from the body bucket: {str(exc) or type(exc).__name__}"
-            return Outcome(None, failure=Failure.CONNECTION, detail=detail)
-        return await self._invoker.invoke(whole, attempt)
+        if call.body_object is None:
+            return await self._invoker.invoke(call, attempt)
+        with tempfile.TemporaryFile() as spool:
+            try:
+                await self._bodies.bucket().get_into(call.body_object, spool)
+            except (BodyMissing, nats.errors.Error) as exc:
+                detail = f"its body could not be read from the body bucket: {str(exc) or type(exc).__name__}"
+                return Outcome(None, failure=Failure.CONNECTION, detail=detail)
+            spool.seek(0)
+            return await self._invoker.invoke(call, attempt, spool)

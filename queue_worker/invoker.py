@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import aiohttp
 from yarl import URL
@@ -85,22 +85,26 @@ class HttpInvoker(SessionOwner):
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._extra = extra_headers or []
 
-    async def invoke(self, call: QueuedCall, attempt: Attempt) -> Outcome:
-        """Replay ``call`` with its method, path, query, headers and body; failures become an :class:`Outcome`."""
+    async def invoke(self, call: QueuedCall, attempt: Attempt, body: BinaryIO | None = None) -> Outcome:
+        """Replay ``call`` with its method, path, query, headers and body; failures become an :class:`Outcome`.
+
+        ``body``, if given, is sent instead of ``call.body``: read from where it is to its end, chunk by chunk.
+        """
         session = self.session
         started = time.perf_counter()
+        data = body if body is not None else body_payload(call.body) if call.body else None
         try:
             async with session.request(
                 call.method,
                 function_url(self._base, call),
                 headers=invoke_headers(call, attempt, self._extra),
-                data=body_payload(call.body) if call.body else None,
+                data=data,
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as response:
-                body = await response.read()
+                answer = await response.read()
                 headers = [(name, value) for name, value in response.headers.items()]
-                return Outcome(response.status, headers, body, time.perf_counter() - started)
+                return Outcome(response.status, headers, answer, time.perf_counter() - started)
         except TimeoutError:
             return Outcome(None, duration=time.perf_counter() - started, failure=Failure.TIMEOUT, detail="timed out")
         except (aiohttp.ClientError, OSError) as exc:
