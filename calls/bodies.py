@@ -57,9 +57,12 @@ class Bodies:
         except APIError as exc:
             raise StreamConfigError(f"JetStream refuses object store {bucket!r}: {exc.description}") from None
 
-    async def put(self, call_id: str, body: bytes) -> None:
-        """Store ``body`` as the call's (again, if it was stored before: the same call resent)."""
-        await self._store.put(call_id, body)
+    async def put(self, call_id: str, body: bytes | BinaryIO) -> None:
+        """Store ``body`` as the call's (again, if it was stored before: the same call resent).
+
+        A file is read from where it is to its end, chunk by chunk.
+        """
+        await self._store.put(call_id, body)  # type: ignore[arg-type]
 
     async def get(self, call_id: str) -> bytes:
         """The call's body.

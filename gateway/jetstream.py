@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import nats.errors
 import nats.js.errors
@@ -73,11 +73,17 @@ class NatsLink(Protocol):
     async def shutdown(self) -> None:
         """Close the connection."""
 
-    async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109 - the ack deadline is part of the contract
+    async def publish(
+        self,
+        subject: str,
+        call: QueuedCall,
+        timeout: float,  # noqa: ASYNC109 - the ack deadline is part of the contract
+        body: BinaryIO | None = None,
+    ) -> Receipt:
         """Store ``call`` on ``subject`` and return once the stream acknowledged it.
 
         A body too large for one message goes to the body bucket first (:mod:`calls.bodies`), and the
-        message names it.
+        message names it: ``body``, a large body read into a file, always does (``call.body`` is then empty).
 
         Raises:
             HeadersTooLarge: the call's headers would be over JetStream's limit.
@@ -203,16 +209,25 @@ class JetStreamLink:
         if not self._closing:
             logger.warning("NATS: disconnected; async calls are refused until it reconnects")
 
-    async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109
+    async def publish(
+        self,
+        subject: str,
+        call: QueuedCall,
+        timeout: float,  # noqa: ASYNC109
+        body: BinaryIO | None = None,
+    ) -> Receipt:
         """Publish ``call`` and wait for the stream's acknowledgement."""
         if self._nc is None or self._js is None or not self._nc.is_connected:
             raise QueueUnavailable("Error queuing request: not connected to NATS", call_id=call.call_id)
-        target, headers = _message(call, subject)
+        target = subject
         try:
+            if body is not None:
+                call = await self._store_body(call, body)
+            target, headers = _message(call, subject)
             try:
                 check_fits(call, headers, self._nc.max_payload)
             except BodyTooLarge:
-                call = await self._store_body(call)
+                call = await self._store_body(call, call.body)
                 target, headers = _message(call, subject)
                 check_fits(call, headers, self._nc.max_payload)
             ack = await self._js.publish(target, call.body, timeout=timeout, headers=headers)
@@ -235,9 +250,9 @@ class JetStreamLink:
             )
         return self._bodies
 
-    async def _store_body(self, call: QueuedCall) -> QueuedCall:
+    async def _store_body(self, call: QueuedCall, body: bytes | BinaryIO) -> QueuedCall:
         """Put the call's body in the body bucket; the call that names it instead of carrying it."""
-        await (await self.bodies()).put(call.call_id, call.body)
+        await (await self.bodies()).put(call.call_id, body)
         return replace(call, body=b"", body_object=call.call_id)
 
 

@@ -7,8 +7,9 @@ runs the app's lifespan around an ``httpx.ASGITransport`` client.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 from fastapi import FastAPI
@@ -51,7 +52,15 @@ class FakeLink:
     async def shutdown(self) -> None:
         self.events.append("shutdown")
 
-    async def publish(self, subject: str, call: QueuedCall, timeout: float) -> Receipt:  # noqa: ASYNC109
+    async def publish(
+        self,
+        subject: str,
+        call: QueuedCall,
+        timeout: float,  # noqa: ASYNC109
+        body: BinaryIO | None = None,
+    ) -> Receipt:
+        if body is not None:  # kept in the call, as a body bucket would keep it
+            call = replace(call, body=body.read())
         if self.hang:
             await asyncio.sleep(timeout)
             raise QueueUnavailable(
