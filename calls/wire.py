@@ -31,6 +31,7 @@ from calls.flow import PRIORITY, Limits, Priority
 from calls.retry_settings import RetryOverrides
 from calls.timing import rfc3339
 from plumbing.tracecontext import TRACEPARENT, TRACESTATE, TraceContext
+from provider.types import DEFAULT_NAMESPACE
 
 __all__ = [
     "BATCH_ID_PATTERN",
@@ -68,9 +69,9 @@ MSG_ID = "Nats-Msg-Id"
 CALL = "Faasq-Call"
 """The call's request as a JSON object with short keys, ASCII only: ``f`` function, ``n`` namespace, ``t``
 enqueue time (ns since the epoch), ``c`` callback URL, ``h`` headers (``[name, value]`` pairs), ``q`` queue,
-``m`` method, ``p`` path, ``s`` query string. A key whose value is the default (no callback, no headers, queue
-``default``, ``POST``, ``/``, no query) is left out. The call id is ``Nats-Msg-Id``, or ``Faasq-Call-Id`` when
-the message's id is another."""
+``m`` method, ``p`` path, ``s`` query string. A key whose value is the default (namespace ``openfaas-fn``, no
+callback, no headers, queue ``default``, ``POST``, ``/``, no query) is left out. The call id is ``Nats-Msg-Id``,
+or ``Faasq-Call-Id`` when the message's id is another."""
 REBUILT_HEADERS = frozenset({"host", "content-length", "x-call-id", "x-callback-url"})
 """Request headers (lowercase) not stored with a call: the worker sends its own ``Host`` and ``Content-Length``,
 and ``X-Call-Id`` and ``X-Callback-Url`` from the call's id and callback URL."""
@@ -216,7 +217,9 @@ class QueuedCall:
 
     def _request(self) -> str:
         """The ``Faasq-Call`` header's value (see :data:`CALL`)."""
-        request: dict[str, object] = {"f": self.function, "n": self.namespace, "t": self.enqueued_at_ns}
+        request: dict[str, object] = {"f": self.function, "t": self.enqueued_at_ns}
+        if self.namespace != DEFAULT_NAMESPACE:
+            request["n"] = self.namespace
         if self.callback_url:
             request["c"] = self.callback_url
         if self.headers:
@@ -317,7 +320,7 @@ def _request(value: str) -> _Request:
         raise TypeError(f"{CALL} is not a JSON object")
     return _Request(
         function=_text(fields["f"]),
-        namespace=_text(fields.get("n", "")),
+        namespace=_text(fields.get("n", DEFAULT_NAMESPACE)),
         enqueued_at_ns=_integer(fields.get("t", 0)),
         callback_url=_text(fields.get("c", "")) or None,
         headers=_pairs(fields.get("h", [])),

@@ -85,12 +85,14 @@ def test_what_every_call_has_travels_in_one_header_without_its_defaults() -> Non
     )
     assert call.nats_headers() == {
         "Nats-Msg-Id": "0f8fad5b-d9cb-469f-a165-70867728950e",
-        "Faasq-Call": '{"f":"echo","n":"openfaas-fn","t":1796460300317575586,"c":"http://127.0.0.1:9/callback",'
+        "Faasq-Call": '{"f":"echo","t":1796460300317575586,"c":"http://127.0.0.1:9/callback",'
         '"h":[["content-type","text/plain"]]}',
     }
-    bare = QueuedCall(call_id="c1", function="echo", namespace="fn")
-    assert bare.nats_headers() == {"Nats-Msg-Id": "c1", "Faasq-Call": '{"f":"echo","n":"fn","t":0}'}
-    assert QueuedCall.from_message(bare.nats_headers(), b"").callback_url is None
+    assert QueuedCall.from_message(call.nats_headers(), b"") == call
+    for namespace in ["fn", ""]:  # not the default: it is said
+        bare = QueuedCall(call_id="c1", function="echo", namespace=namespace)
+        assert bare.nats_headers() == {"Nats-Msg-Id": "c1", "Faasq-Call": f'{{"f":"echo","t":0,"n":"{namespace}"}}'}
+        assert QueuedCall.from_message(bare.nats_headers(), b"") == bare
 
 
 @pytest.mark.parametrize("msg_id", ["c1:redrive:7", ""])
