@@ -18,7 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
 from plumbing.asgi import Headers, send_text
-from plumbing.headers import end_to_end
+from plumbing.headers import as_sent, end_to_end
 from plumbing.sessions import SessionOwner
 
 __all__ = ["Forwarder", "header", "request_headers", "response_headers", "send_proxy_error"]
@@ -44,7 +44,7 @@ def request_headers(
     """
     incoming: Headers = scope["headers"]
     kept = end_to_end(incoming, _HOST | dropped)
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in kept]
+    headers = [(k.decode("latin-1"), as_sent(v.decode("latin-1"))) for k, v in kept]
     if call_id is not None and header(incoming, b"x-call-id") is None:
         headers.append(("X-Call-Id", call_id))
     host = next((value for key, value in incoming if key == b"host"), None)

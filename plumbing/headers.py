@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["HOP_BY_HOP", "connection_tokens", "end_to_end"]
+__all__ = ["HOP_BY_HOP", "as_sent", "connection_tokens", "end_to_end"]
 
 HOP_BY_HOP = frozenset(
     {
@@ -38,3 +38,19 @@ def end_to_end(
     headers = list(headers)
     dropped = dropped | HOP_BY_HOP | connection_tokens(headers)
     return [(key, value) for key, value in headers if key.lower() not in dropped]
+
+
+def as_sent(value: str) -> str:
+    """A header value read as latin-1 (a character per byte), as the text aiohttp sends as the same bytes.
+
+    ASGI servers give header bytes, which faasq reads as latin-1; aiohttp writes a header's text
+    as UTF-8. A value beyond ASCII is nearly always UTF-8 (what clients send), so it is decoded as
+    such, and goes out as it came in instead of encoded twice. Bytes that are not UTF-8 cannot
+    go out as they are: those values are left as they were read.
+    """
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value

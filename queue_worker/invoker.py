@@ -11,7 +11,7 @@ from yarl import URL
 
 from calls.outcome import Attempt, Failure, Outcome
 from calls.wire import REBUILT_HEADERS, QueuedCall
-from plumbing.headers import HOP_BY_HOP
+from plumbing.headers import HOP_BY_HOP, as_sent
 from plumbing.sessions import SessionOwner, body_payload
 
 __all__ = ["HttpInvoker", "Invoker", "function_url", "invoke_headers"]
@@ -51,7 +51,8 @@ def invoke_headers(
         if name.lower() == "connection"
         for token in value.split(",")
     }
-    headers = [(name, value) for name, value in call.headers if name.lower() not in _REPLACED | connection]
+    replaced = _REPLACED | connection
+    headers = [(name, as_sent(value)) for name, value in call.headers if name.lower() not in replaced]
     started = call.enqueued_at_ns or time.time_ns()
     if call.callback_url:
         headers.append(("X-Callback-Url", call.callback_url))

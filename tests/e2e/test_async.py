@@ -133,6 +133,23 @@ async def test_a_callback_carries_the_functions_own_response_headers(
     )
 
 
+async def test_a_header_beyond_ascii_reaches_the_function_as_it_was_sent(
+    stack: Stack, callbacks: tuple[Receiver, str]
+) -> None:
+    receiver, url = callbacks
+    value = "ünï ✓ code".encode()
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        sync = await client.post("/function/env", content=b"x", headers={b"X-Custom": value})
+        accepted = await client.post(
+            "/async-function/env", content=b"x", headers={b"X-Custom": value, b"X-Callback-Url": f"{url}/cb".encode()}
+        )
+    call_id = accepted.headers["X-Call-Id"]
+    [callback] = (await arrived(stack, receiver, {call_id}))[call_id]
+    # Through two proxies (gateway, provider) or the worker and the provider: the same bytes, not re-encoded.
+    line = b"Http_X_Custom=" + value + b"\n"
+    assert (line in sync.content, line in callback.body) == (True, True), (sync.content, callback.body)
+
+
 async def test_invoke_async_prints_the_call_id_and_the_callback_arrives(
     stack: Stack, callbacks: tuple[Receiver, str]
 ) -> None:

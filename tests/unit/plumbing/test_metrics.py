@@ -13,6 +13,11 @@ BUCKETS = (0.005, 0.01, 0.1, 1, 10)
 VALUES = [0, 0.005, 0.0050001, 0.01, 0.07, 0.1, 1, 3.5, 10, 10.5, 1e9, math.inf, -2]
 
 
+def exposed(registry: CollectorRegistry) -> list[bytes]:
+    """What a scrape shows but the ``_created`` samples: when each child was made, which differs by a few µs."""
+    return [line for line in generate_latest(registry).splitlines() if b"_created" not in line]
+
+
 def histogram(registry: CollectorRegistry) -> Histogram:
     return Histogram("took_seconds", "How long.", ["fn"], buckets=BUCKETS, registry=registry)
 
@@ -26,11 +31,11 @@ def test_a_spread_flushed_is_the_histogram_observed_value_by_value() -> None:
     empty = generate_latest(buffered)
     flush()
     assert b"took_seconds_count" not in empty
-    assert generate_latest(buffered) == generate_latest(direct)
+    assert exposed(buffered) == exposed(direct)
     spread.observe(("f0",), 0.05)  # a second flush adds to the first
     observed.labels("f0").observe(0.05)
     flush()
-    assert generate_latest(buffered) == generate_latest(direct)
+    assert exposed(buffered) == exposed(direct)
 
 
 def test_a_tally_adds_up_until_flushed_and_a_gauge_takes_its_net_change() -> None:

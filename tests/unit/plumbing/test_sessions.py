@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import io
+
 import pytest
 
-from plumbing.sessions import SessionOwner
+from plumbing.sessions import SessionOwner, body_payload
 
 
 class Client(SessionOwner):
@@ -21,3 +23,11 @@ async def test_the_session_exists_only_inside_the_block_and_is_closed_after() ->
     assert session.closed
     with pytest.raises(RuntimeError):
         client.session  # noqa: B018
+
+
+def test_a_body_over_1_mib_is_handed_to_aiohttp_as_a_stream() -> None:
+    small, large = b"x" * 1024 * 1024, b"y" * (1024 * 1024 + 1)
+    assert body_payload(small) is small
+    streamed = body_payload(large)
+    assert isinstance(streamed, io.BytesIO)
+    assert streamed.read() == large
