@@ -72,9 +72,10 @@ enqueue time (ns since the epoch), ``c`` callback URL, ``h`` headers (``[name, v
 ``m`` method, ``p`` path, ``s`` query string. A key whose value is the default (namespace ``openfaas-fn``, no
 callback, no headers, queue ``default``, ``POST``, ``/``, no query) is left out. The call id is ``Nats-Msg-Id``,
 or ``Faasq-Call-Id`` when the message's id is another."""
-REBUILT_HEADERS = frozenset({"host", "content-length", "x-call-id", "x-callback-url"})
+REBUILT_HEADERS = frozenset({"host", "content-length", "x-call-id", "x-callback-url", "expect"})
 """Request headers (lowercase) not stored with a call: the worker sends its own ``Host`` and ``Content-Length``,
-and ``X-Call-Id`` and ``X-Callback-Url`` from the call's id and callback URL."""
+and ``X-Call-Id`` and ``X-Callback-Url`` from the call's id and callback URL; ``Expect: 100-continue`` was
+answered by the gateway when the body came."""
 # The older form, one header per field.
 FUNCTION = "Faasq-Function"
 NAMESPACE = "Faasq-Namespace"
