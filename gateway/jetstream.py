@@ -219,17 +219,21 @@ class JetStreamLink:
         """Publish ``call`` and wait for the stream's acknowledgement."""
         if self._nc is None or self._js is None or not self._nc.is_connected:
             raise QueueUnavailable("Error queuing request: not connected to NATS", call_id=call.call_id)
-        target = subject
+        # The message is checked before a body goes to the body bucket: headers it refuses leave nothing there.
+        stored: bytes | BinaryIO | None = body
+        if body is not None:
+            call = replace(call, body_object=call.call_id)
+        target, headers = _message(call, subject)
         try:
-            if body is not None:
-                call = await self._store_body(call, body)
-            target, headers = _message(call, subject)
             try:
                 check_fits(call, headers, self._nc.max_payload)
             except BodyTooLarge:
-                call = await self._store_body(call, call.body)
+                stored = call.body
+                call = replace(call, body=b"", body_object=call.call_id)
                 target, headers = _message(call, subject)
                 check_fits(call, headers, self._nc.max_payload)
+            if stored is not None:
+                await (await self.bodies()).put(call.call_id, stored)
             ack = await self._js.publish(target, call.body, timeout=timeout, headers=headers)
         except nats.errors.TimeoutError:
             reason = f"no acknowledgement from JetStream within {timeout:g}s"
@@ -249,11 +253,6 @@ class JetStreamLink:
                 self.jetstream(), settings.body_bucket, settings.body_max_age, settings.nats_stream_replicas
             )
         return self._bodies
-
-    async def _store_body(self, call: QueuedCall, body: bytes | BinaryIO) -> QueuedCall:
-        """Put the call's body in the body bucket; the call that names it instead of carrying it."""
-        await (await self.bodies()).put(call.call_id, body)
-        return replace(call, body=b"", body_object=call.call_id)
 
 
 def _message(call: QueuedCall, subject: str) -> tuple[str, dict[str, str]]:

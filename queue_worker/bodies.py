@@ -39,6 +39,8 @@ class CallBodies(WorkerHooks):
         self._js = js
         self._settings = settings
         self._bodies: Bodies | None = None
+        self._delivered: set[tuple[str, int]] = set()
+        """Calls whose callback went out before they were settled: ``call_finished`` deletes their bodies."""
 
     async def startup(self) -> None:
         """Create or bind the body bucket."""
@@ -58,14 +60,22 @@ class CallBodies(WorkerHooks):
         return self._bodies
 
     async def call_finished(self, call: QueuedCall, attempt: Attempt, outcome: Outcome, verdict: Verdict) -> None:
-        """Delete the body of a finished call without a callback (not one to retry or to dead-letter)."""
-        if isinstance(verdict, Ack) and not call.callback_url:
+        """Delete the body of a finished call (not one to retry or to dead-letter) whose callback, if any, went out.
+
+        The status hooks ran before: a redelivery of the call finds its record finished.
+        """
+        delivered = (call.call_id, call.enqueued_at_ns)
+        if delivered in self._delivered:
+            self._delivered.discard(delivered)
+        elif call.callback_url:
+            return
+        if isinstance(verdict, Ack):
             await self._done_with(call)
 
     async def callback_sent(self, call: QueuedCall, attempt: Attempt, *, delivered: bool) -> None:
-        """Delete the body of a finished call whose callback was delivered (not one stored to be tried again)."""
-        if delivered:
-            await self._done_with(call)
+        """Note a callback delivered before its call is settled (not one stored to be tried again)."""
+        if delivered and call.body_object is not None:
+            self._delivered.add((call.call_id, call.enqueued_at_ns))
 
     async def callback_delivered(self, call: QueuedCall, attempt: Attempt) -> None:
         """Delete the body of a call whose stored callback was delivered."""

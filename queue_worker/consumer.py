@@ -310,7 +310,10 @@ class Consumer:
         if isinstance(verdict, Ack) and self._deliver_first(msg, call, attempt, outcome, verdict):
             return  # settled by the callback sender, once the callback is delivered or stored
         # One callback per call: on its final outcome only.
-        held = None if isinstance(verdict, Retry) else await self._report(call, outcome, attempt)
+        if isinstance(verdict, DeadLetter):  # its dead letter keeps the body, which its callback must not delete
+            held = await self._report(replace(call, body_object=None), outcome, attempt)
+        else:
+            held = None if isinstance(verdict, Retry) else await self._report(call, outcome, attempt)
         await self._hooks.call_finished(call, attempt, outcome, verdict)
         await self._settle(msg, call, attempt, outcome, verdict)
         if held is not None and self._handoff is not None:

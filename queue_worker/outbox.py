@@ -181,7 +181,7 @@ class Outbox:
         """The message as stored: a body too large for one goes to the body bucket, under the message's id."""
         if self._bodies is None or len(header_block(headers)) + len(body) <= self._nc.max_payload:
             return headers, body
-        name = headers[MSG_ID]
+        name = f"={headers[MSG_ID]}"  # no call id starts with "=": never a call's own body
         await self._bodies().put(name, body)
         return headers | {_OBJECT: name}, b""
 
@@ -203,10 +203,11 @@ class Outbox:
             nats.errors.Error: it could not be stored (the call is then left for redelivery).
         """
         # Its id is not its copy's handed over, which would be dropped as a duplicate.
-        headers, body = await self._fitted(*pending.message(held=True))
+        headers, body = pending.message(held=True)
         token = call_token(pending.call.call_id)
         headers[SCHEDULE] = f"@at {rfc3339(time.time_ns() + int(self.hold_for * 1e9))}"
         headers[SCHEDULE_TARGET] = f"{self.stream}.{token}"
+        headers, body = await self._fitted(headers, body)
         ack = await self._js.publish(f"{self.stream}.{HELD_PART}.{token}", body, headers=headers)
         if _OBJECT in headers:
             self._held_objects[ack.seq] = headers[_OBJECT]

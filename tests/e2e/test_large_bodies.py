@@ -146,13 +146,18 @@ async def test_a_response_over_the_message_limit_waits_for_a_callback_receiver_t
     await eventually(lambda: _stored_for(stack, "large-2", 0), within=20, every=0.1)
 
 
-async def test_a_dead_lettered_calls_body_is_kept_until_its_dead_letter_is_purged(stack: Stack) -> None:
+async def test_a_dead_lettered_calls_body_is_kept_until_its_dead_letter_is_purged(
+    stack: Stack, receiver: tuple[Receiver, str]
+) -> None:
+    received, url = receiver
     body = os.urandom(2 * 1024 * 1024)
     async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
-        accepted = await client.post(
-            "/async-function/fail", content=body, headers={"X-Call-Id": "large-3", "X-Retry-Attempts": "1"}
-        )
+        headers = {"X-Call-Id": "large-3", "X-Retry-Attempts": "1", "X-Callback-Url": f"{url}/cb"}
+        accepted = await client.post("/async-function/fail", content=body, headers=headers)
         assert accepted.status_code == 202, accepted.text
+        # Its failure is called back; the body stays for the dead letter all the same.
+        (called,) = await eventually(lambda: _called(received, "large-3"), within=30, every=0.1)
+        assert called.headers["x-function-status"] == "500"
 
         async def dead() -> dict[str, object] | None:
             shown = await client.get("/system/dead-letters/large-3")

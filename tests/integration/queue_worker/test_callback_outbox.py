@@ -18,6 +18,7 @@ from calls.status import CallState
 from calls.status_store import CallStore
 from calls.streams import ensure_callback_stream
 from faasq.natsserver import NatsServer
+from plumbing.nats_client import header_block
 from queue_worker.outbox import Outbox, PendingCallback
 from tests.support.asgi import request_body
 from tests.support.polling import eventually
@@ -73,6 +74,29 @@ async def test_a_callback_too_large_for_a_message_waits_in_the_body_bucket_until
         await nc.close()
     (one,) = received["large"]
     assert (one.body == response, one.headers["x-function-status"]) == (True, "200")
+
+
+async def test_a_held_callback_that_fits_a_message_only_without_its_schedule_waits_in_the_body_bucket(
+    nats_server: NatsServer, unique_stream: str
+) -> None:
+    settings = worker_settings(nats_server, unique_stream, "http://127.0.0.1:9")
+    nc = await nats.connect(nats_server.url)
+    try:
+        await ensure_callback_stream(nc.jetstream(), settings.callback_stream)
+        bodies = await Bodies.open(nc.jetstream(), settings.body_bucket, settings.body_max_age)
+        request = call("edge", "cat", "http://h/cb", b"request")
+        probe = PendingCallback(request, Outcome(200, body=b"x" * 1_000_000), Attempt(1, 3))
+        room = nc.max_payload - len(header_block(probe.message(held=True)[0])) - len(request.body)
+        edge = PendingCallback(request, Outcome(200, body=os.urandom(room)), Attempt(1, 3))
+        headers, body = edge.message(held=True)
+        assert len(header_block(headers)) + len(body) == nc.max_payload  # the schedule's headers tip it over
+        outbox = Outbox(nc, settings.callback_stream, hold_for=60, bodies=lambda: bodies)
+        held = await outbox.hold(edge)
+        assert (len(await bodies.names()), nc.is_connected) == (1, True)
+        await outbox.release(held)  # delivered: the held copy and its body go
+        assert await bodies.names() == []
+    finally:
+        await nc.close()
 
 
 async def _empty(bodies: Bodies) -> bool | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterable
+from typing import BinaryIO
 
 import pytest
 from starlette.types import Message, Receive
@@ -39,7 +41,18 @@ async def test_a_body_over_the_message_limit_is_written_to_a_file_as_it_arrives(
         assert body.read() == b"".join(chunks)
 
 
-async def test_a_body_over_the_limit_is_refused_and_a_caller_that_goes_away_leaves_nothing_open() -> None:
+async def test_a_body_over_the_limit_is_refused_and_a_caller_that_goes_away_leaves_nothing_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    opened: list[BinaryIO] = []
+    make = tempfile.TemporaryFile
+
+    def temporary_file() -> BinaryIO:
+        opened.append(make())  # closed by the code under test
+        return opened[-1]
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary_file)
     with pytest.raises(BodyTooLarge, match="over the limit of 100 bytes"):
         await _read_body(arriving([b"x" * 60, b"y" * 60]), limit=100, spill=20)
     assert await _read_body(arriving([b"x" * 60], gone=True), limit=100, spill=20) is None
+    assert [file.closed for file in opened] == [True, True]
