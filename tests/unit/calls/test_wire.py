@@ -3,6 +3,8 @@
 import fnmatch
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from nats.js.api import RetentionPolicy, StorageType
 from pydantic import ValidationError
 
@@ -22,6 +24,7 @@ from calls.wire import (
     waiting_subject,
 )
 from gateway.config import GatewaySettings
+from plumbing.nats_client import NatsClient, header_block
 from queue_worker.config import WorkerSettings
 
 
@@ -238,3 +241,35 @@ def test_a_delayed_call_waits_as_a_schedule_that_no_queue_takes_and_status_still
     )
     assert QueuedCall.from_message(headers, b"") == call
     assert fnmatch.fnmatchcase(subject, waiting_subject("faas-request", "c.1:x").replace("*", "[!.]*"))
+
+
+NAME = st.from_regex(r"\A[a-z0-9][a-z0-9-]{0,20}\Z")
+LATIN_1 = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=30)
+CALLS = st.builds(
+    QueuedCall,
+    call_id=st.from_regex(CALL_ID_PATTERN),
+    function=NAME,
+    namespace=st.one_of(st.just("openfaas-fn"), st.just(""), NAME),
+    method=st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH"]),
+    path=st.one_of(st.just("/"), LATIN_1.map(lambda text: "/" + text)),
+    query=LATIN_1,
+    callback_url=st.one_of(st.none(), st.just("http://127.0.0.1:9/cb?x=é")),
+    enqueued_at_ns=st.integers(0, 2**63 - 1),
+    queue=st.one_of(st.just("default"), st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z")),
+    headers=st.lists(st.tuples(NAME, LATIN_1), max_size=4),
+    body=st.binary(max_size=20),
+    batch_id=st.one_of(st.none(), st.just("b-1")),
+    deadline_ns=st.integers(0, 2**62),
+    not_before_ns=st.integers(0, 2**62),
+    priority=st.sampled_from(Priority),
+    runs=st.integers(0, 50),
+    body_object=st.one_of(st.none(), st.just("an-object")),
+)
+
+
+@given(CALLS, st.sampled_from([None, "", "c:redrive:7"]))
+def test_any_call_comes_back_from_the_wire_as_it_was_stored(call: QueuedCall, msg_id: str | None) -> None:
+    # Through the header block the NATS client sends and back through the parser that reads it.
+    block = header_block(call.nats_headers(msg_id))
+    headers = NatsClient._parse_header_lines(block.removeprefix(b"NATS/1.0\r\n"))
+    assert QueuedCall.from_message(headers, call.body) == call
