@@ -13,6 +13,7 @@ from calls.retry_settings import RETRY_SETTINGS, RetryOverrides
 from calls.timing import DEADLINE_HEADER, deadline_of, due_of
 from calls.wire import BATCH_ID_PATTERN, CALL_ID_PATTERN
 from gateway.errors import BodyTooLarge, InvalidRequest
+from plumbing.headers import as_sent
 from provider.types import split_namespace
 
 __all__ = [
@@ -66,7 +67,7 @@ def _checked_url(value: str) -> str:
     except ValueError:
         ok = False
     if not ok:
-        raise InvalidRequest(f"invalid X-Callback-Url {value!r}: expected an absolute http(s) URL with a host")
+        raise InvalidRequest(f"invalid X-Callback-Url {as_sent(value)!r}: expected an absolute http(s) URL with a host")
     return value
 
 
@@ -79,7 +80,8 @@ def call_id_of(value: str | None) -> str:
     if value is None:
         return str(uuid.uuid4())
     if not CALL_ID_PATTERN.match(value):
-        raise InvalidRequest(f"invalid X-Call-Id {value[:140]!r}: use up to 128 letters, digits, '.', '_', ':' or '-'")
+        shown = as_sent(value)[:140]  # as the client wrote it, not its UTF-8 bytes read one by one
+        raise InvalidRequest(f"invalid X-Call-Id {shown!r}: use up to 128 letters, digits, '.', '_', ':' or '-'")
     return value
 
 

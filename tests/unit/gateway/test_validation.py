@@ -69,6 +69,14 @@ def test_a_bad_client_call_id_is_400(given: str) -> None:
         call_id_of(given)
 
 
+def test_a_refused_value_is_quoted_as_the_client_wrote_it() -> None:
+    # The server gives header bytes, read one character per byte: UTF-8 is shown as the text it is.
+    with pytest.raises(InvalidRequest, match=r"^invalid X-Call-Id 'é bad': "):
+        call_id_of("é bad".encode().decode("latin-1"))
+    with pytest.raises(InvalidRequest, match=r"^invalid X-Callback-Url 'http://é'"):
+        callback_url_of("http://é".encode().decode("latin-1"))
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
