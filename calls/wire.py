@@ -205,7 +205,7 @@ class QueuedCall:
         headers = {MSG_ID: self.call_id} if msg_id is None else ({MSG_ID: msg_id} if msg_id else {})
         if msg_id is not None:
             headers[CALL_ID] = self.call_id
-        headers[CALL] = self._request()
+        headers[CALL] = self._call_header()
         if self.retry is not None:
             headers.update(self.retry.nats_headers())
         if self.batch_id is not None:
@@ -216,7 +216,7 @@ class QueuedCall:
             headers.update(self.limits.nats_headers())
         return headers | self._set_only()
 
-    def _request(self) -> str:
+    def _call_header(self) -> str:
         """The ``Faasq-Call`` header's value (see :data:`CALL`)."""
         request: dict[str, object] = {"f": self.function, "t": self.enqueued_at_ns}
         if self.namespace != DEFAULT_NAMESPACE:
@@ -258,11 +258,11 @@ class QueuedCall:
         Raises:
             MalformedCall: a required header is missing or a value cannot be decoded.
         """
-        call_id = (headers or {}).get(CALL_ID) or (headers or {}).get(MSG_ID)
+        call_id = headers.get(CALL_ID) or headers.get(MSG_ID) if headers else None
         if not headers or not call_id or (CALL not in headers and FUNCTION not in headers):
             raise MalformedCall(f"not a faasq call: missing {CALL} or {MSG_ID} header")
         try:
-            request = _request(headers[CALL]) if CALL in headers else _older_request(headers)
+            request = _from_call_header(headers[CALL]) if CALL in headers else _from_older_headers(headers)
             retry = RetryOverrides.from_nats_headers(headers)
             limits = Limits.from_nats_headers(headers)
             deadline = int(headers.get(DEADLINE, "0"))
@@ -310,7 +310,7 @@ class _Request:
     query: str
 
 
-def _request(value: str) -> _Request:
+def _from_call_header(value: str) -> _Request:
     """Decode a ``Faasq-Call`` header.
 
     Raises:
@@ -332,7 +332,7 @@ def _request(value: str) -> _Request:
     )
 
 
-def _older_request(headers: dict[str, str]) -> _Request:
+def _from_older_headers(headers: dict[str, str]) -> _Request:
     """Decode the older form of a call's metadata, one ``Faasq-*`` header per field."""
     return _Request(
         function=headers[FUNCTION],
