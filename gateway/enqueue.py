@@ -331,12 +331,11 @@ class EnqueueRoute:
             return None
         queue = destination.queue or DEFAULT_QUEUE
         attributes = _attributes(head, queue) if self._tracing.enabled else None
-        spooled = None if isinstance(body, bytes) else body
+        in_message, spooled = (body, None) if isinstance(body, bytes) else (b"", body)
         with (
             spooled or contextlib.nullcontext(),
             self._tracing.start(f"enqueue {head.function}", head.trace, Kind.PRODUCER, attributes, started_ns) as span,
         ):
-            in_message = body if isinstance(body, bytes) else b""
             call = _call(head, scope["method"], destination, retry, started_ns, in_message, span.context)
             subject = call_subject(destination.subject, call.call_id, call.priority)
             receipt = await self._link.publish(subject, call, self._limits.enqueue_timeout, spooled)
