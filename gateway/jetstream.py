@@ -27,7 +27,6 @@ __all__ = [
     "Receipt",
     "check_fits",
     "header_size",
-    "message_size",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,11 +97,6 @@ MAX_HEADER_BYTES = 64 * 1024
 def header_size(headers: dict[str, str]) -> int:
     """Bytes a message's header block takes on the wire."""
     return len(header_block(headers))
-
-
-def message_size(headers: dict[str, str], body: bytes) -> int:
-    """Bytes a message takes against the server's ``max_payload``: NATS counts headers and body."""
-    return header_size(headers) + len(body)
 
 
 def check_fits(call: QueuedCall, headers: dict[str, str], max_payload: int) -> None:

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, NoStreamResponseError
 from nats.protocol import command as prot_command
 
-__all__ = ["JetStream", "NatsClient", "header_block"]
+__all__ = ["JetStream", "NatsClient", "header_block", "message_size"]
 
 _SPACE = re.compile(r"\s")
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
@@ -210,3 +210,8 @@ def header_block(headers: Mapping[str, str]) -> bytes:
         lines.append(f"{key}: {value}\r\n")
     lines.append("\r\n")
     return "".join(lines).encode()
+
+
+def message_size(headers: Mapping[str, str], body: bytes) -> int:
+    """Bytes a message takes against the server's ``max_payload``: NATS counts headers and body."""
+    return len(header_block(headers)) + len(body)

@@ -40,7 +40,7 @@ from calls.bodies import Bodies, BodyMissing
 from calls.outcome import Attempt, Failure, Outcome
 from calls.timing import rfc3339
 from calls.wire import MSG_ID, SCHEDULE, SCHEDULE_TARGET, QueuedCall, call_token
-from plumbing.nats_client import header_block
+from plumbing.nats_client import message_size
 
 __all__ = ["HELD_PART", "FinishedRun", "Outbox", "PendingCallback"]
 
@@ -179,7 +179,7 @@ class Outbox:
 
     async def _fitted(self, headers: dict[str, str], body: bytes) -> tuple[dict[str, str], bytes]:
         """The message as stored: a body too large for one goes to the body bucket, under the message's id."""
-        if self._bodies is None or len(header_block(headers)) + len(body) <= self._nc.max_payload:
+        if self._bodies is None or message_size(headers, body) <= self._nc.max_payload:
             return headers, body
         name = f"={headers[MSG_ID]}"  # no call id starts with "=": never a call's own body
         await self._bodies().put(name, body)

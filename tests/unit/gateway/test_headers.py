@@ -8,8 +8,7 @@ import pytest
 
 from calls.retry_settings import RetryOverrides
 from calls.wire import QueuedCall
-from gateway.jetstream import message_size
-from plumbing.nats_client import header_block
+from plumbing.nats_client import header_block, message_size
 
 _KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
